@@ -1,0 +1,1 @@
+"""The REST API (DRF), chantilly-compatible routes and live consumers."""

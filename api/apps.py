@@ -1,0 +1,7 @@
+"""App configuration of api."""
+
+from django.apps import AppConfig
+
+
+class ApiConfig(AppConfig):
+    name = "api"

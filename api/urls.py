@@ -1,0 +1,5 @@
+"""Routes of the REST API."""
+
+app_name = "api"
+
+urlpatterns: list = []

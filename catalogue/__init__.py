@@ -1,0 +1,1 @@
+"""The versioned catalogue of models, and (in ``runtime``) the serving core."""

@@ -1,0 +1,156 @@
+"""Artifact formats: turning uploaded bytes into a servable object, and live state into bytes.
+
+``load_artifact`` deserializes by declared format; ``as_servable`` puts one face (predict/learn on one
+example) over river models, scikit-learn estimators and ONNX sessions, so serving and validation never
+branch on where a model came from.
+"""
+
+import hashlib
+import io
+import pickle
+from dataclasses import dataclass
+from typing import Any
+
+import dill
+
+from catalogue.flavors import Flavor
+
+FORMATS = ("dill", "pickle", "joblib", "onnx")
+
+
+class ArtifactError(Exception):
+    """The artifact cannot be loaded or used; the message says why in a user's terms."""
+
+
+def sha256_of(data: bytes) -> str:
+    return hashlib.sha256(data).hexdigest()
+
+
+def guess_format(data: bytes) -> str:
+    """The most likely format of raw bytes: ONNX protobufs start with field 1 (ir_version), zlib with 0x78."""
+    if data[:1] == b"\x08":
+        return "onnx"
+    if data[:1] == b"\x78":
+        return "joblib"
+    return "dill"
+
+
+def load_artifact(data: bytes, fmt: str) -> Any:
+    """Deserialize an artifact. Unpickling runs code: only users allowed to upload can put bytes here."""
+    if not data:
+        raise ArtifactError("the artifact is empty")
+    try:
+        if fmt == "dill":
+            return dill.loads(data)
+        if fmt == "pickle":
+            return pickle.loads(data)  # uploads need the add_modelversion permission
+        if fmt == "joblib":
+            import joblib
+
+            return joblib.load(io.BytesIO(data))
+        if fmt == "onnx":
+            try:
+                import onnxruntime
+            except ImportError:
+                raise ArtifactError("ONNX models need the onnxruntime package on the server") from None
+            return onnxruntime.InferenceSession(data, providers=["CPUExecutionProvider"])
+    except ArtifactError:
+        raise
+    except Exception as exc:  # any garbage must become a reason, never a crash
+        raise ArtifactError(f"could not load the bytes as {fmt}: {type(exc).__name__}: {exc}") from exc
+    raise ArtifactError(f"unknown format {fmt!r}; choose one of: {', '.join(FORMATS)}")
+
+
+def dump_state(obj: Any) -> bytes:
+    """Serialize live state; plain pickle is ~10x faster, dill handles lambdas and closures."""
+    try:
+        return pickle.dumps(obj, protocol=pickle.HIGHEST_PROTOCOL)
+    except (pickle.PicklingError, TypeError, AttributeError):
+        return dill.dumps(obj)
+
+
+def load_state(data: bytes) -> Any:
+    return dill.loads(data)
+
+
+# --- One face over every kind of model ------------------------------------------------------------
+
+
+@dataclass
+class Servable:
+    """A loaded model seen through its flavor: ``predict`` answers one example, ``learn`` updates it."""
+
+    obj: Any
+    flavor: Flavor
+    predict_method: str
+    can_learn: bool
+    kind: str  # "online", "batch" or "onnx"
+
+    def predict(self, features: dict) -> Any:
+        return getattr(self, f"_predict_{self.kind}")(features)
+
+    def learn(self, features: dict, ground_truth: Any) -> None:
+        if not self.can_learn:
+            raise ArtifactError("this model is predict-only: it has no learn_one or partial_fit")
+        if self.kind == "online":
+            if self.flavor.name == "anomaly":
+                self.obj.learn_one(features)
+            else:
+                self.obj.learn_one(features, ground_truth)
+        else:
+            self.obj.partial_fit(self._row(features), [ground_truth])
+
+    # river-style models answer one dict directly.
+    def _predict_online(self, features: dict) -> Any:
+        return getattr(self.obj, self.predict_method)(features)
+
+    def _row(self, features: dict) -> list[list[Any]]:
+        names = getattr(self.obj, "feature_names_in_", None)
+        keys = list(names) if names is not None else sorted(features)
+        missing = [key for key in keys if key not in features]
+        if missing:
+            raise ArtifactError(f"missing features: {', '.join(map(str, missing))}")
+        return [[features[key] for key in keys]]
+
+    def _predict_batch(self, features: dict) -> Any:
+        row = self._row(features)
+        if self.predict_method == "predict_proba":
+            probabilities = self.obj.predict_proba(row)[0]
+            return {_plain(label): float(p) for label, p in zip(self.obj.classes_, probabilities, strict=True)}
+        return _plain(self.obj.predict(row)[0])
+
+    def _predict_onnx(self, features: dict) -> Any:
+        import numpy as np
+
+        inputs = self.obj.get_inputs()
+        row = np.array([[features[key] for key in sorted(features)]], dtype=np.float32)
+        outputs = self.obj.run(None, {inputs[0].name: row})
+        if self.flavor.name in ("binary", "multiclass") and len(outputs) > 1:
+            probabilities = outputs[1][0]
+            if isinstance(probabilities, dict):
+                return {_plain(label): float(p) for label, p in probabilities.items()}
+            return {i: float(p) for i, p in enumerate(probabilities)}
+        return _plain(np.asarray(outputs[0]).ravel()[0])
+
+
+def _plain(value: Any) -> Any:
+    """numpy scalars to Python ones, so predictions serialize to JSON."""
+    return value.item() if hasattr(value, "item") else value
+
+
+def as_servable(obj: Any, flavor: Flavor) -> Servable:
+    """Check ``obj`` against the flavor's interface and wrap it; raises ArtifactError saying what is missing."""
+    if type(obj).__name__ == "InferenceSession":
+        return Servable(obj, flavor, "run", can_learn=False, kind="onnx")
+    online = next((m for m in flavor.predict_methods if callable(getattr(obj, m, None))), None)
+    if online and callable(getattr(obj, "learn_one", None)):
+        return Servable(obj, flavor, online, can_learn=True, kind="online")
+    batch = next((m for m in flavor.batch_methods if callable(getattr(obj, m, None))), None)
+    if batch:
+        return Servable(obj, flavor, batch, can_learn=callable(getattr(obj, "partial_fit", None)), kind="batch")
+    wanted = " or ".join(flavor.predict_methods)
+    batch_hint = f" (or a predict-only {' / '.join(flavor.batch_methods)})" if flavor.batch_methods else ""
+    raise ArtifactError(
+        f"a {flavor.name} model must implement learn_one and {wanted}{batch_hint}; "
+        f"{type(obj).__module__}.{type(obj).__name__} does not"
+    )

@@ -1,0 +1,36 @@
+"""The errors the core raises; every interface turns them into its own shape (HTTP status, CommandError…)."""
+
+
+class RhythmicError(Exception):
+    """A request the core refuses, with a message that says what to fix."""
+
+    status = 400
+    code = "invalid"
+
+    def __init__(self, message: str, *, field: str | None = None, code: str | None = None):
+        super().__init__(message)
+        self.message = message
+        self.field = field
+        if code:
+            self.code = code
+
+
+class InvalidInput(RhythmicError):
+    """The input is malformed or does not fit the model."""
+
+
+class NotFound(RhythmicError):
+    status = 404
+    code = "not_found"
+
+
+class Conflict(RhythmicError):
+    """The input is fine but the current state forbids it (e.g. promoting a version that failed validation)."""
+
+    status = 409
+    code = "conflict"
+
+
+class TooLarge(RhythmicError):
+    status = 413
+    code = "too_large"

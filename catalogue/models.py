@@ -1,0 +1,154 @@
+"""The versioned catalogue: locations, models, their immutable versions and the deployment history."""
+
+from django.conf import settings
+from django.core.validators import RegexValidator
+from django.db import models
+from django.db.models import Q
+
+from catalogue.flavors import FLAVOR_CHOICES
+
+slug_validator = RegexValidator(
+    r"^[a-z0-9][a-z0-9_-]{0,99}$",
+    "Use 1-100 lowercase letters, digits, '-' or '_', starting with a letter or digit.",
+)
+
+
+class Location(models.Model):
+    """A serving pool: the infrastructural unit where production instances of models run."""
+
+    name = models.CharField(max_length=100, unique=True, validators=[slug_validator])
+    description = models.TextField(blank=True)
+    is_default = models.BooleanField(default=False)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["name"]
+        constraints = [
+            models.UniqueConstraint(fields=["is_default"], condition=Q(is_default=True), name="one_default_location")
+        ]
+
+    def __str__(self) -> str:
+        return self.name
+
+
+class MLModelQuerySet(models.QuerySet):
+    def with_production(self):
+        return self.select_related("production_version", "location", "owner")
+
+
+class MLModel(models.Model):
+    """A named model in the catalogue; its versions hold the artifacts, one of them may be in production."""
+
+    name = models.CharField(max_length=100, unique=True, validators=[slug_validator])
+    flavor = models.CharField(max_length=20, choices=FLAVOR_CHOICES)
+    description = models.TextField(blank=True)
+    metadata = models.JSONField(default=dict, blank=True)
+    location = models.ForeignKey(Location, null=True, blank=True, on_delete=models.SET_NULL, related_name="models")
+    production_version = models.ForeignKey(
+        "ModelVersion", null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    owner = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="ml_models"
+    )
+    # Counters bumped under the row lock: the next version number and the learn log's head.
+    version_counter = models.PositiveIntegerField(default=0, editable=False)
+    learn_seq = models.BigIntegerField(default=0, editable=False)
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    objects = MLModelQuerySet.as_manager()
+
+    class Meta:
+        ordering = ["name"]
+        verbose_name = "model"
+        permissions = [("infer_mlmodel", "Can send predict and learn requests")]
+
+    def __str__(self) -> str:
+        return self.name
+
+
+class ModelVersionQuerySet(models.QuerySet):
+    def ready(self):
+        return self.filter(status=ModelVersion.Status.READY)
+
+    def without_artifact(self):
+        return self.defer("artifact")
+
+
+class ModelVersion(models.Model):
+    """One uploaded artifact of a model, numbered 1, 2, 3… per model. Its bytes never change."""
+
+    class Status(models.TextChoices):
+        PENDING = "pending"
+        VALIDATING = "validating"
+        READY = "ready"
+        FAILED = "failed"
+        RETIRED = "retired"
+
+    class Format(models.TextChoices):
+        DILL = "dill"
+        PICKLE = "pickle"
+        JOBLIB = "joblib"
+        ONNX = "onnx"
+
+    model = models.ForeignKey(MLModel, on_delete=models.CASCADE, related_name="versions")
+    number = models.PositiveIntegerField()
+    artifact = models.BinaryField()
+    format = models.CharField(max_length=10, choices=Format.choices, default=Format.DILL)
+    sha256 = models.CharField(max_length=64)
+    size = models.PositiveBigIntegerField()
+    requirements = models.TextField(blank=True)
+    message = models.CharField(max_length=500, blank=True)
+    description = models.TextField(blank=True)
+    metadata = models.JSONField(default=dict, blank=True)
+    input_example = models.JSONField(null=True, blank=True)
+    author = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="model_versions"
+    )
+    parent = models.ForeignKey("self", null=True, blank=True, on_delete=models.SET_NULL, related_name="children")
+    status = models.CharField(max_length=12, choices=Status.choices, default=Status.PENDING)
+    validation_report = models.JSONField(default=dict, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+    validated_at = models.DateTimeField(null=True, blank=True)
+
+    objects = ModelVersionQuerySet.as_manager()
+
+    class Meta:
+        ordering = ["model", "-number"]
+        constraints = [
+            models.UniqueConstraint(fields=["model", "number"], name="unique_version_number"),
+            models.UniqueConstraint(fields=["model", "sha256"], name="unique_version_artifact"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.model.name} v{self.number}"
+
+    @property
+    def is_live(self) -> bool:
+        return self.model.production_version_id == self.pk
+
+
+class Deployment(models.Model):
+    """An append-only record of a change to a model's production version."""
+
+    class Action(models.TextChoices):
+        PROMOTE = "promote"
+        ROLLBACK = "rollback"
+        RETIRE = "retire"
+
+    model = models.ForeignKey(MLModel, on_delete=models.CASCADE, related_name="deployments")
+    action = models.CharField(max_length=10, choices=Action.choices)
+    from_version = models.ForeignKey(ModelVersion, null=True, blank=True, on_delete=models.SET_NULL, related_name="+")
+    to_version = models.ForeignKey(ModelVersion, null=True, blank=True, on_delete=models.SET_NULL, related_name="+")
+    user = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL)
+    note = models.CharField(max_length=500, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["-created_at", "-id"]
+
+    def __str__(self) -> str:
+        def label(version):
+            return f"v{version.number}" if version else "none"
+
+        return f"{self.model.name}: {self.action} {label(self.from_version)} -> {label(self.to_version)}"

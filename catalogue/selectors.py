@@ -1,0 +1,40 @@
+"""Reads of the catalogue. A selector returns None for a missing object; the interface decides it is a 404."""
+
+from django.db.models import QuerySet
+
+from catalogue.models import Deployment, Location, MLModel, ModelVersion
+
+
+def model_list() -> QuerySet[MLModel]:
+    return MLModel.objects.with_production().order_by("name")
+
+
+def model_get(*, name: str) -> MLModel | None:
+    return MLModel.objects.with_production().filter(name=name).first()
+
+
+def version_list(*, model: MLModel) -> QuerySet[ModelVersion]:
+    return model.versions.without_artifact().select_related("author", "parent").order_by("-number")
+
+
+def version_get(*, model: MLModel, number: int, with_artifact: bool = False) -> ModelVersion | None:
+    versions = model.versions.select_related("author", "parent", "model")
+    if not with_artifact:
+        versions = versions.defer("artifact")
+    return versions.filter(number=number).first()
+
+
+def deployment_list(*, model: MLModel) -> QuerySet[Deployment]:
+    return model.deployments.select_related("from_version", "to_version", "user")
+
+
+def location_list() -> QuerySet[Location]:
+    return Location.objects.all()
+
+
+def location_get(*, name: str) -> Location | None:
+    return Location.objects.filter(name=name).first()
+
+
+def location_default() -> Location | None:
+    return Location.objects.filter(is_default=True).first()

@@ -1,0 +1,336 @@
+"""Writes to the catalogue: models, versions, validation, promotion, rollback, retirement, locations.
+
+Every interface (REST, admin, CLI, web UI) calls these; none writes catalogue rows itself.
+"""
+
+import logging
+import re
+from typing import Any
+
+from django.conf import settings
+from django.db import IntegrityError, transaction
+from django.db.models import F
+from django.utils import timezone
+
+from catalogue import artifacts, selectors
+from catalogue.errors import Conflict, InvalidInput, NotFound, TooLarge
+from catalogue.flavors import FLAVORS
+from catalogue.models import Deployment, Location, MLModel, ModelVersion
+
+logger = logging.getLogger(__name__)
+
+NAME_RE = re.compile(r"^[a-z0-9][a-z0-9_-]{0,99}$")
+
+
+# --- cleaning helpers shared by every write ------------------------------------------------------
+
+
+def _clean_name(name: Any, *, what: str = "name") -> str:
+    if not isinstance(name, str) or not NAME_RE.match(name):
+        raise InvalidInput(
+            f"{what} must be 1-100 lowercase letters, digits, '-' or '_', starting with a letter or digit; "
+            f"got {name!r}",
+            field=what,
+        )
+    return name
+
+
+def _clean_metadata(metadata: Any) -> dict[str, str]:
+    if metadata is None:
+        return {}
+    if not isinstance(metadata, dict) or not all(
+        isinstance(k, str) and isinstance(v, str) for k, v in metadata.items()
+    ):
+        raise InvalidInput('metadata must be a JSON object of strings, like {"team": "fraud"}', field="metadata")
+    return metadata
+
+
+def _clean_flavor(flavor: Any) -> str:
+    if flavor not in FLAVORS:
+        raise InvalidInput(f"flavor must be one of: {', '.join(FLAVORS)}; got {flavor!r}", field="flavor")
+    return flavor
+
+
+def _clean_location(location: Location | str | None) -> Location | None:
+    if location is None or isinstance(location, Location):
+        return location
+    found = selectors.location_get(name=location)
+    if found is None:
+        raise InvalidInput(f"no location named {location!r}", field="location")
+    return found
+
+
+# --- locations ---------------------------------------------------------------------------------
+
+
+@transaction.atomic
+def location_create(*, name: str, description: str = "", is_default: bool = False) -> Location:
+    _clean_name(name)
+    if Location.objects.filter(name=name).exists():
+        raise Conflict(f"a location named {name!r} already exists", field="name")
+    location = Location.objects.create(name=name, description=description)
+    if is_default:
+        location_set_default(location=location)
+    return location
+
+
+@transaction.atomic
+def location_set_default(*, location: Location) -> Location:
+    Location.objects.filter(is_default=True).exclude(pk=location.pk).update(is_default=False)
+    Location.objects.filter(pk=location.pk).update(is_default=True)
+    location.is_default = True
+    return location
+
+
+# --- models ------------------------------------------------------------------------------------
+
+
+@transaction.atomic
+def model_create(
+    *,
+    name: str,
+    flavor: str,
+    description: str = "",
+    metadata: dict[str, str] | None = None,
+    location: Location | str | None = None,
+    owner=None,
+) -> MLModel:
+    _clean_name(name)
+    _clean_flavor(flavor)
+    metadata = _clean_metadata(metadata)
+    location = _clean_location(location) or selectors.location_default()
+    if MLModel.objects.filter(name=name).exists():
+        raise Conflict(f"a model named {name!r} already exists", field="name")
+    try:
+        with transaction.atomic():
+            return MLModel.objects.create(
+                name=name,
+                flavor=flavor,
+                description=description or "",
+                metadata=metadata,
+                location=location,
+                owner=owner,
+            )
+    except IntegrityError:  # lost a race with a concurrent create of the same name
+        raise Conflict(f"a model named {name!r} already exists", field="name") from None
+
+
+_UNSET = object()
+
+
+@transaction.atomic
+def model_update(
+    *, model: MLModel, description: Any = _UNSET, metadata: Any = _UNSET, location: Any = _UNSET
+) -> MLModel:
+    fields = ["updated_at"]
+    if description is not _UNSET:
+        if not isinstance(description, str):
+            raise InvalidInput("description must be a string", field="description")
+        model.description = description
+        fields.append("description")
+    if metadata is not _UNSET:
+        model.metadata = _clean_metadata(metadata)
+        fields.append("metadata")
+    if location is not _UNSET:
+        model.location = _clean_location(location)
+        fields.append("location")
+    model.save(update_fields=fields)
+    return model
+
+
+@transaction.atomic
+def model_delete(*, model: MLModel) -> None:
+    """Delete a model with all its versions, history and learned state."""
+    # production_version points into the versions about to go: clear it so the cascade has no cycle.
+    MLModel.objects.filter(pk=model.pk).update(production_version=None)
+    model.delete()
+
+
+# --- versions ----------------------------------------------------------------------------------
+
+
+def model_version_register(
+    *,
+    model: MLModel,
+    data: bytes,
+    fmt: str | None = None,
+    requirements: str = "",
+    message: str = "",
+    description: str = "",
+    metadata: dict[str, str] | None = None,
+    input_example: Any = None,
+    author=None,
+    parent: ModelVersion | None = None,
+    validate: bool = True,
+) -> tuple[ModelVersion, bool]:
+    """Store ``data`` as the model's next version and queue its validation.
+
+    Returns ``(version, created)``: the same bytes uploaded again give back the existing version.
+    """
+    if not data:
+        raise InvalidInput("the artifact is empty: send the serialized model as the request body or file")
+    limit = settings.RHYTHMIC_MAX_ARTIFACT_BYTES
+    if len(data) > limit:
+        raise TooLarge(f"the artifact is {len(data)} bytes; the limit is {limit} (RHYTHMIC_MAX_ARTIFACT_BYTES)")
+    fmt = fmt or artifacts.guess_format(data)
+    if fmt not in artifacts.FORMATS:
+        raise InvalidInput(f"format must be one of: {', '.join(artifacts.FORMATS)}; got {fmt!r}", field="format")
+    if not isinstance(requirements, str):
+        raise InvalidInput("requirements must be text in requirements.txt form", field="requirements")
+    if input_example is not None and not isinstance(input_example, dict):
+        raise InvalidInput('input_example must be a JSON object of features, like {"x": 1.5}', field="input_example")
+    metadata = _clean_metadata(metadata)
+    if len(message) > 500:
+        raise InvalidInput("message must be at most 500 characters", field="message")
+    digest = artifacts.sha256_of(data)
+
+    with transaction.atomic():
+        existing = model.versions.without_artifact().filter(sha256=digest).first()
+        if existing is not None:
+            return existing, False
+        # The row lock taken by this UPDATE is held until commit: concurrent uploads to one model queue
+        # here, so each reads a distinct number.
+        MLModel.objects.filter(pk=model.pk).update(version_counter=F("version_counter") + 1)
+        number = MLModel.objects.values_list("version_counter", flat=True).get(pk=model.pk)
+        version = ModelVersion.objects.create(
+            model=model,
+            number=number,
+            artifact=data,
+            format=fmt,
+            sha256=digest,
+            size=len(data),
+            requirements=requirements,
+            message=message,
+            description=description,
+            metadata=metadata,
+            input_example=input_example,
+            author=author,
+            parent=parent,
+        )
+        if validate:
+            transaction.on_commit(lambda: _queue_validation(version.pk))
+    return version, True
+
+
+def _queue_validation(version_id: int) -> None:
+    from catalogue.tasks import validate_version
+
+    validate_version.delay(version_id)
+
+
+@transaction.atomic
+def model_version_revalidate(*, version: ModelVersion) -> ModelVersion:
+    if version.status == ModelVersion.Status.RETIRED:
+        raise Conflict(f"{version} is retired; it cannot be validated again")
+    ModelVersion.objects.filter(pk=version.pk).update(status=ModelVersion.Status.PENDING)
+    version.status = ModelVersion.Status.PENDING
+    transaction.on_commit(lambda: _queue_validation(version.pk))
+    return version
+
+
+def model_version_validate(*, version_id: int) -> ModelVersion | None:
+    """Run every validation check and record the report: ready or failed with reasons."""
+    from catalogue.validation import run_checks
+
+    updated = ModelVersion.objects.filter(
+        pk=version_id, status__in=[ModelVersion.Status.PENDING, ModelVersion.Status.FAILED]
+    ).update(status=ModelVersion.Status.VALIDATING)
+    if not updated:  # deleted, retired, or already taken by another worker
+        return ModelVersion.objects.without_artifact().filter(pk=version_id).first()
+    version = ModelVersion.objects.select_related("model").get(pk=version_id)
+    report = run_checks(version)
+    version.status = ModelVersion.Status.READY if report["ok"] else ModelVersion.Status.FAILED
+    version.validation_report = report
+    version.validated_at = timezone.now()
+    version.save(update_fields=["status", "validation_report", "validated_at"])
+    logger.info("validated %s: %s", version, version.status)
+    return version
+
+
+# --- deployments -------------------------------------------------------------------------------
+
+
+def _lock(model: MLModel) -> MLModel:
+    return MLModel.objects.select_for_update().get(pk=model.pk)
+
+
+@transaction.atomic
+def deployment_promote(*, version: ModelVersion, user=None, note: str = "") -> Deployment:
+    """Make ``version`` the model's production version, atomically, and record it."""
+    model = _lock(version.model)
+    version = ModelVersion.objects.without_artifact().get(pk=version.pk)
+    if version.status != ModelVersion.Status.READY:
+        raise Conflict(f"only ready versions can be promoted; {model.name} v{version.number} is {version.status}")
+    if model.production_version_id == version.pk:
+        raise Conflict(f"{model.name} v{version.number} is already in production")
+    return _switch(model, version, Deployment.Action.PROMOTE, user, note)
+
+
+def _switch(model: MLModel, to: ModelVersion | None, action: str, user, note: str) -> Deployment:
+    previous = model.production_version
+    MLModel.objects.filter(pk=model.pk).update(production_version=to, updated_at=timezone.now())
+    return Deployment.objects.create(
+        model=model, action=action, from_version=previous, to_version=to, user=user, note=note[:500]
+    )
+
+
+def rollback_target(*, model: MLModel) -> ModelVersion | None:
+    """The version that was in production before the current one, replaying history as a stack."""
+    stack: list[int] = []
+    for deployment in model.deployments.order_by("created_at", "id"):
+        if deployment.action == Deployment.Action.PROMOTE:
+            stack.append(deployment.to_version_id)
+        elif deployment.action == Deployment.Action.ROLLBACK and stack:
+            stack.pop()
+        elif deployment.action == Deployment.Action.RETIRE:
+            stack = [pk for pk in stack if pk != deployment.from_version_id]
+    ready = set(model.versions.ready().values_list("pk", flat=True))
+    candidates = [pk for pk in stack[:-1] if pk in ready and pk != model.production_version_id]
+    return model.versions.without_artifact().get(pk=candidates[-1]) if candidates else None
+
+
+@transaction.atomic
+def deployment_rollback(*, model: MLModel, user=None, note: str = "") -> Deployment:
+    """Return to the previous production version."""
+    model = _lock(model)
+    if model.production_version_id is None:
+        raise Conflict(f"{model.name} has no production version to roll back from")
+    target = rollback_target(model=model)
+    if target is None:
+        raise Conflict(f"{model.name} has no earlier ready production version to roll back to")
+    return _switch(model, target, Deployment.Action.ROLLBACK, user, note)
+
+
+@transaction.atomic
+def version_retire(*, version: ModelVersion, user=None, note: str = "") -> ModelVersion:
+    """Retire a version: it can no longer be promoted; if it was in production, the model has none."""
+    model = _lock(version.model)
+    if version.status == ModelVersion.Status.RETIRED:
+        raise Conflict(f"{model.name} v{version.number} is already retired")
+    ModelVersion.objects.filter(pk=version.pk).update(status=ModelVersion.Status.RETIRED)
+    version.status = ModelVersion.Status.RETIRED
+    if model.production_version_id == version.pk:
+        _switch(model, None, Deployment.Action.RETIRE, user, note)
+    else:
+        Deployment.objects.create(
+            model=model, action=Deployment.Action.RETIRE, from_version=version, to_version=None, user=user, note=note
+        )
+    return version
+
+
+def get_model_or_404(name: str) -> MLModel:
+    model = selectors.model_get(name=name)
+    if model is None:
+        raise NotFound(f"no model named {name!r}")
+    return model
+
+
+def get_version_or_404(model: MLModel, number: Any, *, with_artifact: bool = False) -> ModelVersion:
+    try:
+        number = int(number)
+    except (TypeError, ValueError):
+        raise InvalidInput(f"a version number is a whole number, not {number!r}", field="version") from None
+    version = selectors.version_get(model=model, number=number, with_artifact=with_artifact)
+    if version is None:
+        raise NotFound(f"{model.name} has no version {number}")
+    return version

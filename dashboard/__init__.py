@@ -1,0 +1,1 @@
+"""Server-rendered pages: Catalogue, model Dashboard, Monitoring and settings."""

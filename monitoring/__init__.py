@@ -1,0 +1,1 @@
+"""Monitoring: metric history, latency, Prometheus export, alerts and live streams."""

@@ -1,0 +1,76 @@
+"""Shared fixtures: users with the right permissions, API clients with tokens, real river artifacts."""
+
+import pytest
+from django.conf import settings as django_settings
+from rest_framework.authtoken.models import Token
+from rest_framework.test import APIClient
+
+from rhythmic.celery import app as celery_app
+from tests import factories
+
+ALL_PERMISSIONS = [
+    "add_modelversion",
+    "change_modelversion",
+    "add_mlmodel",
+    "change_mlmodel",
+    "delete_mlmodel",
+    "infer_mlmodel",
+]
+
+
+def is_postgres() -> bool:
+    return django_settings.DATABASES["default"]["ENGINE"].endswith("postgresql")
+
+
+@pytest.fixture(autouse=True)
+def _celery_inline():
+    """Tasks run inline in tests unless a test starts a real worker (it flips this back itself)."""
+    previous = celery_app.conf.task_always_eager
+    celery_app.conf.task_always_eager = True
+    yield
+    celery_app.conf.task_always_eager = previous
+
+
+@pytest.fixture
+def regressor_bytes() -> bytes:
+    return factories.artifact_bytes(factories.river_regressor())
+
+
+@pytest.fixture
+def classifier_bytes() -> bytes:
+    return factories.artifact_bytes(factories.river_classifier())
+
+
+@pytest.fixture
+def reader(db):
+    """A logged-in user with no write permission."""
+    return factories.UserFactory(username="reader")
+
+
+@pytest.fixture
+def maintainer(db):
+    """A user who may create models, upload versions, promote, roll back and infer."""
+    return factories.UserFactory(username="maintainer", permissions=ALL_PERMISSIONS)
+
+
+def _client_for(user) -> APIClient:
+    client = APIClient()
+    if user is not None:
+        token, _ = Token.objects.get_or_create(user=user)
+        client.credentials(HTTP_AUTHORIZATION=f"Token {token.key}")
+    return client
+
+
+@pytest.fixture
+def anon_client() -> APIClient:
+    return APIClient()
+
+
+@pytest.fixture
+def reader_client(reader) -> APIClient:
+    return _client_for(reader)
+
+
+@pytest.fixture
+def maintainer_client(maintainer) -> APIClient:
+    return _client_for(maintainer)
