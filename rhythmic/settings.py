@@ -168,3 +168,16 @@ LOGGING = {
     "root": {"handlers": ["console"], "level": env.str("RHYTHMIC_LOG_LEVEL", default="INFO")},
     "loggers": {"django.db.backends": {"level": "WARNING"}},
 }
+
+# --- Serving core -----------------------------------------------------------------------------
+# How far behind the learn log a replica may answer (0: always catch up; a client sees its own learns).
+RHYTHMIC_MAX_STALENESS_MS = env.int("RHYTHMIC_MAX_STALENESS_MS", default=0)
+RHYTHMIC_CHECKPOINT_EVERY = env.int("RHYTHMIC_CHECKPOINT_EVERY", default=1000)
+RHYTHMIC_CHECKPOINT_SECONDS = env.float("RHYTHMIC_CHECKPOINT_SECONDS", default=60.0)
+RHYTHMIC_CHECKPOINTS_KEPT = env.int("RHYTHMIC_CHECKPOINTS_KEPT", default=3)
+RHYTHMIC_PENDING_TTL = env.int("RHYTHMIC_PENDING_TTL", default=7 * 24 * 3600)  # seconds
+RHYTHMIC_MAX_BATCH = env.int("RHYTHMIC_MAX_BATCH", default=1000)
+RHYTHMIC_PUBLIC_INFERENCE = env.bool("RHYTHMIC_PUBLIC_INFERENCE", default=False)
+CELERY_BEAT_SCHEDULE = {
+    "expire-pending-predictions": {"task": "catalogue.expire_pending", "schedule": 3600.0},
+}

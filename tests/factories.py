@@ -60,6 +60,7 @@ class ModelVersionFactory(factory.django.DjangoModelFactory):
 
     class Meta:
         model = ModelVersion
+        skip_postgeneration_save = True
 
     model = factory.SubFactory(MLModelFactory)
     number = factory.LazyAttribute(lambda v: v.model.versions.count() + 1)

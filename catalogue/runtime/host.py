@@ -1,0 +1,197 @@
+"""Per-process replicas of live versions, kept in step with the learn log (state machine replication).
+
+Each server process holds, per model, the replicas it has loaded and the log sequence it has applied.
+Before answering it catches up with the log head (or stays within RHYTHMIC_MAX_STALENESS_MS); a replica
+loads from its latest checkpoint and replays the log tail of its version, so every process converges
+on the same state and a restart loses nothing that was acknowledged.
+"""
+
+import logging
+import threading
+import time
+from dataclasses import dataclass, field
+
+from django.conf import settings
+
+from catalogue import artifacts
+from catalogue.errors import Conflict, NotFound
+from catalogue.flavors import Flavor, get_flavor
+from catalogue.models import ModelVersion
+from catalogue.runtime import log
+from catalogue.runtime.codec import decode_prediction
+from catalogue.runtime.metrics import OnlineMetrics
+
+logger = logging.getLogger(__name__)
+
+
+@dataclass
+class Replica:
+    """One version's live state in this process: the model, its metrics, and learn counts."""
+
+    version_id: int
+    number: int
+    servable: artifacts.Servable
+    metrics: OnlineMetrics
+    n_learned: int = 0
+    apply_errors: int = 0
+    since_checkpoint: int = 0
+    checkpointed_at: float = field(default_factory=time.monotonic)
+
+    def apply(self, event: log.Event) -> None:
+        prediction = decode_prediction(event.prediction)
+        self.metrics.fold(event.ground_truth, prediction)
+        try:
+            self.servable.learn(event.features, event.ground_truth)
+        except Exception:
+            # Deterministic on every replica (same state, same input), so they stay in step; counted, not fatal.
+            self.apply_errors += 1
+            logger.exception("learn #%s failed on version %s", event.seq, self.version_id)
+        self.n_learned += 1
+        self.since_checkpoint += 1
+
+
+class ModelEntry:
+    """A model as this process sees it: production version, applied log sequence, loaded replicas."""
+
+    def __init__(self, name: str, head: log.Head):
+        self.name = name
+        self.lock = threading.RLock()
+        self.model_id = head.model_id
+        self.flavor: Flavor = get_flavor(head.flavor)
+        self.production_version_id = head.production_version_id
+        # No replica is loaded yet, so nothing is behind: replicas replay up to this point when they load.
+        self.applied_seq = head.learn_seq
+        self.replicas: dict[int, Replica] = {}
+        self.synced_at = 0.0
+
+    # --- catching up --------------------------------------------------------------------------
+
+    def sync(self, head: log.Head) -> None:
+        """Apply every log entry up to ``head`` to the loaded replicas, in order. Call with the lock held."""
+        self.production_version_id = head.production_version_id
+        if head.learn_seq > self.applied_seq:
+            for event in log.read_tail(model_id=self.model_id, after=self.applied_seq, upto=head.learn_seq):
+                replica = self.replicas.get(event.version_id)
+                if replica is not None:
+                    replica.apply(event)
+            self.applied_seq = head.learn_seq
+            self.maybe_checkpoint()
+        self.synced_at = time.monotonic()
+
+    def apply_own(self, seqs: list[int], events: list[log.Event]) -> bool:
+        """Apply events this process just appended, if nothing else came between; else the caller syncs."""
+        if not seqs or seqs[0] != self.applied_seq + 1:
+            return False
+        for event in events:
+            replica = self.replicas.get(event.version_id)
+            if replica is not None:
+                replica.apply(event)
+        self.applied_seq = seqs[-1]
+        self.maybe_checkpoint()
+        return True
+
+    # --- replicas -----------------------------------------------------------------------------
+
+    def replica(self, version_id: int) -> Replica:
+        """The loaded replica of a version, loading it (checkpoint + tail replay) on first use."""
+        replica = self.replicas.get(version_id)
+        if replica is None:
+            replica = self._load(version_id)
+            self.replicas[version_id] = replica
+        return replica
+
+    def production(self) -> Replica:
+        if self.production_version_id is None:
+            raise Conflict(
+                f"{self.name} has no production version: upload a version and promote it", code="no_production"
+            )
+        return self.replica(self.production_version_id)
+
+    def _load(self, version_id: int) -> Replica:
+        version = ModelVersion.objects.filter(pk=version_id, model_id=self.model_id).first()
+        if version is None:
+            raise NotFound(f"{self.name} has no such version (it may have been deleted)")
+        checkpoint = log.checkpoint_latest(version_id=version_id, upto=self.applied_seq)
+        if checkpoint is not None:
+            obj = artifacts.load_state(bytes(checkpoint.state))
+            metrics = artifacts.load_state(bytes(checkpoint.metrics))
+            base, n_learned = checkpoint.seq, checkpoint.n_learned
+        else:
+            obj = artifacts.load_artifact(bytes(version.artifact), version.format)
+            metrics, base, n_learned = OnlineMetrics(self.flavor), 0, 0
+        replica = Replica(
+            version_id=version_id,
+            number=version.number,
+            servable=artifacts.as_servable(obj, self.flavor),
+            metrics=metrics,
+            n_learned=n_learned,
+        )
+        for event in log.read_tail(model_id=self.model_id, after=base, upto=self.applied_seq, version_id=version_id):
+            replica.apply(event)
+        return replica
+
+    def maybe_checkpoint(self) -> None:
+        every = settings.RHYTHMIC_CHECKPOINT_EVERY
+        seconds = settings.RHYTHMIC_CHECKPOINT_SECONDS
+        now = time.monotonic()
+        for replica in self.replicas.values():
+            due = replica.since_checkpoint >= every or (
+                replica.since_checkpoint and now - replica.checkpointed_at >= seconds
+            )
+            if due:
+                self.checkpoint(replica)
+
+    def checkpoint(self, replica: Replica) -> None:
+        log.checkpoint_write(
+            version_id=replica.version_id,
+            seq=self.applied_seq,
+            n_learned=replica.n_learned,
+            state=artifacts.dump_state(replica.servable.obj),
+            metrics=artifacts.dump_state(replica.metrics),
+        )
+        replica.since_checkpoint = 0
+        replica.checkpointed_at = time.monotonic()
+
+
+class Host:
+    """All model entries of this process."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._entries: dict[str, ModelEntry] = {}
+
+    def entry(self, name: str, *, fresh: bool = True) -> ModelEntry:
+        """The model's entry, caught up with the log head (or within the staleness bound).
+
+        Callers take ``entry.lock`` around anything that reads or changes its replicas.
+        """
+        entry = self._entries.get(name)
+        if entry is not None and not fresh:
+            return entry
+        bound = settings.RHYTHMIC_MAX_STALENESS_MS / 1000
+        if entry is not None and bound and time.monotonic() - entry.synced_at < bound:
+            return entry
+        head = log.read_head(name)
+        if head is None:
+            self.forget(name)
+            raise NotFound(f"no model named {name!r}")
+        with self._lock:
+            entry = self._entries.get(name)
+            if entry is None or entry.model_id != head.model_id:  # new, or deleted and created again
+                entry = self._entries[name] = ModelEntry(name, head)
+        with entry.lock:
+            entry.sync(head)
+        return entry
+
+    def forget(self, name: str | None = None) -> None:
+        with self._lock:
+            if name is None:
+                self._entries.clear()
+            else:
+                self._entries.pop(name, None)
+
+    def loaded(self) -> dict[str, ModelEntry]:
+        return dict(self._entries)
+
+
+host = Host()

@@ -1,0 +1,389 @@
+"""predict and learn: the one implementation every interface (REST, chantilly routes, WebSocket, CLI) calls."""
+
+import json
+import math
+from dataclasses import dataclass
+from typing import Any
+
+from django.conf import settings
+from django.db import transaction
+
+from catalogue import artifacts, services
+from catalogue.errors import Conflict, InvalidInput, NotFound, RhythmicError
+from catalogue.flavors import GroundTruthError
+from catalogue.models import ModelVersion
+from catalogue.runtime import log
+from catalogue.runtime.codec import decode_prediction, encode_prediction, jsonable
+from catalogue.runtime.host import ModelEntry, host
+from catalogue.runtime.stats import stats
+
+MISSING = object()
+
+
+@dataclass
+class Prediction:
+    model: str
+    version: int
+    prediction: Any
+    state_seq: int
+    id: Any = None
+
+    def as_dict(self) -> dict:
+        body = {
+            "model": self.model,
+            "version": self.version,
+            "prediction": jsonable(self.prediction),
+            "state_seq": self.state_seq,
+        }
+        if self.id is not None:
+            body["id"] = self.id
+        return body
+
+
+@dataclass
+class Learned:
+    model: str
+    version: int
+    seq: int
+    prediction: Any
+    ground_truth: Any
+    features: dict
+    id: Any = None
+
+    def as_dict(self) -> dict:
+        body = {
+            "model": self.model,
+            "version": self.version,
+            "seq": self.seq,
+            "prediction": jsonable(self.prediction),
+            "ground_truth": self.ground_truth,
+        }
+        if self.id is not None:
+            body["id"] = self.id
+        return body
+
+
+# --- input checks -------------------------------------------------------------------------------
+
+
+def _clean_features(features: Any) -> dict:
+    if not isinstance(features, dict):
+        raise InvalidInput('features must be a JSON object, like {"x": 1.5, "city": "Paris"}', field="features")
+    return features
+
+
+def _clean_id(prediction_id: Any) -> Any:
+    if prediction_id is None:
+        return None
+    if isinstance(prediction_id, bool) or not isinstance(prediction_id, int | str):
+        raise InvalidInput(f"id must be an integer or a string, not {prediction_id!r}", field="id")
+    if isinstance(prediction_id, str) and not 0 < len(prediction_id) <= 190:
+        raise InvalidInput("a string id must have 1 to 190 characters", field="id")
+    return prediction_id
+
+
+def _clean_ground_truth(entry: ModelEntry, ground_truth: Any) -> Any:
+    if ground_truth is None and entry.flavor.ground_truth_required:
+        raise InvalidInput(f"ground_truth is required for a {entry.flavor.name} model", field="ground_truth")
+    try:
+        return entry.flavor.clean_ground_truth(ground_truth)
+    except GroundTruthError as exc:
+        raise InvalidInput(str(exc), field="ground_truth") from None
+
+
+def _checked_prediction(prediction: Any) -> Any:
+    try:
+        json.dumps(jsonable(prediction), allow_nan=False)
+    except (TypeError, ValueError) as exc:
+        raise InvalidInput(
+            f"the model's prediction {prediction!r} cannot be sent as JSON ({exc})", code="bad_prediction"
+        ) from None
+    if isinstance(prediction, float) and not math.isfinite(prediction):
+        raise InvalidInput("the model predicted a non-finite number", code="bad_prediction")
+    return prediction
+
+
+def _predict_with(replica, features: dict) -> Any:
+    try:
+        return _checked_prediction(replica.servable.predict(features))
+    except RhythmicError:
+        raise
+    except Exception as exc:  # the model is user code; its failure on these features is the client's to fix
+        raise InvalidInput(
+            f"the model could not predict on these features: {type(exc).__name__}: {exc}", field="features"
+        ) from None
+
+
+def _clean_batch(items: Any) -> list:
+    if not isinstance(items, list) or not items:
+        raise InvalidInput("send a non-empty JSON list of items")
+    if len(items) > settings.RHYTHMIC_MAX_BATCH:
+        raise InvalidInput(
+            f"a batch holds at most {settings.RHYTHMIC_MAX_BATCH} items (RHYTHMIC_MAX_BATCH); got {len(items)}"
+        )
+    return items
+
+
+# --- predict ------------------------------------------------------------------------------------
+
+
+def predict(*, model: str, features: Any, id: Any = None) -> Prediction:
+    """Predict with the production version; with an ``id``, keep features and prediction for a later learn."""
+    with stats.timed(model, "predict"):
+        features = _clean_features(features)
+        prediction_id = _clean_id(id)
+        entry = host.entry(model)
+        with entry.lock:
+            replica = entry.production()
+            prediction = _predict_with(replica, features)
+            state_seq = entry.applied_seq
+        if prediction_id is not None:
+            log.pending_put(
+                model_id=entry.model_id,
+                rows=[(log.pending_key(prediction_id), replica.version_id, features, encode_prediction(prediction))],
+            )
+        return Prediction(model, replica.number, prediction, state_seq, prediction_id)
+
+
+def predict_many(*, model: str, items: Any) -> list[dict]:
+    """Predict a list of ``{"features", "id"?}``; one result per item, each with its own error."""
+    items = _clean_batch(items)
+    with stats.timed(model, "predict_many"):
+        entry = host.entry(model)
+        results: list[dict] = []
+        pending = []
+        with entry.lock:
+            replica = entry.production()
+            for item in items:
+                try:
+                    if not isinstance(item, dict):
+                        raise InvalidInput("each item must be a JSON object with features and an optional id")
+                    features = _clean_features(item.get("features"))
+                    prediction_id = _clean_id(item.get("id"))
+                    prediction = _predict_with(replica, features)
+                except RhythmicError as exc:
+                    results.append(_item_error(exc))
+                    continue
+                if prediction_id is not None:
+                    pending.append(
+                        (log.pending_key(prediction_id), replica.version_id, features, encode_prediction(prediction))
+                    )
+                results.append(
+                    Prediction(model, replica.number, prediction, entry.applied_seq, prediction_id).as_dict()
+                )
+        if pending:
+            log.pending_put(model_id=entry.model_id, rows=_last_per_key(pending))
+        return results
+
+
+def _last_per_key(rows: list[tuple]) -> list[tuple]:
+    """A batch may name one id twice: the later prediction wins, as it would one request at a time."""
+    return list({row[0]: row for row in rows}.values())
+
+
+def _item_error(exc: RhythmicError) -> dict:
+    return {"error": {"code": exc.code, "message": exc.message, "field": exc.field, "status": exc.status}}
+
+
+# --- learn --------------------------------------------------------------------------------------
+
+
+@dataclass
+class _Plan:
+    """One learn, checked and ready to append."""
+
+    version_id: int
+    number: int
+    key: str | None
+    features: dict
+    ground_truth: Any
+    prediction: Any
+    id: Any
+
+    def entry_row(self) -> dict:
+        return {
+            "version_id": self.version_id,
+            "key": self.key,
+            "features": self.features,
+            "ground_truth": self.ground_truth,
+            "prediction": encode_prediction(self.prediction),
+        }
+
+
+def learn(*, model: str, ground_truth: Any = None, id: Any = None, features: Any = MISSING) -> Learned:
+    """Learn one ground truth. With an ``id`` the stored features and prediction are used (the id wins over
+    ``features``) and consumed; without, the production version predicts first. Durable before it returns."""
+    with stats.timed(model, "learn"):
+        results = _learn(model, [{"ground_truth": ground_truth, "id": id, "features": features}], single=True)
+        return results[0]
+
+
+def learn_many(*, model: str, items: Any) -> list[dict]:
+    """Learn a list of ``{"ground_truth", "id"?, "features"?}`` in one transaction; one result per item."""
+    items = _clean_batch(items)
+    with stats.timed(model, "learn_many"):
+        return [r if isinstance(r, dict) else r.as_dict() for r in _learn(model, items, single=False)]
+
+
+def _learn(model: str, items: list, *, single: bool) -> list:
+    entry = host.entry(model)
+    plans: list[_Plan | RhythmicError] = []
+    by_key: dict[str, int] = {}
+    for item in items:
+        try:
+            if not isinstance(item, dict):
+                raise InvalidInput("each item must be a JSON object with ground_truth and an id or features")
+            prediction_id = _clean_id(item.get("id"))
+            ground_truth = _clean_ground_truth(entry, item.get("ground_truth"))
+            if prediction_id is None:
+                plans.append(_plan_without_id(entry, item.get("features", MISSING), ground_truth))
+            else:
+                key = log.pending_key(prediction_id)
+                if key in by_key:
+                    raise Conflict(f"id {prediction_id!r} appears twice in this batch", field="id")
+                by_key[key] = len(plans)
+                plans.append(_Plan(0, 0, key, {}, ground_truth, None, prediction_id))
+        except RhythmicError as exc:
+            if single:
+                raise
+            plans.append(exc)
+
+    with transaction.atomic():
+        if by_key:
+            taken = log.pending_take(model_id=entry.model_id, keys=list(by_key))
+            for key, index in by_key.items():
+                pending = taken.get(key)
+                if pending is None:
+                    plans[index] = _unknown_id(entry, key, plans[index].id)
+                else:
+                    plans[index].version_id = pending.version_id
+                    plans[index].features = pending.features
+                    plans[index].prediction = decode_prediction(pending.prediction)
+        for index, plan in enumerate(plans):
+            if isinstance(plan, _Plan):
+                refusal = _check_learnable(entry, plan)
+                if refusal is not None:
+                    plans[index] = refusal
+        if single and isinstance(plans[0], RhythmicError):
+            raise plans[0]
+        ready = [p for p in plans if isinstance(p, _Plan)]
+        if not ready:
+            return [_item_error(p) for p in plans]
+        log.pending_delete(model_id=entry.model_id, keys=[p.key for p in ready if p.key is not None])
+        seqs = log.append(model_id=entry.model_id, entries=[p.entry_row() for p in ready])
+    _apply_own(entry, seqs, ready)
+    seq_iter = iter(seqs)
+    return [
+        _item_error(plan)
+        if isinstance(plan, RhythmicError)
+        else Learned(model, plan.number, next(seq_iter), plan.prediction, plan.ground_truth, plan.features, plan.id)
+        for plan in plans
+    ]
+
+
+def _check_learnable(entry: ModelEntry, plan: _Plan) -> RhythmicError | None:
+    with entry.lock:
+        replica = entry.replica(plan.version_id)
+    plan.number = replica.number
+    if not replica.servable.can_learn:
+        return Conflict(
+            f"{entry.name} v{replica.number} is predict-only: it has no learn_one or partial_fit", code="predict_only"
+        )
+    return None
+
+
+def _plan_without_id(entry: ModelEntry, features: Any, ground_truth: Any) -> _Plan:
+    if features is MISSING or features is None:
+        raise InvalidInput("send either the id given to predict, or the features", field="features")
+    features = _clean_features(features)
+    with entry.lock:
+        replica = entry.production()
+        prediction = _predict_with(replica, features)
+    return _Plan(replica.version_id, replica.number, None, features, ground_truth, prediction, None)
+
+
+def _unknown_id(entry: ModelEntry, key: str, prediction_id: Any) -> RhythmicError:
+    if log.was_learned(model_id=entry.model_id, key=key):
+        return Conflict(f"id {prediction_id!r} was already learned; an id is consumed by its first learn", field="id")
+    return NotFound(
+        f"no pending prediction with id {prediction_id!r}: predict with this id first (ids expire after "
+        f"{settings.RHYTHMIC_PENDING_TTL} s), or send the features instead",
+        field="id",
+    )
+
+
+def _apply_own(entry: ModelEntry, seqs: list[int], plans: list[_Plan]) -> None:
+    events = [
+        log.Event(seq, p.version_id, p.features, p.ground_truth, encode_prediction(p.prediction))
+        for seq, p in zip(seqs, plans, strict=True)
+    ]
+    with entry.lock:
+        if entry.applied_seq >= seqs[-1]:
+            return  # another thread of this process already caught up past them
+        if not entry.apply_own(seqs, events):
+            head = log.read_head(entry.name)
+            if head is not None:
+                entry.sync(head)
+
+
+# --- reading the live state ---------------------------------------------------------------------
+
+
+def _version_replica(entry: ModelEntry, version: int | None):
+    if version is None:
+        return entry.production()
+    found = ModelVersion.objects.filter(model_id=entry.model_id, number=version).values_list("pk", flat=True).first()
+    if found is None:
+        raise NotFound(f"{entry.name} has no version {version}")
+    return entry.replica(found)
+
+
+def metrics(*, model: str, version: int | None = None) -> dict:
+    """The online metrics of the production version (or of ``version``), identical in every process."""
+    entry = host.entry(model)
+    with entry.lock:
+        replica = _version_replica(entry, version)
+        return {
+            "model": model,
+            "version": replica.number,
+            "state_seq": entry.applied_seq,
+            "n_learned": replica.n_learned,
+            "n_scored": replica.metrics.n_folded,
+            "metrics": replica.metrics.values(),
+        }
+
+
+def live_state(*, model: str) -> tuple[int, bytes]:
+    """(version number, dill bytes) of the production version's current learned state."""
+    import dill
+
+    entry = host.entry(model)
+    with entry.lock:
+        replica = entry.production()
+        return replica.number, dill.dumps(replica.servable.obj)
+
+
+def snapshot(*, model: str, user=None, message: str = "") -> ModelVersion:
+    """Turn the production version's live state into a new version whose parent is that version."""
+    entry = host.entry(model)
+    with entry.lock:
+        replica = entry.production()
+        data = artifacts.dump_state(replica.servable.obj)
+        parent = ModelVersion.objects.without_artifact().get(pk=replica.version_id)
+        state_seq = entry.applied_seq
+    mlmodel = services.get_model_or_404(model)
+    version, _ = services.model_version_register(
+        model=mlmodel,
+        data=data,
+        fmt="dill",
+        message=message or f"snapshot of v{parent.number} at learn #{state_seq}",
+        requirements=parent.requirements,
+        input_example=parent.input_example,
+        author=user,
+        parent=parent,
+    )
+    return version
+
+
+def route_stats(*, model: str) -> dict:
+    return stats.for_model(model)

@@ -1,0 +1,94 @@
+"""Request statistics per route in this process: count, mean and exponentially weighted mean duration
+(nanoseconds, as chantilly reports them) and p50/p95/p99 over a window of recent calls."""
+
+import threading
+import time
+from collections import deque
+from collections.abc import Iterator
+from contextlib import contextmanager
+
+WINDOW = 2048
+EWM_ALPHA = 0.3
+
+
+def humanize_ns(ns: float) -> str:
+    """3014978 -> '3ms14μs978ns', the format chantilly's /api/stats uses."""
+    ns = round(ns)
+    parts = []
+    for unit, size in (
+        ("h", 3_600_000_000_000),
+        ("m", 60_000_000_000),
+        ("s", 1_000_000_000),
+        ("ms", 1_000_000),
+        ("μs", 1_000),
+    ):
+        if ns >= size:
+            parts.append(f"{ns // size}{unit}")
+            ns %= size
+    if ns or not parts:
+        parts.append(f"{ns}ns")
+    return "".join(parts)
+
+
+class RouteStats:
+    def __init__(self) -> None:
+        self.n_calls = 0
+        self.mean = 0.0
+        self.ewm = 0.0
+        self.recent: deque[int] = deque(maxlen=WINDOW)
+
+    def record(self, duration_ns: int) -> None:
+        self.n_calls += 1
+        self.mean += (duration_ns - self.mean) / self.n_calls
+        self.ewm = duration_ns if self.n_calls == 1 else EWM_ALPHA * duration_ns + (1 - EWM_ALPHA) * self.ewm
+        self.recent.append(duration_ns)
+
+    def percentile(self, q: float) -> int:
+        if not self.recent:
+            return 0
+        ordered = sorted(self.recent)
+        return ordered[min(len(ordered) - 1, int(q * len(ordered)))]
+
+    def as_dict(self) -> dict:
+        return {
+            "n_calls": self.n_calls,
+            "mean_duration": int(self.mean),
+            "mean_duration_human": humanize_ns(self.mean),
+            "ewm_duration": int(self.ewm),
+            "ewm_duration_human": humanize_ns(self.ewm),
+            "p50_duration": self.percentile(0.50),
+            "p95_duration": self.percentile(0.95),
+            "p99_duration": self.percentile(0.99),
+        }
+
+
+class StatsBook:
+    """Stats keyed by (model name, route); thread-safe."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._routes: dict[tuple[str, str], RouteStats] = {}
+
+    @contextmanager
+    def timed(self, model: str, route: str) -> Iterator[None]:
+        started = time.perf_counter_ns()
+        try:
+            yield
+        finally:
+            self.record(model, route, time.perf_counter_ns() - started)
+
+    def record(self, model: str, route: str, duration_ns: int) -> None:
+        with self._lock:
+            self._routes.setdefault((model, route), RouteStats()).record(duration_ns)
+
+    def for_model(self, model: str) -> dict[str, dict]:
+        with self._lock:
+            return {route: s.as_dict() for (name, route), s in self._routes.items() if name == model}
+
+    def reset(self, model: str | None = None) -> None:
+        with self._lock:
+            for key in [k for k in self._routes if model is None or k[0] == model]:
+                del self._routes[key]
+
+
+stats = StatsBook()

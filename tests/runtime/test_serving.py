@@ -1,0 +1,313 @@
+"""The serving core: predict, learn, the learn log, replicas, checkpoints and online metrics."""
+
+import copy
+import itertools
+from datetime import timedelta
+
+import dill
+import pytest
+from river import anomaly, datasets, evaluate, linear_model, metrics, preprocessing
+
+from catalogue import runtime, services
+from catalogue.errors import Conflict, InvalidInput, NotFound
+from catalogue.models import Checkpoint, LearnEvent, PendingPrediction
+from catalogue.runtime import log
+from catalogue.runtime.host import Host, host
+from catalogue.runtime.stats import stats
+from tests import factories
+
+pytestmark = pytest.mark.django_db
+
+
+@pytest.fixture(autouse=True)
+def _fresh_host():
+    """Each test starts as a freshly started process."""
+    host.forget()
+    stats.reset()
+    yield
+    host.forget()
+
+
+def live_model(obj, *, flavor="regression", name="live"):
+    """A model whose production version is ``obj``."""
+    model = factories.MLModelFactory(name=name, flavor=flavor)
+    version = factories.ModelVersionFactory(model=model, artifact=dill.dumps(obj))
+    services.deployment_promote(version=version)
+    return model, version
+
+
+def regressor():
+    return preprocessing.StandardScaler() | linear_model.LinearRegression()
+
+
+def test_predict_answers_with_the_production_version_and_state_seq():
+    live_model(regressor())
+    result = runtime.predict(model="live", features={"x": 1.0})
+    assert (result.model, result.version, result.state_seq) == ("live", 1, 0)
+    assert result.prediction == 0.0
+
+
+def test_predict_without_production_version_is_refused_clearly():
+    factories.ModelVersionFactory(model=factories.MLModelFactory(name="idle"))
+    with pytest.raises(Conflict, match="no production version"):
+        runtime.predict(model="idle", features={"x": 1.0})
+
+
+def test_predict_on_an_unknown_model_is_not_found():
+    with pytest.raises(NotFound):
+        runtime.predict(model="ghost", features={})
+
+
+@pytest.mark.parametrize("features", [None, [1, 2], "x=1", 3])
+def test_predict_refuses_features_that_are_not_an_object(features):
+    live_model(regressor())
+    with pytest.raises(InvalidInput, match="features must be a JSON object"):
+        runtime.predict(model="live", features=features)
+
+
+@pytest.mark.parametrize("bad_id", [True, 1.5, [1], {"a": 1}, ""])
+def test_predict_refuses_ids_that_are_not_int_or_string(bad_id):
+    live_model(regressor())
+    with pytest.raises(InvalidInput):
+        runtime.predict(model="live", features={"x": 1}, id=bad_id)
+
+
+def test_learn_with_an_id_uses_the_stored_features_and_consumes_the_id():
+    live_model(regressor())
+    runtime.predict(model="live", features={"x": 2.0}, id=42)
+    learned = runtime.learn(model="live", id=42, ground_truth=3.0, features={"ignored": 1})
+    assert learned.features == {"x": 2.0}
+    assert learned.seq == 1
+    assert not PendingPrediction.objects.exists()
+    with pytest.raises(Conflict, match="already learned"):
+        runtime.learn(model="live", id=42, ground_truth=3.0)
+
+
+def test_ids_42_and_string_42_are_different():
+    live_model(regressor())
+    runtime.predict(model="live", features={"x": 1.0}, id=42)
+    with pytest.raises(NotFound, match="predict with this id first"):
+        runtime.learn(model="live", id="42", ground_truth=1.0)
+
+
+def test_learn_without_id_or_features_says_what_to_send():
+    live_model(regressor())
+    with pytest.raises(InvalidInput, match="either the id given to predict, or the features"):
+        runtime.learn(model="live", ground_truth=1.0)
+
+
+@pytest.mark.parametrize(
+    ("flavor", "obj", "bad"),
+    [
+        ("regression", regressor(), "ten"),
+        ("regression", regressor(), True),
+        ("regression", regressor(), None),
+        ("binary", linear_model.LogisticRegression(), "yes"),
+        ("binary", linear_model.LogisticRegression(), 2),
+        ("multiclass", preprocessing.StandardScaler() | linear_model.LogisticRegression(), [1]),
+        ("multiclass", preprocessing.StandardScaler() | linear_model.LogisticRegression(), {"a": 1}),
+    ],
+)
+def test_learn_refuses_a_ground_truth_that_does_not_fit_the_flavor(flavor, obj, bad):
+    live_model(obj, flavor=flavor)
+    runtime.predict(model="live", features={"x": 1.0}, id=1)
+    with pytest.raises(InvalidInput) as error:
+        runtime.learn(model="live", id=1, ground_truth=bad)
+    assert error.value.field == "ground_truth"
+    # Nothing was consumed or logged: the client can correct and retry.
+    assert PendingPrediction.objects.count() == 1
+    assert not LearnEvent.objects.exists()
+
+
+def test_an_expired_id_is_not_found(settings):
+    live_model(regressor())
+    runtime.predict(model="live", features={"x": 1.0}, id="old")
+    PendingPrediction.objects.update(created_at=PendingPrediction.objects.get().created_at - timedelta(days=8))
+    with pytest.raises(NotFound):
+        runtime.learn(model="live", id="old", ground_truth=1.0)
+    assert log.pending_expire() == 1
+
+
+def test_progressive_validation_on_phishing_matches_river_exactly():
+    # Given the same model served by Rhythmic and evaluated by river
+    model = preprocessing.StandardScaler() | linear_model.LogisticRegression()
+    live_model(copy.deepcopy(model), flavor="binary")
+    expected = metrics.Accuracy() + metrics.LogLoss() + metrics.Precision() + metrics.Recall() + metrics.F1()
+    evaluate.progressive_val_score(datasets.Phishing(), copy.deepcopy(model), expected)
+    # When the dataset streams through predict(id) -> learn(id)
+    for i, (x, y) in enumerate(datasets.Phishing()):
+        runtime.predict(model="live", features=x, id=i)
+        runtime.learn(model="live", id=i, ground_truth=y)
+    # Then the online metrics are exactly river's
+    served = runtime.metrics(model="live")["metrics"]
+    assert served == {type(m).__name__: m.get() for m in expected}
+    assert runtime.metrics(model="live")["n_learned"] == 1250
+
+
+def test_a_restarted_process_replays_the_log_to_the_same_state():
+    live_model(regressor())
+    reference = regressor()
+    for x, y in itertools.islice(datasets.TrumpApproval(), 60):
+        runtime.learn(model="live", features=x, ground_truth=y)
+        reference.learn_one(x, y)
+    before = runtime.metrics(model="live")
+    host.forget()  # the process restarts
+    probe = next(iter(datasets.TrumpApproval()))[0]
+    assert runtime.predict(model="live", features=probe).prediction == reference.predict_one(probe)
+    assert runtime.metrics(model="live") == before
+
+
+def test_checkpoints_are_written_and_a_restart_loads_the_latest_then_replays_the_tail(settings):
+    settings.RHYTHMIC_CHECKPOINT_EVERY = 10
+    settings.RHYTHMIC_CHECKPOINTS_KEPT = 2
+    _, version = live_model(regressor())
+    reference = regressor()
+    stream = list(itertools.islice(datasets.TrumpApproval(), 35))
+    for x, y in stream:
+        runtime.learn(model="live", features=x, ground_truth=y)
+        reference.learn_one(x, y)
+    assert list(Checkpoint.objects.filter(version=version).values_list("seq", flat=True)) == [30, 20]
+    host.forget()
+    assert runtime.predict(model="live", features=stream[0][0]).prediction == pytest.approx(
+        reference.predict_one(stream[0][0])
+    )
+    assert runtime.metrics(model="live")["n_learned"] == 35
+
+
+def test_two_replicas_alternating_give_the_predictions_of_one_model():
+    # Given two processes (two hosts) serving the same model
+    live_model(regressor())
+    import catalogue.runtime.serving as serving
+
+    hosts = [Host(), Host()]
+    reference = regressor()
+    for i, (x, y) in enumerate(itertools.islice(datasets.TrumpApproval(), 40)):
+        serving.host = hosts[i % 2]
+        try:
+            got = runtime.predict(model="live", features=x, id=i).prediction
+            runtime.learn(model="live", id=i, ground_truth=y)
+        finally:
+            serving.host = host
+        # Then each answer equals, bit for bit, the single in-process model fed the same learn sequence
+        assert got == reference.predict_one(x)
+        reference.learn_one(x, y)
+
+
+def test_promote_and_rollback_switch_the_serving_version_without_restart():
+    model, v1 = live_model(regressor())
+    v2 = factories.ModelVersionFactory(model=model, artifact=dill.dumps(linear_model.LinearRegression(intercept_init=5)))
+    assert runtime.predict(model="live", features={"x": 1}).version == 1
+    services.deployment_promote(version=v2)
+    assert runtime.predict(model="live", features={"x": 1}).version == 2
+    services.deployment_rollback(model=model)
+    assert runtime.predict(model="live", features={"x": 1}).version == 1
+
+
+def test_a_learn_for_a_prediction_of_the_previous_version_updates_that_version():
+    model, v1 = live_model(regressor())
+    runtime.predict(model="live", features={"x": 1.0}, id="a")
+    v2 = factories.ModelVersionFactory(model=model)
+    services.deployment_promote(version=v2)
+    learned = runtime.learn(model="live", id="a", ground_truth=2.0)
+    assert learned.version == 1
+    assert runtime.metrics(model="live", version=1)["n_learned"] == 1
+    assert runtime.metrics(model="live", version=2)["n_learned"] == 0
+
+
+def test_learn_many_answers_each_item_and_appends_the_good_ones_in_one_go():
+    live_model(regressor())
+    runtime.predict(model="live", features={"x": 1.0}, id=1)
+    results = runtime.learn_many(
+        model="live",
+        items=[
+            {"id": 1, "ground_truth": 1.5},
+            {"id": 2, "ground_truth": 1.0},
+            {"features": {"x": 3.0}, "ground_truth": "bad"},
+            {"features": {"x": 3.0}, "ground_truth": 4.0},
+            "junk",
+        ],
+    )
+    assert [r.get("seq") for r in results] == [1, None, None, 2, None]
+    assert [r["error"]["status"] for r in results if "error" in r] == [404, 400, 400]
+    assert LearnEvent.objects.count() == 2
+
+
+def test_batches_over_the_limit_are_refused(settings):
+    settings.RHYTHMIC_MAX_BATCH = 2
+    live_model(regressor())
+    with pytest.raises(InvalidInput, match="at most 2 items"):
+        runtime.predict_many(model="live", items=[{"features": {}}] * 3)
+    with pytest.raises(InvalidInput, match="non-empty JSON list"):
+        runtime.learn_many(model="live", items={"features": {}})
+
+
+def test_predict_many_stores_ids_and_reports_item_errors():
+    live_model(regressor())
+    results = runtime.predict_many(model="live", items=[{"features": {"x": 1}, "id": "a"}, {"features": 3}])
+    assert results[0]["prediction"] == 0.0
+    assert results[1]["error"]["field"] == "features"
+    assert PendingPrediction.objects.filter(key='"a"').exists()
+
+
+def test_a_predict_only_model_refuses_learn():
+    from sklearn.linear_model import LinearRegression
+
+    fitted = LinearRegression().fit([[0.0], [1.0]], [0.0, 2.0])
+    live_model(fitted)
+    assert runtime.predict(model="live", features={"x": 1.0}, id=1).prediction == pytest.approx(2.0)
+    with pytest.raises(Conflict, match="predict-only"):
+        runtime.learn(model="live", id=1, ground_truth=2.0)
+    assert PendingPrediction.objects.count() == 1
+
+
+def test_a_model_failing_on_the_features_is_a_client_error():
+    class NeedsX:
+        def learn_one(self, x, y):
+            pass
+
+        def predict_one(self, x):
+            return x["x"] * 2
+
+    live_model(NeedsX())
+    with pytest.raises(InvalidInput, match="could not predict on these features: KeyError"):
+        runtime.predict(model="live", features={"y": 1})
+
+
+def test_anomaly_models_score_and_learn_without_labels():
+    live_model(anomaly.HalfSpaceTrees(seed=1), flavor="anomaly")
+    score = runtime.predict(model="live", features={"x": 0.5}, id=1).prediction
+    assert isinstance(score, int | float)
+    runtime.learn(model="live", id=1)
+    runtime.learn(model="live", features={"x": 0.9}, ground_truth=True)
+    assert runtime.metrics(model="live")["n_learned"] == 2
+
+
+def test_classifier_predictions_keep_label_types_through_the_log():
+    live_model(linear_model.LogisticRegression(), flavor="binary")
+    runtime.predict(model="live", features={"x": 1.0}, id=1)
+    learned = runtime.learn(model="live", id=1, ground_truth=True)
+    assert set(learned.prediction) == {False, True}
+    assert learned.as_dict()["prediction"].keys() == {"False", "True"}
+
+
+def test_snapshot_turns_the_live_state_into_a_child_version():
+    _, v1 = live_model(regressor())
+    for x, y in itertools.islice(datasets.TrumpApproval(), 5):
+        runtime.learn(model="live", features=x, ground_truth=y)
+    child = runtime.snapshot(model="live")
+    assert (child.number, child.parent_id) == (2, v1.pk)
+    state = dill.loads(bytes(child.artifact))
+    probe = next(iter(datasets.TrumpApproval()))[0]
+    assert state.predict_one(probe) == pytest.approx(runtime.predict(model="live", features=probe).prediction)
+    v1.refresh_from_db()
+    assert bytes(v1.artifact) != bytes(child.artifact)  # the uploaded artifact never changes
+
+
+def test_stats_count_calls_and_report_percentiles():
+    live_model(regressor())
+    for _ in range(3):
+        runtime.predict(model="live", features={"x": 1})
+    stats = runtime.route_stats(model="live")["predict"]
+    assert stats["n_calls"] == 3
+    assert stats["p50_duration"] <= stats["p99_duration"]
+    assert stats["mean_duration_human"].endswith("ns")
