@@ -194,8 +194,10 @@ def test_two_replicas_alternating_give_the_predictions_of_one_model():
 
 
 def test_promote_and_rollback_switch_the_serving_version_without_restart():
-    model, v1 = live_model(regressor())
-    v2 = factories.ModelVersionFactory(model=model, artifact=dill.dumps(linear_model.LinearRegression(intercept_init=5)))
+    model, _v1 = live_model(regressor())
+    v2 = factories.ModelVersionFactory(
+        model=model, artifact=dill.dumps(linear_model.LinearRegression(intercept_init=5))
+    )
     assert runtime.predict(model="live", features={"x": 1}).version == 1
     services.deployment_promote(version=v2)
     assert runtime.predict(model="live", features={"x": 1}).version == 2
@@ -204,7 +206,7 @@ def test_promote_and_rollback_switch_the_serving_version_without_restart():
 
 
 def test_a_learn_for_a_prediction_of_the_previous_version_updates_that_version():
-    model, v1 = live_model(regressor())
+    model, _v1 = live_model(regressor())
     runtime.predict(model="live", features={"x": 1.0}, id="a")
     v2 = factories.ModelVersionFactory(model=model)
     services.deployment_promote(version=v2)
