@@ -138,8 +138,27 @@ def _plain(value: Any) -> Any:
     return value.item() if hasattr(value, "item") else value
 
 
+def _check_river_kind(obj: Any, flavor: Flavor) -> None:
+    """A river model says what it is: a regressor is no binary model even though it has predict_one."""
+    from river import base
+
+    if not isinstance(obj, base.Estimator) or flavor.river_base is None:
+        return
+    if not isinstance(obj, getattr(base, flavor.river_base)):
+        raise ArtifactError(
+            f"{flavor.label.lower()} needs a river {flavor.river_base}; {type(obj).__name__} is not one"
+            + (f" (last step: {obj._last_step})" if hasattr(obj, "_last_step") else "")
+        )
+    if flavor.needs_multiclass and not getattr(obj, "_multiclass", True):
+        raise ArtifactError(
+            f"{type(obj).__name__} handles two classes only; wrap it for multiclass "
+            "(e.g. river.multiclass.OneVsRestClassifier) or pick the binary flavor"
+        )
+
+
 def as_servable(obj: Any, flavor: Flavor) -> Servable:
     """Check ``obj`` against the flavor's interface and wrap it; raises ArtifactError saying what is missing."""
+    _check_river_kind(obj, flavor)
     if type(obj).__name__ == "InferenceSession":
         return Servable(obj, flavor, "run", can_learn=False, kind="onnx")
     online = next((m for m in flavor.predict_methods if callable(getattr(obj, m, None))), None)

@@ -50,6 +50,10 @@ class Flavor:
     ground_truth_required: bool = True
     #: Batch (scikit-learn style) methods that make a predict-only model acceptable for this flavor.
     batch_methods: tuple[str, ...] = ()
+    #: The river base class a river model of this flavor must be (river.base.<name>).
+    river_base: str | None = None
+    #: The model must handle more than two classes (river's ``_multiclass``).
+    needs_multiclass: bool = False
 
     @property
     def headline_metric(self) -> str:
@@ -66,6 +70,7 @@ FLAVORS: dict[str, Flavor] = {
             metrics=("MAE", "RMSE", "SMAPE"),
             clean_ground_truth=_number,
             batch_methods=("predict",),
+            river_base="Regressor",
         ),
         Flavor(
             name="binary",
@@ -74,6 +79,7 @@ FLAVORS: dict[str, Flavor] = {
             metrics=("Accuracy", "LogLoss", "Precision", "Recall", "F1"),
             clean_ground_truth=_boolean,
             batch_methods=("predict_proba", "predict"),
+            river_base="Classifier",
         ),
         Flavor(
             name="multiclass",
@@ -91,6 +97,8 @@ FLAVORS: dict[str, Flavor] = {
             ),
             clean_ground_truth=_label,
             batch_methods=("predict_proba", "predict"),
+            river_base="Classifier",
+            needs_multiclass=True,
         ),
         Flavor(
             name="anomaly",
@@ -99,6 +107,7 @@ FLAVORS: dict[str, Flavor] = {
             metrics=("ROCAUC",),
             clean_ground_truth=_optional_boolean,
             ground_truth_required=False,
+            river_base="AnomalyDetector",
         ),
     )
 }

@@ -221,3 +221,21 @@ class Checkpoint(models.Model):
 
     def __str__(self) -> str:
         return f"{self.version} @ {self.seq}"
+
+
+class CompatWorkspace(models.Model):
+    """The state chantilly's routes expect: one flavor, a default model, the models uploaded through them.
+
+    A singleton (pk=1). Starting it afresh archives its models (versions retired, names freed), never deletes.
+    """
+
+    flavor = models.CharField(max_length=20, choices=FLAVOR_CHOICES, blank=True)
+    default_model = models.ForeignKey(MLModel, null=True, blank=True, on_delete=models.SET_NULL, related_name="+")
+    members = models.ManyToManyField(MLModel, blank=True, related_name="+")
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        verbose_name = "chantilly workspace"
+
+    def __str__(self) -> str:
+        return f"chantilly workspace ({self.flavor or 'no flavor'})"

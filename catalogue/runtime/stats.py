@@ -92,3 +92,7 @@ class StatsBook:
 
 
 stats = StatsBook()
+
+
+def empty_stats() -> dict:
+    return RouteStats().as_dict()

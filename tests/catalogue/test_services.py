@@ -130,7 +130,28 @@ def test_validation_fails_garbage_with_a_readable_reason():
 def test_validation_fails_a_model_lacking_the_flavor_methods():
     version = validated(factories.MLModelFactory(flavor="anomaly"), dill.dumps(linear_model.LinearRegression()))
     assert version.status == ModelVersion.Status.FAILED
+    assert "anomaly detection needs a river AnomalyDetector" in version.validation_report["summary"]
+
+
+class ScoresNothing:
+    def learn_one(self, x):
+        pass
+
+
+def test_validation_fails_a_plain_object_lacking_the_flavor_methods():
+    version = validated(factories.MLModelFactory(flavor="anomaly"), dill.dumps(ScoresNothing()))
+    assert version.status == ModelVersion.Status.FAILED
     assert "must implement learn_one and score_one" in version.validation_report["summary"]
+
+
+def test_validation_refuses_a_binary_only_classifier_for_multiclass(classifier_bytes):
+    version = validated(factories.MLModelFactory(flavor="multiclass"), classifier_bytes)
+    assert "handles two classes only" in version.validation_report["summary"]
+
+
+def test_validation_refuses_a_regressor_for_binary(regressor_bytes):
+    version = validated(factories.MLModelFactory(flavor="binary"), regressor_bytes)
+    assert "needs a river Classifier" in version.validation_report["summary"]
 
 
 def test_validation_accepts_a_classifier_for_binary(classifier_bytes):

@@ -6,7 +6,7 @@ from datetime import timedelta
 
 import dill
 import pytest
-from river import anomaly, datasets, evaluate, linear_model, metrics, preprocessing
+from river import anomaly, datasets, evaluate, linear_model, metrics, preprocessing, tree
 
 from catalogue import runtime, services
 from catalogue.errors import Conflict, InvalidInput, NotFound
@@ -104,8 +104,8 @@ def test_learn_without_id_or_features_says_what_to_send():
         ("regression", regressor(), None),
         ("binary", linear_model.LogisticRegression(), "yes"),
         ("binary", linear_model.LogisticRegression(), 2),
-        ("multiclass", preprocessing.StandardScaler() | linear_model.LogisticRegression(), [1]),
-        ("multiclass", preprocessing.StandardScaler() | linear_model.LogisticRegression(), {"a": 1}),
+        ("multiclass", tree.HoeffdingTreeClassifier(), [1]),
+        ("multiclass", tree.HoeffdingTreeClassifier(), {"a": 1}),
     ],
 )
 def test_learn_refuses_a_ground_truth_that_does_not_fit_the_flavor(flavor, obj, bad):

@@ -1,0 +1,127 @@
+"""chantilly 0.3.0's routes with its request and response shapes, so its clients work unchanged.
+
+Where chantilly answers 500 (bad bodies, garbage uploads, wrong-typed ground truths), these answer a
+clear 4xx in Rhythmic's error shape and change nothing.
+"""
+
+from django.conf import settings
+from django.core.exceptions import RequestDataTooBig
+from django.http import HttpResponse
+from django.http.request import RawPostDataException
+from drf_spectacular.utils import extend_schema
+from rest_framework import status
+from rest_framework.decorators import api_view, permission_classes
+from rest_framework.permissions import IsAuthenticated
+from rest_framework.response import Response
+
+from api.inference import INFERENCE_PERMISSIONS, CanUpload, json_object
+from catalogue import compat, runtime
+from catalogue.errors import InvalidInput, TooLarge
+from catalogue.runtime.stats import empty_stats
+
+TAGS = ["chantilly"]
+
+
+def raw_body(request) -> bytes:
+    """The raw request body, with the size limit turned into a 413 in the API's error shape."""
+    try:
+        return request.body
+    except RequestDataTooBig:
+        raise TooLarge(
+            f"the body is larger than {settings.DATA_UPLOAD_MAX_MEMORY_SIZE} bytes (RHYTHMIC_MAX_ARTIFACT_BYTES)"
+        ) from None
+    except RawPostDataException:  # the body was already parsed as a form
+        raise InvalidInput("send the model bytes as the raw body, not as a form") from None
+
+
+class CanInit(CanUpload):
+    message = "setting the flavor needs the catalogue.add_modelversion permission"
+
+
+@extend_schema(summary="chantilly: get or set the flavor (setting it starts the workspace afresh)", tags=TAGS)
+@api_view(["GET", "POST"])
+def init(request) -> Response:
+    if request.method == "GET":
+        return Response({"flavor": compat.flavor()})
+    if not CanInit().has_permission(request, None):
+        return _forbidden(CanInit.message)
+    body = json_object(request)
+    if "flavor" not in body:
+        raise InvalidInput('send {"flavor": "regression" | "binary" | "multiclass"}', field="flavor")
+    compat.init(flavor_name=body["flavor"])
+    return Response({}, status=status.HTTP_201_CREATED)
+
+
+def _forbidden(message: str) -> Response:
+    from api.errors import error_body
+
+    return Response(error_body("permission_denied", message), status=status.HTTP_403_FORBIDDEN)
+
+
+@extend_schema(summary="chantilly: upload, download or delete a model", tags=TAGS)
+@api_view(["GET", "POST", "DELETE"])
+def model(request, name: str | None = None):
+    if request.method == "GET":
+        number, data = runtime.live_state(model=compat.resolve(name))
+        response = HttpResponse(data, content_type="application/octet-stream")
+        response["X-Model-Version"] = str(number)
+        return response
+    if not CanUpload().has_permission(request, None):
+        return _forbidden(CanUpload.message)
+    if request.method == "DELETE":
+        if name is None:
+            raise InvalidInput("name the model to delete: DELETE /api/model/<name>")
+        compat.remove(name=name)
+        return Response(status=status.HTTP_204_NO_CONTENT)
+    created = compat.upload(data=raw_body(request), name=name, user=request.user)
+    return Response({"name": created.name}, status=status.HTTP_201_CREATED)
+
+
+@extend_schema(summary="chantilly: the workspace's models and the default one", tags=TAGS)
+@api_view(["GET"])
+@permission_classes([IsAuthenticated])
+def models(request) -> Response:
+    return Response(compat.names())
+
+
+@extend_schema(summary="chantilly: predict (201 when an id was given)", tags=TAGS)
+@api_view(["POST"])
+@permission_classes(INFERENCE_PERMISSIONS)
+def predict(request) -> Response:
+    body = json_object(request)
+    result = runtime.predict(model=compat.resolve(body.get("model")), features=body.get("features"), id=body.get("id"))
+    code = status.HTTP_201_CREATED if body.get("id") is not None else status.HTTP_200_OK
+    return Response({"model": result.model, "prediction": result.as_dict()["prediction"]}, status=code)
+
+
+@extend_schema(summary="chantilly: learn a ground truth (by id, or with features)", tags=TAGS)
+@api_view(["POST"])
+@permission_classes(INFERENCE_PERMISSIONS)
+def learn(request) -> Response:
+    body = json_object(request)
+    name = body.get("model")
+    if name is None and body.get("id") is not None:
+        name = compat.resolve_for_id(body["id"])  # the model that made the prediction
+    runtime.learn(
+        model=compat.resolve(name),
+        ground_truth=body.get("ground_truth"),
+        id=body.get("id"),
+        features=body.get("features"),
+    )
+    return Response({}, status=status.HTTP_201_CREATED)
+
+
+@extend_schema(summary="chantilly: online metrics of the default model (or ?model=)", tags=TAGS)
+@api_view(["GET"])
+@permission_classes([IsAuthenticated])
+def metrics(request) -> Response:
+    return Response(runtime.metrics(model=compat.resolve(request.query_params.get("model")))["metrics"])
+
+
+@extend_schema(summary="chantilly: request statistics of the default model (or ?model=)", tags=TAGS)
+@api_view(["GET"])
+@permission_classes([IsAuthenticated])
+def stats(request) -> Response:
+    per_route = runtime.route_stats(model=compat.resolve(request.query_params.get("model")))
+    empty = empty_stats()
+    return Response({route: per_route.get(route, empty) for route in ("predict", "learn")})

@@ -1,0 +1,216 @@
+"""chantilly 0.3.0's routes and shapes: its clients' flows work unchanged; its 500s are clear 4xx here."""
+
+import dill
+import pytest
+from river import linear_model, preprocessing, tree
+
+from catalogue.models import MLModel, ModelVersion
+from catalogue.runtime.host import host
+
+pytestmark = pytest.mark.django_db
+
+
+@pytest.fixture(autouse=True)
+def _fresh_host():
+    host.forget()
+    yield
+    host.forget()
+
+
+def regressor_bytes(intercept: float = 0.0) -> bytes:
+    return dill.dumps(preprocessing.StandardScaler() | linear_model.LinearRegression(intercept_init=intercept))
+
+
+def upload(client, data: bytes, name: str | None = None):
+    path = "/api/model" + (f"/{name}" if name else "")
+    return client.post(path, data=data, content_type="application/octet-stream")
+
+
+@pytest.fixture
+def regression(maintainer_client):
+    assert maintainer_client.post("/api/init", {"flavor": "regression"}, format="json").status_code == 201
+    return maintainer_client
+
+
+def test_the_chantilly_user_guide_flow(regression):
+    client = regression
+    # init, then the flavor reads back
+    assert client.get("/api/init").json() == {"flavor": "regression"}
+    # upload a model: a generated name, and it is the default
+    response = upload(client, regressor_bytes())
+    assert response.status_code == 201
+    name = response.json()["name"]
+    assert client.get("/api/models").json() == {"models": [name], "default": name}
+    # predict with an id -> 201, without -> 200
+    response = client.post("/api/predict", {"id": 42, "features": {"shop": 1.0, "item": 2.0}}, format="json")
+    assert response.status_code == 201
+    assert response.json() == {"model": name, "prediction": 0.0}
+    assert client.post("/api/predict", {"features": {"shop": 1.0}}, format="json").status_code == 200
+    # learn by id, and with features
+    assert client.post("/api/learn", {"id": 42, "ground_truth": 10.21}, format="json").json() == {}
+    response = client.post("/api/learn", {"features": {"shop": 2.0}, "ground_truth": 3.0}, format="json")
+    assert response.status_code == 201
+    # metrics and stats have chantilly's shapes
+    assert set(client.get("/api/metrics").json()) == {"MAE", "RMSE", "SMAPE"}
+    stats = client.get("/api/stats").json()
+    assert stats["predict"]["n_calls"] == 2
+    assert stats["learn"]["n_calls"] == 2
+    assert {"mean_duration", "mean_duration_human", "ewm_duration", "ewm_duration_human"} <= set(stats["learn"])
+    # the model downloads as dill bytes of its learned state
+    response = client.get("/api/model")
+    assert response["Content-Type"] == "application/octet-stream"
+    assert dill.loads(response.content).predict_one({"shop": 2.0}) != 0.0
+
+
+def test_named_models_and_the_learn_goes_to_the_model_that_predicted(maintainer_client):
+    maintainer_client.post("/api/init", {"flavor": "binary"}, format="json")
+    assert upload(maintainer_client, dill.dumps(tree.HoeffdingTreeClassifier()), "barney-stinson").status_code == 201
+    assert upload(maintainer_client, dill.dumps(linear_model.LogisticRegression()), "ted").status_code == 201
+    response = maintainer_client.post(
+        "/api/predict", {"id": "p1", "features": {"x": 1.0}, "model": "barney-stinson"}, format="json"
+    )
+    assert response.json()["model"] == "barney-stinson"
+    assert set(response.json()["prediction"]) <= {"True", "False"}
+    # the default is the last upload (ted), but the id belongs to barney-stinson
+    maintainer_client.post("/api/learn", {"id": "p1", "ground_truth": True}, format="json")
+    assert maintainer_client.get("/api/metrics?model=barney-stinson").json()["Accuracy"] is not None
+    from catalogue import runtime
+
+    assert runtime.metrics(model="barney-stinson")["n_learned"] == 1
+    assert runtime.metrics(model="ted")["n_learned"] == 0
+
+
+def test_uploading_again_to_a_name_adds_a_version_and_promotes_it(regression):
+    upload(regression, regressor_bytes(0), "m")
+    upload(regression, regressor_bytes(1), "m")
+    model = MLModel.objects.get(name="m")
+    assert model.production_version.number == 2
+
+
+def test_init_starts_afresh_but_keeps_the_catalogue(regression):
+    upload(regression, regressor_bytes(), "m")
+    regression.post("/api/predict", {"id": 1, "features": {"x": 1.0}}, format="json")
+    # When the workspace is initialised again
+    assert regression.post("/api/init", {"flavor": "binary"}, format="json").status_code == 201
+    # Then it is empty, with the new flavor
+    assert regression.get("/api/models").json() == {"models": [], "default": None}
+    assert regression.get("/api/init").json() == {"flavor": "binary"}
+    # And the old model is archived with its version retired, not destroyed
+    archived = MLModel.objects.get(name__startswith="m--archived-")
+    assert archived.versions.get().status == ModelVersion.Status.RETIRED
+    assert not archived.pending_predictions.exists()
+    # And the name can be used again with the new flavor
+    assert upload(regression, dill.dumps(linear_model.LogisticRegression()), "m").status_code == 201
+
+
+def test_delete_moves_the_default_and_never_dangles(regression):
+    upload(regression, regressor_bytes(0), "a")
+    upload(regression, regressor_bytes(1), "b")
+    assert regression.delete("/api/model/b").status_code == 204
+    assert regression.get("/api/models").json() == {"models": ["a"], "default": "a"}
+    assert regression.delete("/api/model/a").status_code == 204
+    assert regression.get("/api/models").json() == {"models": [], "default": None}
+    assert regression.delete("/api/model/a").status_code == 404
+
+
+# --- where chantilly answers 500, Rhythmic answers a clear 4xx and changes nothing ---------------
+
+
+@pytest.mark.parametrize("body", [None, [], ["regression"], {"flavor": "clustering"}, {"nope": 1}])
+def test_init_with_a_bad_body_is_a_400(maintainer_client, body):
+    response = maintainer_client.post("/api/init", body, format="json")
+    assert response.status_code == 400
+    assert response.json()["error"]["message"]
+
+
+def test_get_init_before_any_flavor_is_a_400(maintainer_client):
+    response = maintainer_client.get("/api/init")
+    assert response.status_code == 400
+    assert "POST /api/init" in response.json()["error"]["message"]
+
+
+def test_upload_before_init_is_a_400(maintainer_client):
+    assert upload(maintainer_client, regressor_bytes()).status_code == 400
+    assert not MLModel.objects.exists()
+
+
+@pytest.mark.parametrize("data", [b"", b"garbage", dill.dumps({"not": "a model"})])
+def test_garbage_or_empty_uploads_are_a_400_and_store_nothing(regression, data):
+    response = upload(regression, data, "m")
+    assert response.status_code == 400
+    assert response.json()["error"]["message"]
+    assert not MLModel.objects.exists()
+
+
+def test_a_model_lacking_the_flavor_method_is_refused(maintainer_client):
+    maintainer_client.post("/api/init", {"flavor": "binary"}, format="json")
+    response = upload(maintainer_client, regressor_bytes(), "m")
+    assert response.status_code == 400
+    assert "binary classification needs a river Classifier" in response.json()["error"]["message"]
+
+
+def test_an_oversize_upload_is_a_413(regression, settings):
+    settings.DATA_UPLOAD_MAX_MEMORY_SIZE = 100
+    response = upload(regression, b"x" * 500, "m")
+    assert response.status_code == 413
+
+
+def test_a_wrong_typed_ground_truth_is_a_400_and_keeps_the_id(regression):
+    upload(regression, regressor_bytes())
+    regression.post("/api/predict", {"id": 5, "features": {"x": 1.0}}, format="json")
+    response = regression.post("/api/learn", {"id": 5, "ground_truth": "ten"}, format="json")
+    assert response.status_code == 400
+    assert regression.post("/api/learn", {"id": 5, "ground_truth": 10}, format="json").status_code == 201
+
+
+def test_a_second_learn_with_the_same_id_is_a_409(regression):
+    upload(regression, regressor_bytes())
+    regression.post("/api/predict", {"id": 5, "features": {"x": 1.0}}, format="json")
+    regression.post("/api/learn", {"id": 5, "ground_truth": 1}, format="json")
+    assert regression.post("/api/learn", {"id": 5, "ground_truth": 1}, format="json").status_code == 409
+
+
+class Unserializable:
+    def learn_one(self, x, y):
+        pass
+
+    def predict_one(self, x):
+        return object()
+
+
+def test_a_prediction_that_is_not_json_is_refused_at_upload(regression):
+    response = upload(regression, dill.dumps(Unserializable()), "odd")
+    assert response.status_code == 400
+
+
+@pytest.mark.parametrize(
+    ("method", "path", "body"),
+    [
+        ("post", "/api/predict", {"features": {"x": 1}}),
+        ("post", "/api/learn", {"features": {"x": 1}, "ground_truth": 1}),
+        ("get", "/api/metrics", None),
+        ("get", "/api/model", None),
+        ("get", "/api/stats", None),
+    ],
+)
+def test_routes_needing_a_model_say_so_when_there_is_none(regression, method, path, body):
+    response = getattr(regression, method)(path, body, format="json") if body else getattr(regression, method)(path)
+    assert response.status_code == 404
+    assert "/api/model" in response.json()["error"]["message"]
+
+
+def test_an_unknown_named_model_is_a_404(regression):
+    upload(regression, regressor_bytes(), "known")
+    response = regression.post("/api/predict", {"features": {"x": 1}, "model": "unknown"}, format="json")
+    assert response.status_code == 404
+
+
+def test_anonymous_clients_are_refused(anon_client):
+    assert anon_client.get("/api/models").status_code == 401
+    assert anon_client.post("/api/model", data=b"x", content_type="application/octet-stream").status_code == 401
+
+
+def test_uploading_and_init_need_the_upload_permission(reader_client):
+    assert reader_client.post("/api/init", {"flavor": "regression"}, format="json").status_code == 403
+    response = reader_client.post("/api/model/m", data=regressor_bytes(), content_type="application/octet-stream")
+    assert response.status_code == 403

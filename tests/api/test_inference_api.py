@@ -1,0 +1,145 @@
+"""REST predict/learn routes under /api/v1/models/{name}/: happy paths and every error path."""
+
+import dill
+import pytest
+from river import linear_model, preprocessing
+
+from catalogue import services
+from catalogue.runtime.host import host
+from tests import factories
+
+pytestmark = pytest.mark.django_db
+
+
+@pytest.fixture(autouse=True)
+def _fresh_host():
+    host.forget()
+    yield
+    host.forget()
+
+
+@pytest.fixture
+def live():
+    model = factories.MLModelFactory(name="taxi")
+    version = factories.ModelVersionFactory(
+        model=model, artifact=dill.dumps(preprocessing.StandardScaler() | linear_model.LinearRegression())
+    )
+    services.deployment_promote(version=version)
+    return model
+
+
+def url(route: str, name: str = "taxi") -> str:
+    return f"/api/v1/models/{name}/{route}"
+
+
+def test_predict_then_learn_by_id(maintainer_client, live):
+    # When a client predicts with an id and learns with it
+    predicted = maintainer_client.post(url("predict"), {"features": {"km": 3.0}, "id": 7}, format="json")
+    learned = maintainer_client.post(url("learn"), {"id": 7, "ground_truth": 12.5}, format="json")
+    # Then both answer with the model, version and log position
+    assert predicted.status_code == 200
+    assert predicted.json() == {"model": "taxi", "version": 1, "prediction": 0.0, "state_seq": 0, "id": 7}
+    assert learned.status_code == 201
+    assert learned.json()["seq"] == 1
+    assert learned.json()["ground_truth"] == 12.5
+    # And the metrics count the learn
+    metrics = maintainer_client.get(url("metrics")).json()
+    assert metrics["n_learned"] == 1
+    assert set(metrics["metrics"]) == {"MAE", "RMSE", "SMAPE"}
+
+
+def test_batch_routes_answer_one_result_per_item(maintainer_client, live):
+    predicted = maintainer_client.post(
+        url("predict-many"), [{"features": {"km": 1}, "id": "a"}, {"features": "bad"}], format="json"
+    )
+    assert predicted.status_code == 200
+    results = predicted.json()["results"]
+    assert results[0]["prediction"] == 0.0
+    assert results[1]["error"]["field"] == "features"
+    learned = maintainer_client.post(
+        url("learn-many"), {"items": [{"id": "a", "ground_truth": 2}, {"id": "zzz", "ground_truth": 1}]}, format="json"
+    )
+    assert [("seq" in r, r.get("error", {}).get("status")) for r in learned.json()["results"]] == [
+        (True, None),
+        (False, 404),
+    ]
+
+
+def test_stats_report_each_route(maintainer_client, live):
+    maintainer_client.post(url("predict"), {"features": {"km": 1}}, format="json")
+    stats = maintainer_client.get(url("stats")).json()
+    assert stats["predict"]["n_calls"] >= 1
+    assert {"mean_duration", "ewm_duration_human", "p99_duration"} <= set(stats["predict"])
+
+
+def test_snapshot_creates_a_child_version(maintainer_client, live):
+    maintainer_client.post(url("learn"), {"features": {"km": 1}, "ground_truth": 3}, format="json")
+    response = maintainer_client.post(url("snapshot"), {"message": "after a day"}, format="json")
+    assert response.status_code == 201
+    assert response.json()["version"] == 2
+    assert response.json()["parent"] == 1
+
+
+@pytest.mark.parametrize(
+    ("route", "body", "status", "needle"),
+    [
+        ("predict", {"features": [1, 2]}, 400, "features must be a JSON object"),
+        ("predict", [1], 400, "the body must be a JSON object"),
+        ("predict", {"features": {"km": 1}, "id": 1.5}, 400, "id must be an integer or a string"),
+        ("learn", {"id": 99, "ground_truth": 1.0}, 404, "no pending prediction with id 99"),
+        ("learn", {"ground_truth": 1.0}, 400, "send either the id given to predict, or the features"),
+        ("learn", {"features": {"km": 1}, "ground_truth": "ten"}, 400, "must be a number"),
+        ("learn", {"features": {"km": 1}}, 400, "ground_truth is required"),
+        ("predict-many", {"items": "nope"}, 400, "non-empty JSON list"),
+        ("learn-many", [], 400, "non-empty JSON list"),
+    ],
+)
+def test_bad_input_gets_a_clear_4xx(maintainer_client, live, route, body, status, needle):
+    response = maintainer_client.post(url(route), body, format="json")
+    assert response.status_code == status
+    assert needle in response.json()["error"]["message"]
+
+
+def test_malformed_json_is_a_400(maintainer_client, live):
+    response = maintainer_client.post(url("predict"), "{not json", content_type="application/json")
+    assert response.status_code == 400
+    assert response.json()["error"]["code"] == "parse_error"
+
+
+def test_unknown_model_is_a_404(maintainer_client, live):
+    response = maintainer_client.post(url("predict", "ghost"), {"features": {}}, format="json")
+    assert response.status_code == 404
+    assert "no model named 'ghost'" in response.json()["error"]["message"]
+
+
+def test_a_model_without_production_version_is_a_409(maintainer_client):
+    factories.MLModelFactory(name="draft")
+    response = maintainer_client.post(url("predict", "draft"), {"features": {}}, format="json")
+    assert response.status_code == 409
+    assert "promote" in response.json()["error"]["message"]
+
+
+def test_unknown_version_metrics_is_a_404_and_bad_version_a_400(maintainer_client, live):
+    assert maintainer_client.get(url("metrics") + "?version=9").status_code == 404
+    assert maintainer_client.get(url("metrics") + "?version=x").status_code == 400
+
+
+def test_anonymous_inference_is_refused(anon_client, live):
+    response = anon_client.post(url("predict"), {"features": {"km": 1}}, format="json")
+    assert response.status_code == 401
+
+
+def test_inference_needs_the_infer_permission(reader_client, live):
+    response = reader_client.post(url("predict"), {"features": {"km": 1}}, format="json")
+    assert response.status_code == 403
+    assert "infer_mlmodel" in response.json()["error"]["message"]
+
+
+def test_public_inference_lets_anonymous_clients_predict(anon_client, live, settings):
+    settings.RHYTHMIC_PUBLIC_INFERENCE = True
+    response = anon_client.post(url("predict"), {"features": {"km": 1}}, format="json")
+    assert response.status_code == 200
+
+
+def test_snapshot_needs_the_upload_permission(reader_client, live):
+    assert reader_client.post(url("snapshot"), {}, format="json").status_code == 403
