@@ -1,0 +1,114 @@
+"""``manage.py add_model PATH --name N``: register a file as the model's next version (creating the model)."""
+
+import json
+from pathlib import Path
+
+from django.core.management.base import BaseCommand, CommandError
+from django.db import transaction
+
+from catalogue import artifacts, selectors, services
+from catalogue.errors import RhythmicError
+from catalogue.flavors import FLAVORS
+from catalogue.models import ModelVersion
+
+
+def version_lines(version: ModelVersion, *, created: bool) -> list[str]:
+    """How a registered version is reported by add_model and deploy."""
+    label = f"{version.model.name} v{version.number} ({version.status})"
+    if not created:
+        return [f"{label}: these bytes are already this version; nothing new was stored"]
+    lines = [label]
+    if version.status in (ModelVersion.Status.PENDING, ModelVersion.Status.VALIDATING):
+        lines.append(f"  validation runs in a worker; follow it with: manage.py versions {version.model.name}")
+    for check in (version.validation_report or {}).get("checks", []):
+        if check.get("status") == "failed":
+            lines.append(f"  {check['name']}: {check.get('detail', '')}")
+    return lines
+
+
+def raise_if_failed(version: ModelVersion) -> None:
+    if version.status == ModelVersion.Status.FAILED:
+        summary = (version.validation_report or {}).get("summary", "see the validation report")
+        raise CommandError(f"{version} failed validation: {summary}")
+
+
+def read_file(path: str, option: str) -> Path:
+    file = Path(path)
+    if not file.is_file():
+        raise CommandError(f"{option}: file {path} not found")
+    return file
+
+
+class Command(BaseCommand):
+    help = (
+        "Register the file PATH as the next version of model NAME (creating the model, in the default location, "
+        "if it does not exist yet; then --flavor is required). The same bytes twice give back the existing version."
+    )
+
+    def add_arguments(self, parser):
+        parser.add_argument("path", help="the serialized model (dill, pickle, joblib or ONNX)")
+        parser.add_argument("--name", required=True, help="the model's name in the catalogue")
+        parser.add_argument("--flavor", choices=list(FLAVORS), help="the model's flavor, needed to create it")
+        parser.add_argument(
+            "--location", help="where a new model is served (default: the default location); only used to create it"
+        )
+        parser.add_argument("--format", choices=list(artifacts.FORMATS), help="the file's format (default: guessed)")
+        parser.add_argument("--message", default="", help="what changed in this version")
+        parser.add_argument("--requirements", help="a requirements.txt file the model needs")
+        parser.add_argument("--description", default="", help="a longer description of this version")
+        parser.add_argument("--input-example", help="one input as a JSON object, e.g. '{\"x\": 1.5}'")
+
+    def handle(self, *args, **options):
+        data = read_file(options["path"], "PATH").read_bytes()
+        requirements = ""
+        if options["requirements"]:
+            try:
+                requirements = read_file(options["requirements"], "--requirements").read_text(encoding="utf-8")
+            except UnicodeDecodeError:
+                raise CommandError(f"--requirements: {options['requirements']} is not UTF-8 text") from None
+        input_example = None
+        if options["input_example"]:
+            try:
+                input_example = json.loads(options["input_example"])
+            except json.JSONDecodeError as exc:
+                raise CommandError(f"--input-example is not valid JSON: {exc}") from None
+        try:
+            version, created, new_model = self._register(data, requirements, input_example, options)
+        except RhythmicError as exc:
+            raise CommandError(exc.message) from None
+        version = ModelVersion.objects.without_artifact().select_related("model").get(pk=version.pk)
+        if new_model:
+            self.stdout.write(f"created model {version.model.name} ({version.model.flavor})")
+        for line in version_lines(version, created=created):
+            self.stdout.write(line)
+        raise_if_failed(version)
+
+    @transaction.atomic
+    def _register(self, data, requirements, input_example, options):
+        # One transaction: a refused artifact leaves no half-created model behind. Validation is queued on commit.
+        model = selectors.model_get(name=options["name"])
+        new_model = model is None
+        if model is None:
+            if not options["flavor"]:
+                raise CommandError(
+                    f"there is no model named {options['name']!r} yet; give --flavor "
+                    f"({', '.join(FLAVORS)}) to create it"
+                )
+            model = services.model_create(name=options["name"], flavor=options["flavor"], location=options["location"])
+        elif options["flavor"] and options["flavor"] != model.flavor:
+            raise CommandError(f"{model.name} is a {model.flavor} model, not {options['flavor']}")
+        elif options["location"] and options["location"] != getattr(model.location, "name", None):
+            raise CommandError(
+                f"--location only applies when creating a model; {model.name} already exists "
+                f"(change its location in the admin or the API)"
+            )
+        version, created = services.model_version_register(
+            model=model,
+            data=data,
+            fmt=options["format"],
+            requirements=requirements,
+            message=options["message"],
+            description=options["description"],
+            input_example=input_example,
+        )
+        return version, created, new_model

@@ -1,0 +1,29 @@
+"""``manage.py promote NAME --version V``: put a ready version in production."""
+
+from django.core.management.base import BaseCommand, CommandError
+
+from catalogue import services
+from catalogue.errors import RhythmicError
+
+
+class Command(BaseCommand):
+    help = "Make version V of model NAME its production version (it must have passed validation)."
+
+    def create_parser(self, prog_name, subcommand, **kwargs):
+        # --version is Django's "print the Django version" flag; here it names the model version to promote.
+        return super().create_parser(prog_name, subcommand, conflict_handler="resolve", **kwargs)
+
+    def add_arguments(self, parser):
+        parser.add_argument("name", help="the model's name")
+        parser.add_argument("--version", required=True, dest="number", help="the version number to promote")
+        parser.add_argument("--note", default="", help="why, recorded in the deployment history")
+
+    def handle(self, *args, **options):
+        try:
+            model = services.get_model_or_404(options["name"])
+            version = services.get_version_or_404(model, options["number"])
+            deployment = services.deployment_promote(version=version, note=options["note"])
+        except RhythmicError as exc:
+            raise CommandError(exc.message) from None
+        previous = f"v{deployment.from_version.number}" if deployment.from_version else "none"
+        self.stdout.write(f"{model.name} v{version.number} is now in production (was {previous})")

@@ -1,0 +1,24 @@
+"""``manage.py rollback NAME``: return a model to its previous production version."""
+
+from django.core.management.base import BaseCommand, CommandError
+
+from catalogue import services
+from catalogue.errors import RhythmicError
+
+
+class Command(BaseCommand):
+    help = "Return model NAME to the version that was in production before the current one."
+
+    def add_arguments(self, parser):
+        parser.add_argument("name", help="the model's name")
+        parser.add_argument("--note", default="", help="why, recorded in the deployment history")
+
+    def handle(self, *args, **options):
+        try:
+            model = services.get_model_or_404(options["name"])
+            deployment = services.deployment_rollback(model=model, note=options["note"])
+        except RhythmicError as exc:
+            raise CommandError(exc.message) from None
+        self.stdout.write(
+            f"{model.name} rolled back from v{deployment.from_version.number} to v{deployment.to_version.number}"
+        )
