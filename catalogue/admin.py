@@ -15,7 +15,7 @@ from django.utils.html import format_html, format_html_join
 
 from catalogue import services
 from catalogue.errors import RhythmicError
-from catalogue.models import Deployment, Location, MLModel, ModelVersion
+from catalogue.models import Deployment, LearnEvent, Location, MLModel, ModelVersion
 
 EXTENSIONS = {"dill": "dill", "pickle": "pkl", "joblib": "joblib", "onnx": "onnx"}
 
@@ -243,6 +243,19 @@ class MLModelAdmin(ServiceErrorsAsMessages, admin.ModelAdmin):
             owner=request.user,
         )
         _copy_saved(obj, created)
+
+    def get_deleted_objects(self, objs, request):
+        # The default collects every related row for the confirmation page, and a model's learn log can hold
+        # millions; it would also demand delete rights on versions, which are never deleted alone. Counts instead.
+        models = list(objs)
+        counts = {
+            "models": len(models),
+            "versions": ModelVersion.objects.filter(model__in=models).count(),
+            "deployments": Deployment.objects.filter(model__in=models).count(),
+            "learn-log entries": LearnEvent.objects.filter(model__in=models).count(),
+        }
+        deleted = [f"{model.name}, with all its versions, deployment history and learned state" for model in models]
+        return deleted, counts, set(), []
 
     def delete_model(self, request, obj):
         services.model_delete(model=obj)
