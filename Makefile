@@ -1,0 +1,37 @@
+# Rhythmic: two commands. `make run` serves the system; `make test` lints and runs the tests.
+# HOST/PORT override where `make run` listens; PYTEST_ARGS passes arguments to pytest.
+HOST ?= 127.0.0.1
+PORT ?= 8000
+PYTEST_ARGS ?=
+export HOST PORT
+
+.PHONY: run test setup setup-dev lint format worker help
+
+help:
+	@echo "make run     set up .venv, migrate, create the demo user and token, serve on http://$(HOST):$(PORT)/"
+	@echo "make test    set up .venv with the dev tools, ruff check + format --check, pytest"
+	@echo "make lint    ruff check and ruff format --check only"
+	@echo "make format  ruff format and ruff check --fix"
+
+run:
+	@scripts/run.sh
+
+test:
+	@scripts/test.sh $(PYTEST_ARGS)
+
+setup:
+	@scripts/setup.sh run
+
+setup-dev:
+	@scripts/setup.sh dev
+
+lint: setup-dev
+	.venv/bin/ruff check .
+	.venv/bin/ruff format --check .
+
+format: setup-dev
+	.venv/bin/ruff format .
+	.venv/bin/ruff check --fix .
+
+worker: setup
+	.venv/bin/celery -A rhythmic worker -l info
