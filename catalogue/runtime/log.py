@@ -2,17 +2,26 @@
 
 Appends take the model row's lock (``UPDATE ... learn_seq = learn_seq + n``) and hold it until commit, so
 appends to one model are serialized and a sequence number becomes visible only after every smaller one.
+
+The per-request statements are written as SQL (the same text on SQLite and Postgres): building them with
+the ORM cost more than running them.
 """
 
 import json
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 from typing import Any, NamedTuple
 
 from django.conf import settings
 from django.db import connection
 from django.utils import timezone
+from django.utils.dateparse import parse_datetime
 
+from catalogue.errors import NotFound
 from catalogue.models import Checkpoint, LearnEvent, MLModel, PendingPrediction
+
+MODEL = MLModel._meta.db_table
+EVENT = LearnEvent._meta.db_table
+PENDING = PendingPrediction._meta.db_table
 
 
 class Head(NamedTuple):
@@ -35,8 +44,21 @@ def pending_key(prediction_id: Any) -> str:
     return json.dumps(prediction_id)
 
 
+def _json(value: Any) -> str | None:
+    return None if value is None else json.dumps(value, separators=(",", ":"))
+
+
+def _now() -> Any:
+    return connection.ops.adapt_datetimefield_value(timezone.now())
+
+
 def read_head(name: str) -> Head | None:
-    row = MLModel.objects.filter(name=name).values_list("pk", "production_version_id", "learn_seq", "flavor").first()
+    with connection.cursor() as cursor:
+        cursor.execute(
+            f"SELECT id, production_version_id, learn_seq, flavor FROM {MODEL} WHERE name = %s",  # noqa: S608
+            [name],
+        )
+        row = cursor.fetchone()
     return Head(*row) if row else None
 
 
@@ -53,17 +75,34 @@ def append(*, model_id: int, entries: list[dict]) -> list[int]:
 
     Returns their sequence numbers. The counter update is the one statement that serializes appenders.
     """
-    table = MLModel._meta.db_table
     with connection.cursor() as cursor:
         cursor.execute(
-            f"UPDATE {table} SET learn_seq = learn_seq + %s WHERE id = %s RETURNING learn_seq",  # noqa: S608
+            f"UPDATE {MODEL} SET learn_seq = learn_seq + %s WHERE id = %s RETURNING learn_seq",  # noqa: S608
             [len(entries), model_id],
         )
-        head = cursor.fetchone()[0]
-    first = head - len(entries) + 1
-    LearnEvent.objects.bulk_create(
-        [LearnEvent(model_id=model_id, seq=first + i, **entry) for i, entry in enumerate(entries)]
-    )
+        row = cursor.fetchone()
+        if row is None:
+            raise NotFound("the model was deleted")
+        head = row[0]
+        first = head - len(entries) + 1
+        now = _now()
+        cursor.executemany(
+            f"INSERT INTO {EVENT} (model_id, seq, version_id, key, features, ground_truth, prediction, created_at) "  # noqa: S608
+            "VALUES (%s, %s, %s, %s, %s, %s, %s, %s)",
+            [
+                (
+                    model_id,
+                    first + i,
+                    e["version_id"],
+                    e["key"],
+                    _json(e["features"]),
+                    _json(e["ground_truth"]),
+                    _json(e["prediction"]),
+                    now,
+                )
+                for i, e in enumerate(entries)
+            ],
+        )
     return list(range(first, head + 1))
 
 
@@ -74,36 +113,53 @@ def pending_ttl() -> timedelta:
     return timedelta(seconds=settings.RHYTHMIC_PENDING_TTL)
 
 
+class Pending(NamedTuple):
+    version_id: int
+    features: dict
+    prediction: Any  # encoded
+
+
 def pending_put(*, model_id: int, rows: list[tuple[str, int, dict, Any]]) -> None:
     """Store (key, version_id, features, encoded prediction); a new prediction with a known id replaces it."""
-    now = timezone.now()
-    PendingPrediction.objects.bulk_create(
-        [
-            PendingPrediction(
-                model_id=model_id,
-                key=key,
-                version_id=version_id,
-                features=features,
-                prediction=prediction,
-                created_at=now,
-            )
-            for key, version_id, features, prediction in rows
-        ],
-        update_conflicts=True,
-        unique_fields=["model", "key"],
-        update_fields=["version", "features", "prediction", "created_at"],
-    )
+    now = _now()
+    with connection.cursor() as cursor:
+        cursor.executemany(
+            f"INSERT INTO {PENDING} (model_id, key, version_id, features, prediction, created_at) "  # noqa: S608
+            "VALUES (%s, %s, %s, %s, %s, %s) ON CONFLICT (model_id, key) DO UPDATE SET "
+            "version_id = excluded.version_id, features = excluded.features, "
+            "prediction = excluded.prediction, created_at = excluded.created_at",
+            [
+                (model_id, key, version, _json(features), _json(prediction), now)
+                for key, version, features, prediction in rows
+            ],
+        )
 
 
-def pending_take(*, model_id: int, keys: list[str]) -> dict[str, PendingPrediction]:
-    """Lock and return the live pending predictions for ``keys``; call inside a transaction, then delete them."""
+def pending_take(*, model_id: int, keys: list[str]) -> dict[str, Pending]:
+    """Consume the pending predictions of ``keys`` in one DELETE ... RETURNING, so concurrent learns with
+    one id cannot both get it. Call inside the transaction that appends their learns: a rollback puts them
+    back. Expired ones are consumed too, and not returned."""
+    placeholders = ", ".join(["%s"] * len(keys))
+    with connection.cursor() as cursor:
+        cursor.execute(
+            f"DELETE FROM {PENDING} WHERE model_id = %s AND key IN ({placeholders}) "  # noqa: S608
+            "RETURNING key, version_id, features, prediction, created_at",
+            [model_id, *keys],
+        )
+        rows = cursor.fetchall()
     cutoff = timezone.now() - pending_ttl()
-    rows = PendingPrediction.objects.select_for_update().filter(model_id=model_id, key__in=keys)
-    return {row.key: row for row in rows if row.created_at >= cutoff}
+    return {
+        key: Pending(version_id, json.loads(features), json.loads(prediction) if prediction else None)
+        for key, version_id, features, prediction, created_at in rows
+        if _aware(created_at) >= cutoff
+    }
 
 
-def pending_delete(*, model_id: int, keys: list[str]) -> None:
-    PendingPrediction.objects.filter(model_id=model_id, key__in=keys).delete()
+def _aware(value: Any) -> datetime:
+    """Raw SQL gives Postgres' aware datetimes but SQLite's naive UTC text."""
+    if isinstance(value, str):
+        value = parse_datetime(value)
+    return value if timezone.is_aware(value) else value.replace(tzinfo=UTC)
 
 
 def was_learned(*, model_id: int, key: str) -> bool:

@@ -266,10 +266,10 @@ def _learn(model: str, items: list, *, single: bool) -> list:
                     plans[index] = refusal
         if single and isinstance(plans[0], RhythmicError):
             raise plans[0]
+        _restore_refused(entry, plans, taken if by_key else {})
         ready = [p for p in plans if isinstance(p, _Plan)]
         if not ready:
             return [_item_error(p) for p in plans]
-        log.pending_delete(model_id=entry.model_id, keys=[p.key for p in ready if p.key is not None])
         seqs = log.append(model_id=entry.model_id, entries=[p.entry_row() for p in ready])
     _apply_own(entry, seqs, ready)
     seq_iter = iter(seqs)
@@ -279,6 +279,14 @@ def _learn(model: str, items: list, *, single: bool) -> list:
         else Learned(model, plan.number, next(seq_iter), plan.prediction, plan.ground_truth, plan.features, plan.id)
         for plan in plans
     ]
+
+
+def _restore_refused(entry: ModelEntry, plans: list, taken: dict) -> None:
+    """pending_take consumed every id of the batch; put back those of items refused after it."""
+    consumed = {p.key for p in plans if isinstance(p, _Plan) and p.key is not None}
+    refused = [(key, row.version_id, row.features, row.prediction) for key, row in taken.items() if key not in consumed]
+    if refused:
+        log.pending_put(model_id=entry.model_id, rows=refused)
 
 
 def _check_learnable(entry: ModelEntry, plan: _Plan) -> RhythmicError | None:

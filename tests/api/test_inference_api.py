@@ -143,3 +143,19 @@ def test_public_inference_lets_anonymous_clients_predict(anon_client, live, sett
 
 def test_snapshot_needs_the_upload_permission(reader_client, live):
     assert reader_client.post(url("snapshot"), {}, format="json").status_code == 403
+
+
+def test_a_revoked_token_stops_working_at_once(maintainer_client, maintainer, live):
+    from rest_framework.authtoken.models import Token
+
+    assert maintainer_client.post(url("predict"), {"features": {"km": 1}}, format="json").status_code == 200
+    Token.objects.filter(user=maintainer).delete()
+    assert maintainer_client.post(url("predict"), {"features": {"km": 1}}, format="json").status_code == 401
+
+
+def test_a_withdrawn_permission_takes_effect_at_once(maintainer_client, maintainer, live):
+    from django.contrib.auth.models import Permission
+
+    assert maintainer_client.post(url("predict"), {"features": {"km": 1}}, format="json").status_code == 200
+    maintainer.user_permissions.remove(Permission.objects.get(codename="infer_mlmodel"))
+    assert maintainer_client.post(url("predict"), {"features": {"km": 1}}, format="json").status_code == 403

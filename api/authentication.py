@@ -1,0 +1,58 @@
+"""Token authentication with a short in-process cache of the user and their permissions.
+
+Looking up the token and the user's permissions cost three queries, two thirds of a predict request.
+A token revoked here stops working at once in this process (a signal evicts it) and within
+RHYTHMIC_AUTH_CACHE_SECONDS in the others.
+"""
+
+import threading
+import time
+
+from django.conf import settings
+from django.contrib.auth.models import Group, User
+from django.db.models.signals import m2m_changed, post_delete, post_save
+from django.dispatch import receiver
+from rest_framework.authentication import TokenAuthentication
+from rest_framework.authtoken.models import Token
+
+_lock = threading.Lock()
+_cache: dict[str, tuple[float, object, Token]] = {}
+MAX_ENTRIES = 10_000
+
+
+class CachedTokenAuthentication(TokenAuthentication):
+    def authenticate_credentials(self, key):
+        ttl = settings.RHYTHMIC_AUTH_CACHE_SECONDS
+        now = time.monotonic()
+        hit = _cache.get(key)
+        if hit is not None and hit[0] > now:
+            return hit[1], hit[2]
+        user, token = super().authenticate_credentials(key)
+        if ttl > 0:
+            user.get_all_permissions()  # fills the user's permission caches once, for every cached request
+            with _lock:
+                if len(_cache) >= MAX_ENTRIES:
+                    _cache.clear()
+                _cache[key] = (now + ttl, user, token)
+        return user, token
+
+
+def forget(key: str | None = None) -> None:
+    with _lock:
+        if key is None:
+            _cache.clear()
+        else:
+            _cache.pop(key, None)
+
+
+@receiver(post_delete, sender=Token)
+def _token_deleted(sender, instance, **kwargs) -> None:
+    forget(instance.key)
+
+
+@receiver([post_save, post_delete], sender=User)
+@receiver(m2m_changed, sender=User.user_permissions.through)
+@receiver(m2m_changed, sender=User.groups.through)
+@receiver(m2m_changed, sender=Group.permissions.through)
+def _user_changed(sender, **kwargs) -> None:
+    forget()  # deactivated users and changed permissions take effect at once in this process
