@@ -8,6 +8,7 @@ the ORM cost more than running them.
 """
 
 import json
+import time
 from datetime import UTC, datetime, timedelta
 from typing import Any, NamedTuple
 
@@ -119,8 +120,16 @@ class Pending(NamedTuple):
     prediction: Any  # encoded
 
 
+_last_sweep = float("-inf")
+
+
 def pending_put(*, model_id: int, rows: list[tuple[str, int, dict, Any]]) -> None:
     """Store (key, version_id, features, encoded prediction); a new prediction with a known id replaces it."""
+    global _last_sweep
+    if time.monotonic() - _last_sweep >= settings.RHYTHMIC_PENDING_SWEEP_SECONDS:
+        # Celery beat expires them hourly in production; without it each process sweeps now and then.
+        _last_sweep = time.monotonic()
+        pending_expire()
     now = _now()
     with connection.cursor() as cursor:
         cursor.executemany(

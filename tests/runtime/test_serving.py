@@ -313,3 +313,40 @@ def test_stats_count_calls_and_report_percentiles():
     assert stats["n_calls"] == 3
     assert stats["p50_duration"] <= stats["p99_duration"]
     assert stats["mean_duration_human"].endswith("ns")
+
+
+def test_expired_pending_predictions_are_swept_without_a_scheduler(settings):
+    # Given an old pending prediction and a process that sweeps on every write
+    settings.RHYTHMIC_PENDING_SWEEP_SECONDS = 0
+    live_model(regressor())
+    runtime.predict(model="live", features={"x": 1.0}, id="old")
+    PendingPrediction.objects.update(created_at=PendingPrediction.objects.get().created_at - timedelta(days=8))
+    # When another prediction with an id is stored
+    runtime.predict(model="live", features={"x": 1.0}, id="new")
+    # Then the expired one is gone
+    assert list(PendingPrediction.objects.values_list("key", flat=True)) == ['"new"']
+
+
+def test_a_staleness_bound_lets_a_replica_answer_without_catching_up(settings):
+    import catalogue.runtime.serving as serving
+
+    live_model(regressor())
+    other = Host()
+    # Given a second process that has just caught up, and a bound of a minute
+    settings.RHYTHMIC_MAX_STALENESS_MS = 60_000
+    serving.host = other
+    try:
+        assert runtime.predict(model="live", features={"x": 1.0}).state_seq == 0
+    finally:
+        serving.host = host
+    # When this process learns
+    runtime.learn(model="live", features={"x": 1.0}, ground_truth=5.0)
+    serving.host = other
+    try:
+        # Then the other answers from its (stale) state within the bound...
+        assert runtime.predict(model="live", features={"x": 1.0}).state_seq == 0
+        # ...and catches up as soon as the bound is 0 (a client sees its own learns)
+        settings.RHYTHMIC_MAX_STALENESS_MS = 0
+        assert runtime.predict(model="live", features={"x": 1.0}).state_seq == 1
+    finally:
+        serving.host = host
