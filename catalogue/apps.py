@@ -6,3 +6,14 @@ from django.apps import AppConfig
 class CatalogueConfig(AppConfig):
     name = "catalogue"
     verbose_name = "Catalogue"
+
+    def ready(self) -> None:
+        from django.conf import settings
+        from django.core.exceptions import ImproperlyConfigured
+        from river import drift
+
+        if not hasattr(drift, settings.RHYTHMIC_DRIFT_DETECTOR):
+            raise ImproperlyConfigured(
+                f"RHYTHMIC_DRIFT_DETECTOR={settings.RHYTHMIC_DRIFT_DETECTOR!r} is not in river.drift; "
+                "use ADWIN, KSWIN or PageHinkley"
+            )

@@ -177,6 +177,8 @@ RHYTHMIC_CHECKPOINT_SECONDS = env.float("RHYTHMIC_CHECKPOINT_SECONDS", default=6
 RHYTHMIC_CHECKPOINTS_KEPT = env.int("RHYTHMIC_CHECKPOINTS_KEPT", default=3)
 RHYTHMIC_PENDING_TTL = env.int("RHYTHMIC_PENDING_TTL", default=7 * 24 * 3600)  # seconds
 RHYTHMIC_PENDING_SWEEP_SECONDS = env.int("RHYTHMIC_PENDING_SWEEP_SECONDS", default=600)
+# river.drift detector run on each live version's error stream (ADWIN, KSWIN, PageHinkley, ...).
+RHYTHMIC_DRIFT_DETECTOR = env.str("RHYTHMIC_DRIFT_DETECTOR", default="ADWIN")
 RHYTHMIC_MAX_BATCH = env.int("RHYTHMIC_MAX_BATCH", default=1000)
 RHYTHMIC_PUBLIC_INFERENCE = env.bool("RHYTHMIC_PUBLIC_INFERENCE", default=False)
 # How long a process trusts a token (and its user's permissions) it has checked; 0 disables the cache.

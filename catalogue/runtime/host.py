@@ -17,7 +17,7 @@ from catalogue import artifacts
 from catalogue.errors import Conflict, NotFound
 from catalogue.flavors import Flavor, get_flavor
 from catalogue.models import ModelVersion
-from catalogue.runtime import log
+from catalogue.runtime import log, observers
 from catalogue.runtime.codec import decode_prediction
 from catalogue.runtime.metrics import OnlineMetrics
 
@@ -37,9 +37,10 @@ class Replica:
     since_checkpoint: int = 0
     checkpointed_at: float = field(default_factory=time.monotonic)
 
-    def apply(self, event: log.Event) -> None:
+    def apply(self, event: log.Event) -> bool:
+        """Fold the event into metrics and learn it; True when the version's error stream drifted here."""
         prediction = decode_prediction(event.prediction)
-        self.metrics.fold(event.ground_truth, prediction)
+        drifted = self.metrics.fold(event.ground_truth, prediction)
         try:
             self.servable.learn(event.features, event.ground_truth)
         except Exception:
@@ -48,6 +49,7 @@ class Replica:
             logger.exception("learn #%s failed on version %s", event.seq, self.version_id)
         self.n_learned += 1
         self.since_checkpoint += 1
+        return drifted
 
 
 class ModelEntry:
@@ -66,6 +68,18 @@ class ModelEntry:
 
     # --- catching up --------------------------------------------------------------------------
 
+    def _apply(self, replica: "Replica", event: log.Event) -> None:
+        if replica.apply(event):
+            observers.notify(
+                "drift",
+                model=self.name,
+                model_id=self.model_id,
+                version_id=replica.version_id,
+                version=replica.number,
+                seq=event.seq,
+                n_drifts=replica.metrics.n_drifts,
+            )
+
     def sync(self, head: log.Head) -> None:
         """Apply every log entry up to ``head`` to the loaded replicas, in order. Call with the lock held."""
         self.production_version_id = head.production_version_id
@@ -73,7 +87,7 @@ class ModelEntry:
             for event in log.read_tail(model_id=self.model_id, after=self.applied_seq, upto=head.learn_seq):
                 replica = self.replicas.get(event.version_id)
                 if replica is not None:
-                    replica.apply(event)
+                    self._apply(replica, event)
             self.applied_seq = head.learn_seq
             self.maybe_checkpoint()
         self.synced_at = time.monotonic()
@@ -85,7 +99,7 @@ class ModelEntry:
         for event in events:
             replica = self.replicas.get(event.version_id)
             if replica is not None:
-                replica.apply(event)
+                self._apply(replica, event)
         self.applied_seq = seqs[-1]
         self.maybe_checkpoint()
         return True
@@ -127,7 +141,7 @@ class ModelEntry:
             n_learned=n_learned,
         )
         for event in log.read_tail(model_id=self.model_id, after=base, upto=self.applied_seq, version_id=version_id):
-            replica.apply(event)
+            self._apply(replica, event)
         return replica
 
     def maybe_checkpoint(self) -> None:

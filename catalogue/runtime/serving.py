@@ -12,7 +12,7 @@ from catalogue import artifacts, services
 from catalogue.errors import Conflict, InvalidInput, NotFound, RhythmicError
 from catalogue.flavors import GroundTruthError
 from catalogue.models import ModelVersion
-from catalogue.runtime import log
+from catalogue.runtime import log, observers
 from catalogue.runtime.codec import decode_prediction, encode_prediction, jsonable
 from catalogue.runtime.host import ModelEntry, host
 from catalogue.runtime.stats import stats
@@ -142,6 +142,15 @@ def predict(*, model: str, features: Any, id: Any = None) -> Prediction:
                 model_id=entry.model_id,
                 rows=[(log.pending_key(prediction_id), replica.version_id, features, encode_prediction(prediction))],
             )
+        observers.notify(
+            "predict",
+            model=model,
+            version=replica.number,
+            features=features,
+            prediction=prediction,
+            id=prediction_id,
+            state_seq=state_seq,
+        )
         return Prediction(model, replica.number, prediction, state_seq, prediction_id)
 
 
@@ -170,6 +179,15 @@ def predict_many(*, model: str, items: Any) -> list[dict]:
                     )
                 results.append(
                     Prediction(model, replica.number, prediction, entry.applied_seq, prediction_id).as_dict()
+                )
+                observers.notify(
+                    "predict",
+                    model=model,
+                    version=replica.number,
+                    features=features,
+                    prediction=prediction,
+                    id=prediction_id,
+                    state_seq=entry.applied_seq,
                 )
         if pending:
             log.pending_put(model_id=entry.model_id, rows=_last_per_key(pending))
@@ -272,13 +290,21 @@ def _learn(model: str, items: list, *, single: bool) -> list:
             return [_item_error(p) for p in plans]
         seqs = log.append(model_id=entry.model_id, entries=[p.entry_row() for p in ready])
     _apply_own(entry, seqs, ready)
-    seq_iter = iter(seqs)
-    return [
-        _item_error(plan)
-        if isinstance(plan, RhythmicError)
-        else Learned(model, plan.number, next(seq_iter), plan.prediction, plan.ground_truth, plan.features, plan.id)
-        for plan in plans
-    ]
+    learned = {
+        id(plan): Learned(model, plan.number, seq, plan.prediction, plan.ground_truth, plan.features, plan.id)
+        for seq, plan in zip(seqs, ready, strict=True)
+    }
+    if observers.wanted("learn"):
+        _notify_learned(entry, ready, list(learned.values()))
+    return [_item_error(plan) if isinstance(plan, RhythmicError) else learned[id(plan)] for plan in plans]
+
+
+def _notify_learned(entry: ModelEntry, plans: list[_Plan], learned: list[Learned]) -> None:
+    with entry.lock:
+        touched = {entry.replicas[p.version_id] for p in plans if p.version_id in entry.replicas}
+        metrics = {replica.number: replica.metrics.values() for replica in touched}
+        state_seq = entry.applied_seq
+    observers.notify("learn", model=entry.name, learned=learned, metrics=metrics, state_seq=state_seq)
 
 
 def _restore_refused(entry: ModelEntry, plans: list, taken: dict) -> None:

@@ -7,6 +7,9 @@ from collections import deque
 from collections.abc import Iterator
 from contextlib import contextmanager
 
+from catalogue.errors import RhythmicError
+from catalogue.runtime import observers
+
 WINDOW = 2048
 EWM_ALPHA = 0.3
 
@@ -71,11 +74,21 @@ class StatsBook:
 
     @contextmanager
     def timed(self, model: str, route: str) -> Iterator[None]:
+        """Time a core call; observers of ``request`` hear of it with its error code, if it failed."""
         started = time.perf_counter_ns()
+        error = None
         try:
             yield
+        except RhythmicError as exc:
+            error = exc.code
+            raise
+        except Exception:
+            error = "server_error"
+            raise
         finally:
-            self.record(model, route, time.perf_counter_ns() - started)
+            duration = time.perf_counter_ns() - started
+            self.record(model, route, duration)
+            observers.notify("request", model=model, route=route, duration_ns=duration, error=error)
 
     def record(self, model: str, route: str, duration_ns: int) -> None:
         with self._lock:

@@ -350,3 +350,34 @@ def test_a_staleness_bound_lets_a_replica_answer_without_catching_up(settings):
         assert runtime.predict(model="live", features={"x": 1.0}).state_seq == 1
     finally:
         serving.host = host
+
+
+def test_a_drift_in_the_error_stream_is_seen_at_the_same_seq_by_every_replica():
+    import catalogue.runtime.serving as serving
+    from catalogue.runtime import observers
+
+    # Given a model whose ground truth changes regime at step 300
+    live_model(linear_model.LinearRegression(), name="drifty")
+    seen: list[tuple[int, int]] = []
+
+    @observers.observe("drift")
+    def record(**event):
+        seen.append((event["version"], event["seq"]))
+
+    try:
+        for i in range(600):
+            x = {"x": (i % 10) / 10}
+            y = 2 * x["x"] if i < 300 else 50 - 2 * x["x"]
+            runtime.learn(model="drifty", features=x, ground_truth=y)
+        # Then the drift is detected after the change point
+        assert seen, "no drift detected"
+        first = seen[0][1]
+        assert 300 < first < 400
+        # And a fresh process replaying the log sees it at the very same sequence
+        seen.clear()
+        serving.host = Host()
+        runtime.metrics(model="drifty")
+        assert seen[0][1] == first
+    finally:
+        serving.host = host
+        observers._observers["drift"].remove(record)

@@ -1,0 +1,40 @@
+"""Hooks for what happens in the serving core: monitoring subscribes here, the core never imports it.
+
+An observer runs in the request's thread right after the work is durable, so it must be quick (queue,
+count, fold) and must not raise; an exception is logged and swallowed so serving never fails for it.
+"""
+
+import logging
+from collections.abc import Callable
+from typing import Any
+
+logger = logging.getLogger(__name__)
+
+#: predict(model, version, features, prediction, id, state_seq)
+#: learn(model, learned: list of Learned, metrics: {version number: {name: value}}, state_seq)
+#: request(model, route, duration_ns, error: code or None) after every core call, failed or not
+#: drift(model, model_id, version_id, version, seq, n_drifts), on every replica that folds it (also replays)
+_observers: dict[str, list[Callable[..., None]]] = {"predict": [], "learn": [], "request": [], "drift": []}
+
+
+def observe(kind: str) -> Callable[[Callable[..., None]], Callable[..., None]]:
+    """Decorator: ``@observe("learn")`` subscribes a function to one kind of event (see above)."""
+
+    def register(fn: Callable[..., None]) -> Callable[..., None]:
+        if fn not in _observers[kind]:
+            _observers[kind].append(fn)
+        return fn
+
+    return register
+
+
+def wanted(kind: str) -> bool:
+    return bool(_observers[kind])
+
+
+def notify(kind: str, **payload: Any) -> None:
+    for fn in _observers[kind]:
+        try:
+            fn(**payload)
+        except Exception:
+            logger.exception("observer %s of %s failed", fn.__qualname__, kind)
