@@ -1,5 +1,44 @@
-"""Routes of the REST API."""
+"""Routes of the REST API under /api/v1/, one list per route group (rhythmic/urls.py mounts this at api/)."""
+
+from django.http import HttpResponseRedirect
+from django.urls import include, path
+
+from api.views import catalogue
 
 app_name = "api"
 
-urlpatterns: list = []
+
+def _with_slash(request, **kwargs) -> HttpResponseRedirect:
+    """308 to the documented route: unlike Django's APPEND_SLASH redirect, a client keeps its method and body."""
+    query = request.META.get("QUERY_STRING", "")
+    response = HttpResponseRedirect(request.path + "/" + (f"?{query}" if query else ""))
+    response.status_code = 308
+    return response
+
+
+def collection(route: str, view, name: str) -> list:
+    """``route`` (ending in "/") and its slashless twin, which redirects to it."""
+    return [path(route, view.as_view(), name=name), path(route.rstrip("/"), _with_slash)]
+
+
+catalogue_routes = [
+    *collection("models/", catalogue.ModelListView, "model-list"),
+    *collection("models/<str:name>/", catalogue.ModelDetailView, "model-detail"),
+    *collection("models/<str:name>/versions/", catalogue.VersionListView, "version-list"),
+    *collection("models/<str:name>/versions/<str:number>/", catalogue.VersionDetailView, "version-detail"),
+    path(
+        "models/<str:name>/versions/<str:number>/artifact",
+        catalogue.VersionArtifactView.as_view(),
+        name="version-artifact",
+    ),
+    path("models/<str:name>/versions/<str:number>/promote", catalogue.PromoteView.as_view(), name="version-promote"),
+    path("models/<str:name>/versions/<str:number>/retire", catalogue.RetireView.as_view(), name="version-retire"),
+    path("models/<str:name>/versions/<str:number>/validate", catalogue.ValidateView.as_view(), name="version-validate"),
+    path("models/<str:name>/rollback", catalogue.RollbackView.as_view(), name="model-rollback"),
+    path("models/<str:name>/deployments", catalogue.DeploymentListView.as_view(), name="model-deployments"),
+    *collection("locations/", catalogue.LocationListView, "location-list"),
+]
+
+urlpatterns = [
+    path("v1/", include(catalogue_routes)),
+]

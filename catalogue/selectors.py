@@ -1,6 +1,6 @@
 """Reads of the catalogue. A selector returns None for a missing object; the interface decides it is a 404."""
 
-from django.db.models import QuerySet
+from django.db.models import OuterRef, QuerySet, Subquery
 
 from catalogue.models import Deployment, Location, MLModel, ModelVersion
 
@@ -38,3 +38,23 @@ def location_get(*, name: str) -> Location | None:
 
 def location_default() -> Location | None:
     return Location.objects.filter(is_default=True).first()
+
+
+# --- for the REST API's model listings (read-only helpers) -------------------------------------
+
+
+def model_list_with_latest() -> QuerySet[MLModel]:
+    """Models with their production version (without its bytes) and their latest version's number and status."""
+    latest = ModelVersion.objects.filter(model=OuterRef("pk")).order_by("-number")
+    return (
+        model_list()
+        .defer("production_version__artifact")
+        .annotate(
+            latest_version_number=Subquery(latest.values("number")[:1]),
+            latest_version_status=Subquery(latest.values("status")[:1]),
+        )
+    )
+
+
+def model_get_with_latest(*, name: str) -> MLModel | None:
+    return model_list_with_latest().filter(name=name).first()

@@ -1,0 +1,1 @@
+"""DRF views of the REST API, one module per route group (catalogue, serving, …)."""
