@@ -31,7 +31,9 @@ stop() {
   done
   wait 2>/dev/null || true
 }
-trap stop INT TERM EXIT
+# Ctrl-C is the normal way to stop: exit 0 then; TERM and crashes keep their non-zero status.
+trap 'stop; exit 0' INT
+trap stop TERM EXIT
 
 if [ -n "${CELERY_BROKER_URL:-}${REDIS_URL:-}" ]; then
   echo "==> starting a Celery worker (broker: ${CELERY_BROKER_URL:-$REDIS_URL})"

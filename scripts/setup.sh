@@ -29,6 +29,8 @@ stamp="$VENV/.rhythmic-requirements-$kind"
 wanted="$(cat "${files[@]}" | sha256sum | cut -d' ' -f1)"
 if [ "$(cat "$stamp" 2>/dev/null || true)" != "$wanted" ]; then
   echo "==> installing ${files[-1]} into $VENV (once per change of the requirements)"
-  "$VENV/bin/python" -m pip install --quiet --disable-pip-version-check -r "${files[-1]}"
+  # This machine's pip config names optional local indexes that may be absent: drop those warnings only.
+  "$VENV/bin/python" -m pip install --quiet --disable-pip-version-check -r "${files[-1]}" \
+    2> >(grep -v "^WARNING: Location 'file:" >&2)
   echo "$wanted" >"$stamp"
 fi

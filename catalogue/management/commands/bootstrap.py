@@ -56,7 +56,7 @@ class Command(BaseCommand):
 
         lines = [
             "",
-            "Rhythmic is ready.",
+            "Rhythmic is set up.",
             f"  Open:      {url}/",
             f"  Log in:    {url}{settings.LOGIN_URL}",
             f"  Username:  {username}",
