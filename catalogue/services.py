@@ -12,7 +12,7 @@ from django.db import IntegrityError, transaction
 from django.db.models import F
 from django.utils import timezone
 
-from catalogue import artifacts, selectors
+from catalogue import artifacts, selectors, signals
 from catalogue.errors import Conflict, InvalidInput, NotFound, TooLarge
 from catalogue.flavors import FLAVORS
 from catalogue.models import Deployment, Location, MLModel, ModelVersion
@@ -244,6 +244,7 @@ def model_version_validate(*, version_id: int) -> ModelVersion | None:
     version.validated_at = timezone.now()
     version.save(update_fields=["status", "validation_report", "validated_at"])
     logger.info("validated %s: %s", version, version.status)
+    signals.version_validated.send(sender=ModelVersion, version=version)
     return version
 
 
@@ -269,9 +270,15 @@ def deployment_promote(*, version: ModelVersion, user=None, note: str = "") -> D
 def _switch(model: MLModel, to: ModelVersion | None, action: str, user, note: str) -> Deployment:
     previous = model.production_version
     MLModel.objects.filter(pk=model.pk).update(production_version=to, updated_at=timezone.now())
-    return Deployment.objects.create(
+    deployment = Deployment.objects.create(
         model=model, action=action, from_version=previous, to_version=to, user=user, note=note[:500]
     )
+    _after_commit(signals.deployment_changed, deployment=deployment)
+    return deployment
+
+
+def _after_commit(signal, **kwargs) -> None:
+    transaction.on_commit(lambda: signal.send(sender=MLModel, **kwargs))
 
 
 def rollback_target(*, model: MLModel) -> ModelVersion | None:
@@ -312,9 +319,10 @@ def version_retire(*, version: ModelVersion, user=None, note: str = "") -> Model
     if model.production_version_id == version.pk:
         _switch(model, None, Deployment.Action.RETIRE, user, note)
     else:
-        Deployment.objects.create(
+        deployment = Deployment.objects.create(
             model=model, action=Deployment.Action.RETIRE, from_version=version, to_version=None, user=user, note=note
         )
+        _after_commit(signals.deployment_changed, deployment=deployment)
     return version
 
 

@@ -5,3 +5,6 @@ from django.apps import AppConfig
 
 class MonitoringConfig(AppConfig):
     name = "monitoring"
+
+    def ready(self) -> None:
+        from monitoring import events  # noqa: F401 - subscribes to the serving core and the catalogue

@@ -1,5 +1,6 @@
 """ASGI entry point (daphne): HTTP plus WebSockets, routed by protocol."""
 
+import asyncio
 import os
 
 from channels.routing import ProtocolTypeRouter
@@ -8,4 +9,12 @@ from django.core.asgi import get_asgi_application
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "rhythmic.settings")
 django_asgi_app = get_asgi_application()
 
-application = ProtocolTypeRouter({"http": django_asgi_app})
+from monitoring.broadcast import broadcaster  # noqa: E402 - needs the apps loaded
+
+router = ProtocolTypeRouter({"http": django_asgi_app})
+
+
+async def application(scope, receive, send):
+    # Live events are sent on this loop: the one where this process's listeners wait.
+    broadcaster.bind_loop(asyncio.get_running_loop())
+    return await router(scope, receive, send)

@@ -183,6 +183,10 @@ RHYTHMIC_MAX_BATCH = env.int("RHYTHMIC_MAX_BATCH", default=1000)
 RHYTHMIC_PUBLIC_INFERENCE = env.bool("RHYTHMIC_PUBLIC_INFERENCE", default=False)
 # How long a process trusts a token (and its user's permissions) it has checked; 0 disables the cache.
 RHYTHMIC_AUTH_CACHE_SECONDS = env.float("RHYTHMIC_AUTH_CACHE_SECONDS", default=5.0)
+# Live events: per-model rate above which events are sampled, the in-memory queue bound, metric push interval.
+RHYTHMIC_EVENTS_PER_SECOND = env.int("RHYTHMIC_EVENTS_PER_SECOND", default=200)
+RHYTHMIC_EVENTS_QUEUE = env.int("RHYTHMIC_EVENTS_QUEUE", default=10_000)
+RHYTHMIC_METRICS_PUSH_SECONDS = env.float("RHYTHMIC_METRICS_PUSH_SECONDS", default=0.5)
 CELERY_BEAT_SCHEDULE = {
     "expire-pending-predictions": {"task": "catalogue.expire_pending", "schedule": 3600.0},
 }

@@ -301,8 +301,8 @@ def _learn(model: str, items: list, *, single: bool) -> list:
 
 def _notify_learned(entry: ModelEntry, plans: list[_Plan], learned: list[Learned]) -> None:
     with entry.lock:
-        touched = {entry.replicas[p.version_id] for p in plans if p.version_id in entry.replicas}
-        metrics = {replica.number: replica.metrics.values() for replica in touched}
+        touched = {p.version_id for p in plans if p.version_id in entry.replicas}
+        metrics = {entry.replicas[pk].number: entry.replicas[pk].metrics.values() for pk in touched}
         state_seq = entry.applied_seq
     observers.notify("learn", model=entry.name, learned=learned, metrics=metrics, state_seq=state_seq)
 

@@ -1,0 +1,167 @@
+"""Live events to WebSocket and SSE listeners through the channel layer, without ever blocking serving.
+
+``publish`` only appends to a bounded in-memory queue; a pump coroutine sends it to the channel layer
+(in-memory on the embedded default, Redis in production, so an event from any process reaches listeners
+on every other). Above RHYTHMIC_EVENTS_PER_SECOND per model, events are sampled (the next one sent says
+how many were skipped); metric pushes are coalesced to one per model per RHYTHMIC_METRICS_PUSH_SECONDS;
+when the queue is full the event is dropped and counted. A slow listener is the channel layer's problem
+(its per-channel capacity drops for it alone), never the request's.
+
+Groups: ``events`` (everything), ``events.<model>``, ``metrics.<model>``.
+"""
+
+import asyncio
+import contextlib
+import logging
+import threading
+import time
+from collections import deque
+
+from channels.layers import get_channel_layer
+from django.conf import settings
+from django.utils import timezone
+
+logger = logging.getLogger(__name__)
+
+ALL_EVENTS = "events"
+MESSAGE_TYPE = "rhythmic.event"
+
+
+def events_group(model: str) -> str:
+    return f"events.{model}"
+
+
+def metrics_group(model: str) -> str:
+    return f"metrics.{model}"
+
+
+class Broadcaster:
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._queue: deque[tuple[list[str], dict]] = deque()
+        self._metrics: dict[str, dict] = {}
+        self._windows: dict[str, list] = {}  # model -> [window start, sent in window, skipped]
+        self._server_loop: asyncio.AbstractEventLoop | None = None
+        self._own_loop: asyncio.AbstractEventLoop | None = None
+        self._wakeup: asyncio.Event | None = None
+        self._pump_loop: asyncio.AbstractEventLoop | None = None
+        self._last_metrics_flush = 0.0
+        self.sent = 0
+        self.dropped = 0
+        self.sampled = 0
+
+    # --- producers (any thread) ----------------------------------------------------------------
+
+    def publish(self, event: dict, *, model: str | None = None, sample: bool = True) -> None:
+        """Queue an event for ``events`` and ``events.<model>``. Never blocks, never raises."""
+        event.setdefault("at", timezone.now().isoformat())
+        groups = [ALL_EVENTS] + ([events_group(model)] if model else [])
+        with self._lock:
+            if sample and model and not self._admit(model, event):
+                return
+            if len(self._queue) >= settings.RHYTHMIC_EVENTS_QUEUE:
+                self.dropped += 1
+                return
+            self._queue.append((groups, event))
+        self._wake()
+
+    def publish_metrics(self, model: str, payload: dict) -> None:
+        """Replace the model's pending metrics push; sent at most once per RHYTHMIC_METRICS_PUSH_SECONDS."""
+        payload.setdefault("at", timezone.now().isoformat())
+        with self._lock:
+            self._metrics[model] = payload
+        self._wake()
+
+    def _admit(self, model: str, event: dict) -> bool:
+        """Rate-limit per model per second; the first event after a skip carries the count."""
+        now = time.monotonic()
+        window = self._windows.setdefault(model, [now, 0, 0])
+        if now - window[0] >= 1.0:
+            window[0], window[1] = now, 0
+        if window[1] >= settings.RHYTHMIC_EVENTS_PER_SECOND:
+            window[2] += 1
+            self.sampled += 1
+            return False
+        window[1] += 1
+        if window[2]:
+            event["skipped"] = window[2]
+            window[2] = 0
+        return True
+
+    # --- the pump (the server's event loop, or a private one) ------------------------------------
+
+    def bind_loop(self, loop: asyncio.AbstractEventLoop) -> None:
+        """Called from the ASGI application: send on the server's loop, where in-memory listeners wait."""
+        if self._server_loop is None:
+            self._server_loop = loop
+
+    def _target_loop(self) -> asyncio.AbstractEventLoop | None:
+        if self._server_loop is not None and not self._server_loop.is_closed():
+            return self._server_loop
+        if "Redis" not in settings.CHANNEL_LAYERS["default"]["BACKEND"]:
+            return None  # an in-memory layer outside an ASGI server has no listener to reach
+        with self._lock:
+            if self._own_loop is None:
+                self._own_loop = asyncio.new_event_loop()
+                threading.Thread(target=self._own_loop.run_forever, name="rhythmic-broadcast", daemon=True).start()
+        return self._own_loop
+
+    def _wake(self) -> None:
+        loop = self._target_loop()
+        if loop is None:
+            with self._lock:
+                self._queue.clear()
+                self._metrics.clear()
+            return
+        with contextlib.suppress(RuntimeError):  # the loop closed under us (shutdown)
+            loop.call_soon_threadsafe(self._ensure_pump, loop)
+
+    def _ensure_pump(self, loop: asyncio.AbstractEventLoop) -> None:
+        if self._pump_loop is not loop or self._wakeup is None:
+            self._pump_loop = loop
+            self._wakeup = asyncio.Event()
+            loop.create_task(self._pump())
+        self._wakeup.set()
+
+    async def _pump(self) -> None:
+        layer = get_channel_layer()
+        while True:
+            await self._wakeup.wait()
+            self._wakeup.clear()
+            with self._lock:
+                batch = list(self._queue)
+                self._queue.clear()
+            for groups, event in batch:
+                await self._send(layer, groups, event)
+            await self._flush_metrics(layer)
+
+    async def _flush_metrics(self, layer) -> None:
+        interval = settings.RHYTHMIC_METRICS_PUSH_SECONDS
+        wait = self._last_metrics_flush + interval - time.monotonic()
+        if wait > 0:
+            if self._metrics:
+                asyncio.get_running_loop().call_later(wait, self._wakeup.set)
+            return
+        with self._lock:
+            pushes = self._metrics
+            self._metrics = {}
+        if pushes:
+            self._last_metrics_flush = time.monotonic()
+        for model, payload in pushes.items():
+            event = {"type": "metrics", "model": model, **payload}
+            await self._send(layer, [metrics_group(model)], event)
+
+    async def _send(self, layer, groups: list[str], event: dict) -> None:
+        for group in groups:
+            try:
+                await layer.group_send(group, {"type": MESSAGE_TYPE, "event": event})
+            except Exception:  # the broker is down or the message too big: drop it, keep serving
+                self.dropped += 1
+                logger.warning("could not send a %s event to %s", event.get("type"), group, exc_info=True)
+                return
+        self.sent += 1
+
+
+broadcaster = Broadcaster()
+publish = broadcaster.publish
+publish_metrics = broadcaster.publish_metrics

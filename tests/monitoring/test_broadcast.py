@@ -1,0 +1,112 @@
+"""Live events leave the serving core through the channel layer, sampled and coalesced, never blocking it."""
+
+import asyncio
+
+import dill
+import pytest
+from asgiref.sync import async_to_sync, sync_to_async
+from channels.layers import get_channel_layer
+from river import linear_model
+
+from catalogue import runtime, services
+from catalogue.runtime.host import host
+from monitoring.broadcast import broadcaster
+from tests import factories
+
+pytestmark = pytest.mark.django_db
+
+
+@pytest.fixture(autouse=True)
+def _fresh():
+    host.forget()
+    broadcaster._last_metrics_flush = 0.0
+    broadcaster._windows.clear()
+    yield
+    host.forget()
+    broadcaster._server_loop = None
+    broadcaster._metrics.clear()
+    broadcaster._queue.clear()
+
+
+@pytest.fixture
+def live():
+    model = factories.MLModelFactory(name="live")
+    version = factories.ModelVersionFactory(model=model, artifact=dill.dumps(linear_model.LinearRegression()))
+    services.deployment_promote(version=version)
+    return model
+
+
+def listen(groups: list[str], action, count: int, timeout: float = 5.0) -> list[dict]:
+    """Subscribe a channel to ``groups``, run the sync ``action``, and collect ``count`` events."""
+    layer = get_channel_layer()
+
+    async def scenario() -> list[dict]:
+        broadcaster._server_loop = None
+        broadcaster.bind_loop(asyncio.get_running_loop())
+        channel = await layer.new_channel()
+        for group in groups:
+            await layer.group_add(group, channel)
+        await sync_to_async(action)()
+        events = []
+        for _ in range(count):
+            message = await asyncio.wait_for(layer.receive(channel), timeout)
+            events.append(message["event"])
+        return events
+
+    return async_to_sync(scenario)()
+
+
+def test_a_predict_reaches_listeners_of_the_model(live):
+    events = listen(["events.live"], lambda: runtime.predict(model="live", features={"x": 1.0}, id=7), 1)
+    assert events[0]["type"] == "predict"
+    assert (events[0]["model"], events[0]["version"], events[0]["id"]) == ("live", 1, 7)
+    assert events[0]["features"] == {"x": 1.0}
+
+
+def test_a_learn_sends_the_event_and_a_metrics_push(live):
+    events = listen(
+        ["events.live", "metrics.live"],
+        lambda: runtime.learn(model="live", features={"x": 1.0}, ground_truth=2.0),
+        2,
+    )
+    by_type = {event["type"]: event for event in events}
+    assert by_type["learn"]["ground_truth"] == 2.0
+    assert by_type["metrics"]["versions"]["1"]["MAE"] == 2.0
+
+
+def test_metric_pushes_are_coalesced(live, settings):
+    settings.RHYTHMIC_METRICS_PUSH_SECONDS = 60
+
+    def learn_three_times():
+        for y in (1.0, 2.0, 3.0):
+            runtime.learn(model="live", features={"x": 1.0}, ground_truth=y)
+
+    events = listen(["metrics.live"], learn_three_times, 1)
+    assert events[0]["state_seq"] in (1, 3)  # the first push goes at once; the rest wait for the interval
+    with pytest.raises(TimeoutError):
+        listen(["metrics.live"], lambda: runtime.learn(model="live", features={"x": 1}, ground_truth=1), 1, 0.5)
+
+
+def test_events_above_the_rate_are_sampled_and_the_next_one_says_how_many(live, settings):
+    settings.RHYTHMIC_EVENTS_PER_SECOND = 2
+
+    def burst():
+        for i in range(5):
+            runtime.predict(model="live", features={"x": float(i)})
+
+    events = listen(["events.live"], burst, 2)
+    assert [e["features"]["x"] for e in events] == [0.0, 1.0]
+    assert broadcaster.sampled >= 3
+
+
+def test_deploy_and_validation_events_are_sent_after_commit(live, regressor_bytes, django_capture_on_commit_callbacks):
+    def deploy():
+        with django_capture_on_commit_callbacks(execute=True):
+            version, _ = services.model_version_register(model=live, data=regressor_bytes)
+        version.refresh_from_db()
+        with django_capture_on_commit_callbacks(execute=True):
+            services.deployment_promote(version=version)
+
+    events = listen(["events.live"], deploy, 2)
+    assert [e["type"] for e in events] == ["validation", "deploy"]
+    assert events[1]["to_version"] == 2
