@@ -6,7 +6,7 @@ Each view checks input types with a serializer, calls one catalogue service, and
 from types import SimpleNamespace
 
 from django.conf import settings
-from django.core.exceptions import RequestDataTooBig
+from django.core.exceptions import RequestDataTooBig, TooManyFieldsSent, TooManyFilesSent
 from django.http import HttpResponse
 from django.http.request import RawPostDataException
 from django.urls import reverse
@@ -47,18 +47,18 @@ def errors(*codes: int) -> dict:
     return documented
 
 
-class UploadNegotiation(DefaultContentNegotiation):
+class NoFormatOverrideNegotiation(DefaultContentNegotiation):
     """``?format=`` names an artifact's format here, not DRF's renderer override (which would answer 404)."""
 
     settings = SimpleNamespace(URL_FORMAT_OVERRIDE=None)
 
 
 class CatalogueView(GenericAPIView):
-    """Login for reads, model permissions for writes, one error shape even for Django's body-size limit."""
+    """Login for reads, model permissions for writes, one error shape even for Django's request limits."""
 
     permission_classes = [IsAuthenticated, ModelPermission]
     required_permissions: dict[str, tuple[str, str]] = {}
-    content_negotiation_class = UploadNegotiation
+    content_negotiation_class = NoFormatOverrideNegotiation
 
     def handle_exception(self, exc):
         if isinstance(exc, RequestDataTooBig):
@@ -66,6 +66,8 @@ class CatalogueView(GenericAPIView):
                 f"the request body is larger than {settings.DATA_UPLOAD_MAX_MEMORY_SIZE} bytes "
                 "(DATA_UPLOAD_MAX_MEMORY_SIZE, set from RHYTHMIC_MAX_ARTIFACT_BYTES)"
             )
+        elif isinstance(exc, TooManyFieldsSent | TooManyFilesSent):  # Django would answer an HTML 400
+            exc = InvalidInput(f"the form has too many fields or files: {exc}")
         return super().handle_exception(exc)
 
     def get_model(self) -> MLModel:

@@ -5,6 +5,8 @@ from urllib.parse import urlencode
 
 import pytest
 from django.core.files.uploadedfile import SimpleUploadedFile
+from django.db import connection
+from django.test.utils import CaptureQueriesContext
 from rest_framework.authtoken.models import Token
 from rest_framework.test import APIClient
 
@@ -116,6 +118,38 @@ def test_listing_models_shows_each_with_its_production_and_latest_version(reader
     assert results[1]["production_version"]["sha256"] == first.sha256
     assert results[1]["latest_version"] == {"number": 2, "status": "ready"}
     assert results[0]["latest_version"] is None
+
+
+def queries_for(client, path: str) -> int:
+    """The queries of a GET, measured after a first one (authentication may cache the user)."""
+    client.get(path)
+    with CaptureQueriesContext(connection) as captured:
+        assert client.get(path).status_code == 200
+    return len(captured)
+
+
+def add_promoted_model() -> None:
+    model = factories.MLModelFactory()
+    services.deployment_promote(version=ready_version(model))
+    ready_version(model, intercept=0.5)
+
+
+def test_listing_models_takes_the_same_queries_for_one_model_or_many(reader_client):
+    # Given one model with a production version and a newer one
+    add_promoted_model()
+    for_one = queries_for(reader_client, MODELS)
+    # When four more are added, then listing them takes no more queries
+    for _ in range(4):
+        add_promoted_model()
+    assert queries_for(reader_client, MODELS) == for_one
+
+
+def test_listing_versions_takes_the_same_queries_for_one_version_or_many(reader_client, taxi):
+    services.deployment_promote(version=ready_version(taxi))
+    for_one = queries_for(reader_client, VERSIONS)
+    for index in range(4):
+        ready_version(taxi, intercept=index + 1)
+    assert queries_for(reader_client, VERSIONS) == for_one
 
 
 def test_getting_a_model_includes_its_production_version_summary(reader_client, taxi):
@@ -628,6 +662,14 @@ def test_a_form_upload_over_the_artifact_limit_answers_413(maintainer_client, ta
     response = upload_form(maintainer_client, regressor_bytes)
     assert response.status_code == 413
     assert error_of(response)["field"] == "file"
+
+
+def test_a_form_with_too_many_fields_answers_400_in_the_error_shape(maintainer_client, taxi, regressor_bytes, settings):
+    settings.DATA_UPLOAD_MAX_NUMBER_FIELDS = 2
+    response = upload_form(maintainer_client, regressor_bytes, message="m", description="d", format="dill")
+    assert response.status_code == 400
+    assert "too many fields" in error_of(response)["message"]
+    assert not taxi.versions.exists()
 
 
 def test_a_format_query_parameter_is_not_taken_for_a_renderer(maintainer_client, taxi, regressor_bytes):
