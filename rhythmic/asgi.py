@@ -3,15 +3,23 @@
 import asyncio
 import os
 
-from channels.routing import ProtocolTypeRouter
+from channels.routing import ProtocolTypeRouter, URLRouter
+from channels.security.websocket import AllowedHostsOriginValidator
 from django.core.asgi import get_asgi_application
 
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "rhythmic.settings")
 django_asgi_app = get_asgi_application()
 
-from monitoring.broadcast import broadcaster  # noqa: E402 - needs the apps loaded
+from api.ws_auth import WebSocketAuth  # noqa: E402 - needs the apps loaded
+from monitoring.broadcast import broadcaster  # noqa: E402
+from rhythmic.routing import websocket_urlpatterns  # noqa: E402
 
-router = ProtocolTypeRouter({"http": django_asgi_app})
+router = ProtocolTypeRouter(
+    {
+        "http": django_asgi_app,
+        "websocket": AllowedHostsOriginValidator(WebSocketAuth(URLRouter(websocket_urlpatterns))),
+    }
+)
 
 
 async def application(scope, receive, send):

@@ -1,0 +1,3 @@
+"""WebSocket routes of the API (streaming inference)."""
+
+websocket_urlpatterns: list = []

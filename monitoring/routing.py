@@ -1,0 +1,3 @@
+"""WebSocket routes of monitoring (live events and metrics)."""
+
+websocket_urlpatterns: list = []
