@@ -43,5 +43,5 @@ class TokenAuthMiddleware(BaseMiddleware):
         return await super().__call__(scope, receive, send)
 
 
-def WebSocketAuth(inner):  # noqa: N802 - reads like the middleware stacks it wraps
+def WebSocketAuth(inner):
     return AuthMiddlewareStack(TokenAuthMiddleware(inner))
