@@ -51,3 +51,17 @@ def exception_handler(exc, context):
 def json_error(code: str, message: str, http_status: int = status.HTTP_400_BAD_REQUEST) -> JsonResponse:
     """The same shape for plain Django views (404/500 handlers, non-DRF routes)."""
     return JsonResponse(error_body(code, message), status=http_status)
+
+
+def api_not_found(request, path: str = "") -> JsonResponse:
+    """Unknown routes under /api/ answer in the API's shape, not with an HTML page."""
+    return json_error("not_found", f"no API route {request.method} {request.path}; see /api/docs/", 404)
+
+
+def server_error(request) -> JsonResponse:
+    """handler500: JSON under /api/, Django's page elsewhere. Reached only by a bug, never by bad input."""
+    if request.path.startswith("/api/"):
+        return json_error("server_error", "the server failed; the error was logged", 500)
+    from django.views.defaults import server_error as page
+
+    return page(request)

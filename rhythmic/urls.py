@@ -1,9 +1,10 @@
 """Top-level URL routes: the admin, the REST API and its docs, the pages."""
 
 from django.contrib import admin
-from django.urls import include, path
+from django.urls import include, path, re_path
 from drf_spectacular.views import SpectacularAPIView, SpectacularRedocView, SpectacularSwaggerView
 
+from api.errors import api_not_found
 from api.health import healthz, livez
 
 urlpatterns = [
@@ -15,5 +16,8 @@ urlpatterns = [
     path("api/redoc/", SpectacularRedocView.as_view(url_name="schema"), name="api-redoc"),
     path("api/", include("api.serving_urls")),
     path("api/", include("api.urls")),
+    re_path(r"^api/(?P<path>.*)$", api_not_found),
     path("", include("dashboard.urls")),
 ]
+
+handler500 = "api.errors.server_error"

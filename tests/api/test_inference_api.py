@@ -159,3 +159,9 @@ def test_a_withdrawn_permission_takes_effect_at_once(maintainer_client, maintain
     assert maintainer_client.post(url("predict"), {"features": {"km": 1}}, format="json").status_code == 200
     maintainer.user_permissions.remove(Permission.objects.get(codename="infer_mlmodel"))
     assert maintainer_client.post(url("predict"), {"features": {"km": 1}}, format="json").status_code == 403
+
+
+def test_an_unknown_api_route_answers_json_404(maintainer_client):
+    response = maintainer_client.get("/api/v1/nothing-here")
+    assert response.status_code == 404
+    assert response.json()["error"]["code"] == "not_found"
