@@ -8,6 +8,7 @@ from pathlib import Path
 from urllib.parse import quote
 
 import pytest
+import redis
 from django.db import connection
 
 from rhythmic.celery import app as celery_app
@@ -101,3 +102,8 @@ def celery_worker(transactional_db, tmp_path, monkeypatch):
     yield worker
     celery_app.conf.task_always_eager = previous
     worker.stop()
+    # The private queue's bookkeeping keys would otherwise pile up in Redis, two per run.
+    if str(celery_app.conf.broker_url).startswith(("redis://", "rediss://")):
+        broker = redis.Redis.from_url(celery_app.conf.broker_url)
+        broker.delete(queue, f"_kombu.binding.{queue}", f"_kombu.binding_permanent.{queue}")
+        broker.close()
