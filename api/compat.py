@@ -14,6 +14,7 @@ from rest_framework.decorators import api_view, permission_classes
 from rest_framework.permissions import IsAuthenticated
 from rest_framework.response import Response
 
+from api import schemas
 from api.inference import INFERENCE_PERMISSIONS, CanUpload, json_object
 from catalogue import compat, runtime
 from catalogue.errors import InvalidInput, TooLarge
@@ -38,7 +39,12 @@ class CanInit(CanUpload):
     message = "setting the flavor needs the catalogue.add_modelversion permission"
 
 
-@extend_schema(summary="chantilly: get or set the flavor (setting it starts the workspace afresh)", tags=TAGS)
+@extend_schema(
+    summary="chantilly: get or set the flavor (setting it starts the workspace afresh)",
+    request=schemas.FLAVOR,
+    responses={200: schemas.FLAVOR, 201: schemas.EMPTY, **schemas.ERRORS},
+    tags=TAGS,
+)
 @api_view(["GET", "POST"])
 def init(request) -> Response:
     if request.method == "GET":
@@ -58,9 +64,7 @@ def _forbidden(message: str) -> Response:
     return Response(error_body("permission_denied", message), status=status.HTTP_403_FORBIDDEN)
 
 
-@extend_schema(summary="chantilly: upload, download or delete a model", tags=TAGS)
-@api_view(["GET", "POST", "DELETE"])
-def model(request, name: str | None = None):
+def _model(request, name: str | None):
     if request.method == "GET":
         number, data = runtime.live_state(model=compat.resolve(name))
         response = HttpResponse(data, content_type="application/octet-stream")
@@ -77,14 +81,45 @@ def model(request, name: str | None = None):
     return Response({"name": created.name}, status=status.HTTP_201_CREATED)
 
 
-@extend_schema(summary="chantilly: the workspace's models and the default one", tags=TAGS)
+MODEL_SCHEMA = {
+    "request": {"application/octet-stream": schemas.BINARY},
+    "responses": {(200, "application/octet-stream"): schemas.BINARY, 201: schemas.NAME, 204: None, **schemas.ERRORS},
+    "tags": TAGS,
+}
+
+
+@extend_schema(methods=["GET"], operation_id="chantilly_model_download")
+@extend_schema(methods=["POST"], operation_id="chantilly_model_upload")
+@extend_schema(methods=["DELETE"], operation_id="chantilly_model_delete_default")
+@extend_schema(summary="chantilly: upload (a generated name), or download, the default model", **MODEL_SCHEMA)
+@api_view(["GET", "POST", "DELETE"])
+def model(request):
+    return _model(request, None)
+
+
+@extend_schema(summary="chantilly: upload, download or delete a named model", **MODEL_SCHEMA)
+@api_view(["GET", "POST", "DELETE"])
+def model_named(request, name: str):
+    return _model(request, name)
+
+
+@extend_schema(
+    summary="chantilly: the workspace's models and the default one",
+    responses={200: schemas.MODELS, **schemas.ERRORS},
+    tags=TAGS,
+)
 @api_view(["GET"])
 @permission_classes([IsAuthenticated])
 def models(request) -> Response:
     return Response(compat.names())
 
 
-@extend_schema(summary="chantilly: predict (201 when an id was given)", tags=TAGS)
+@extend_schema(
+    summary="chantilly: predict (201 when an id was given)",
+    request=schemas.COMPAT_PREDICT_REQUEST,
+    responses={200: schemas.COMPAT_PREDICTION, 201: schemas.COMPAT_PREDICTION, **schemas.ERRORS},
+    tags=TAGS,
+)
 @api_view(["POST"])
 @permission_classes(INFERENCE_PERMISSIONS)
 def predict(request) -> Response:
@@ -94,7 +129,12 @@ def predict(request) -> Response:
     return Response({"model": result.model, "prediction": result.as_dict()["prediction"]}, status=code)
 
 
-@extend_schema(summary="chantilly: learn a ground truth (by id, or with features)", tags=TAGS)
+@extend_schema(
+    summary="chantilly: learn a ground truth (by id, or with features)",
+    request=schemas.COMPAT_LEARN_REQUEST,
+    responses={201: schemas.EMPTY, **schemas.ERRORS},
+    tags=TAGS,
+)
 @api_view(["POST"])
 @permission_classes(INFERENCE_PERMISSIONS)
 def learn(request) -> Response:
@@ -111,14 +151,22 @@ def learn(request) -> Response:
     return Response({}, status=status.HTTP_201_CREATED)
 
 
-@extend_schema(summary="chantilly: online metrics of the default model (or ?model=)", tags=TAGS)
+@extend_schema(
+    summary="chantilly: online metrics of the default model (or ?model=)",
+    responses={200: schemas.METRIC_VALUES, **schemas.ERRORS},
+    tags=TAGS,
+)
 @api_view(["GET"])
 @permission_classes([IsAuthenticated])
 def metrics(request) -> Response:
     return Response(runtime.metrics(model=compat.resolve(request.query_params.get("model")))["metrics"])
 
 
-@extend_schema(summary="chantilly: request statistics of the default model (or ?model=)", tags=TAGS)
+@extend_schema(
+    summary="chantilly: request statistics of the default model (or ?model=)",
+    responses={200: schemas.STATS, **schemas.ERRORS},
+    tags=TAGS,
+)
 @api_view(["GET"])
 @permission_classes([IsAuthenticated])
 def stats(request) -> Response:

@@ -9,6 +9,7 @@ from rest_framework.decorators import api_view, permission_classes
 from rest_framework.permissions import BasePermission, IsAuthenticated
 from rest_framework.response import Response
 
+from api import schemas
 from catalogue import runtime, services
 from catalogue.errors import InvalidInput
 
@@ -48,7 +49,12 @@ def json_list(request) -> Any:
 INFERENCE_PERMISSIONS = [CanInfer]
 
 
-@extend_schema(summary="Predict one example with the production version", tags=["inference"])
+@extend_schema(
+    summary="Predict one example with the production version",
+    request=schemas.PREDICT_REQUEST,
+    responses={200: schemas.PREDICTION, **schemas.ERRORS},
+    tags=["inference"],
+)
 @api_view(["POST"])
 @permission_classes(INFERENCE_PERMISSIONS)
 def predict(request, name: str) -> Response:
@@ -57,7 +63,12 @@ def predict(request, name: str) -> Response:
     return Response(result.as_dict())
 
 
-@extend_schema(summary="Learn one ground truth (by prediction id, or with features)", tags=["inference"])
+@extend_schema(
+    summary="Learn one ground truth (by prediction id, or with features)",
+    request=schemas.LEARN_REQUEST,
+    responses={201: schemas.LEARNED, **schemas.ERRORS},
+    tags=["inference"],
+)
 @api_view(["POST"])
 @permission_classes(INFERENCE_PERMISSIONS)
 def learn(request, name: str) -> Response:
@@ -68,14 +79,24 @@ def learn(request, name: str) -> Response:
     return Response(result.as_dict(), status=status.HTTP_201_CREATED)
 
 
-@extend_schema(summary="Predict a list of examples; one result (or error) per item", tags=["inference"])
+@extend_schema(
+    summary="Predict a list of examples; one result (or error) per item",
+    request={"application/json": {"type": "array", "items": {"type": "object"}}},
+    responses={200: schemas.BATCH_RESULTS, **schemas.ERRORS},
+    tags=["inference"],
+)
 @api_view(["POST"])
 @permission_classes(INFERENCE_PERMISSIONS)
 def predict_many(request, name: str) -> Response:
     return Response({"results": runtime.predict_many(model=name, items=json_list(request))})
 
 
-@extend_schema(summary="Learn a list of ground truths in one transaction; one result per item", tags=["inference"])
+@extend_schema(
+    summary="Learn a list of ground truths in one transaction; one result per item",
+    request={"application/json": {"type": "array", "items": {"type": "object"}}},
+    responses={200: schemas.BATCH_RESULTS, **schemas.ERRORS},
+    tags=["inference"],
+)
 @api_view(["POST"])
 @permission_classes(INFERENCE_PERMISSIONS)
 def learn_many(request, name: str) -> Response:
@@ -95,6 +116,7 @@ def _version_param(request) -> int | None:
 @extend_schema(
     summary="Online metrics of the production version (or ?version=)",
     parameters=[OpenApiParameter("version", int)],
+    responses={200: schemas.METRICS, **schemas.ERRORS},
     tags=["inference"],
 )
 @api_view(["GET"])
@@ -103,7 +125,11 @@ def metrics(request, name: str) -> Response:
     return Response(runtime.metrics(model=name, version=_version_param(request)))
 
 
-@extend_schema(summary="Request statistics of this server process", tags=["inference"])
+@extend_schema(
+    summary="Request statistics of this server process",
+    responses={200: schemas.STATS, **schemas.ERRORS},
+    tags=["inference"],
+)
 @api_view(["GET"])
 @permission_classes([IsAuthenticated])
 def stats(request, name: str) -> Response:
@@ -112,7 +138,10 @@ def stats(request, name: str) -> Response:
 
 
 @extend_schema(
-    summary="Store the live learned state as a new version (its parent: the production one)", tags=["inference"]
+    summary="Store the live learned state as a new version (its parent: the production one)",
+    request=schemas.SNAPSHOT_REQUEST,
+    responses={201: schemas.SNAPSHOT, **schemas.ERRORS},
+    tags=["inference"],
 )
 @api_view(["POST"])
 @permission_classes([CanUpload])

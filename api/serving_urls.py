@@ -17,7 +17,7 @@ urlpatterns = [
     # chantilly 0.3.0
     path("init", compat.init, name="compat-init"),
     path("model", compat.model, name="compat-model"),
-    path("model/<str:name>", compat.model, name="compat-model-named"),
+    path("model/<str:name>", compat.model_named, name="compat-model-named"),
     path("models", compat.models, name="compat-models"),
     path("predict", compat.predict, name="compat-predict"),
     path("learn", compat.learn, name="compat-learn"),

@@ -1,0 +1,86 @@
+"""Request and response shapes of the serving routes, for the OpenAPI schema (the core validates input)."""
+
+from drf_spectacular.types import OpenApiTypes
+from drf_spectacular.utils import OpenApiResponse, inline_serializer
+from rest_framework import serializers
+
+from api.serializers import ErrorSerializer
+
+ERROR = ErrorSerializer
+ERRORS = {code: OpenApiResponse(ERROR) for code in (400, 401, 403, 404, 409, 413)}
+
+ANY = serializers.JSONField
+PREDICT_REQUEST = inline_serializer("PredictRequest", {"features": serializers.DictField(), "id": ANY(required=False)})
+PREDICTION = inline_serializer(
+    "Prediction",
+    {
+        "model": serializers.CharField(),
+        "version": serializers.IntegerField(),
+        "prediction": ANY(),
+        "state_seq": serializers.IntegerField(),
+        "id": ANY(required=False),
+    },
+)
+LEARN_REQUEST = inline_serializer(
+    "LearnRequest",
+    {"ground_truth": ANY(required=False), "id": ANY(required=False), "features": serializers.DictField(required=False)},
+)
+LEARNED = inline_serializer(
+    "Learned",
+    {
+        "model": serializers.CharField(),
+        "version": serializers.IntegerField(),
+        "seq": serializers.IntegerField(),
+        "prediction": ANY(),
+        "ground_truth": ANY(),
+        "id": ANY(required=False),
+    },
+)
+BATCH_RESULTS = inline_serializer("BatchResults", {"results": serializers.ListField(child=ANY())})
+METRICS = inline_serializer(
+    "OnlineMetrics",
+    {
+        "model": serializers.CharField(),
+        "version": serializers.IntegerField(),
+        "state_seq": serializers.IntegerField(),
+        "n_learned": serializers.IntegerField(),
+        "n_scored": serializers.IntegerField(),
+        "metrics": serializers.DictField(child=serializers.FloatField(allow_null=True)),
+    },
+)
+STATS = inline_serializer("RouteStats", {"predict": serializers.DictField(), "learn": serializers.DictField()})
+SNAPSHOT_REQUEST = inline_serializer("SnapshotRequest", {"message": serializers.CharField(required=False)})
+SNAPSHOT = inline_serializer(
+    "Snapshot",
+    {
+        "model": serializers.CharField(),
+        "version": serializers.IntegerField(),
+        "parent": serializers.IntegerField(),
+        "status": serializers.CharField(),
+    },
+)
+
+# chantilly's shapes
+FLAVOR = inline_serializer("ChantillyFlavor", {"flavor": serializers.CharField()})
+NAME = inline_serializer("ChantillyName", {"name": serializers.CharField()})
+MODELS = inline_serializer(
+    "ChantillyModels",
+    {"models": serializers.ListField(child=serializers.CharField()), "default": serializers.CharField(allow_null=True)},
+)
+COMPAT_PREDICT_REQUEST = inline_serializer(
+    "ChantillyPredictRequest",
+    {"features": serializers.DictField(), "id": ANY(required=False), "model": serializers.CharField(required=False)},
+)
+COMPAT_PREDICTION = inline_serializer("ChantillyPrediction", {"model": serializers.CharField(), "prediction": ANY()})
+COMPAT_LEARN_REQUEST = inline_serializer(
+    "ChantillyLearnRequest",
+    {
+        "ground_truth": ANY(),
+        "id": ANY(required=False),
+        "features": serializers.DictField(required=False),
+        "model": serializers.CharField(required=False),
+    },
+)
+EMPTY = inline_serializer("Empty", {})
+METRIC_VALUES = OpenApiTypes.OBJECT  # {MetricName: value}
+BINARY = OpenApiTypes.BINARY
