@@ -11,7 +11,8 @@ from django.core.exceptions import ImproperlyConfigured
 
 BASE_DIR = Path(__file__).resolve().parent.parent
 env = environ.Env()
-env.read_env(BASE_DIR / ".env")  # optional; real environment variables win
+if (BASE_DIR / ".env").exists():
+    env.read_env(BASE_DIR / ".env")  # optional; real environment variables win
 VAR_DIR = Path(env.str("RHYTHMIC_VAR_DIR", default=str(BASE_DIR / "var")))
 
 DEV_SECRET_KEY = "dev-insecure-rhythmic-key-do-not-use-in-production"  # noqa: S105 - the dev marker
