@@ -23,6 +23,20 @@ def is_postgres() -> bool:
 
 
 @pytest.fixture(autouse=True)
+def _fresh_process():
+    """Each test starts as a freshly started server process: no replicas, stats or cached tokens."""
+    from api.authentication import forget
+    from catalogue.runtime.host import host
+    from catalogue.runtime.stats import stats
+
+    host.forget()
+    stats.reset()
+    forget()
+    yield
+    host.forget()
+
+
+@pytest.fixture(autouse=True)
 def _celery_inline():
     """Tasks run inline in tests unless a test starts a real worker (it flips this back itself)."""
     previous = celery_app.conf.task_always_eager

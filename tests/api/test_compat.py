@@ -5,16 +5,8 @@ import pytest
 from river import linear_model, preprocessing, tree
 
 from catalogue.models import MLModel, ModelVersion
-from catalogue.runtime.host import host
 
 pytestmark = pytest.mark.django_db
-
-
-@pytest.fixture(autouse=True)
-def _fresh_host():
-    host.forget()
-    yield
-    host.forget()
 
 
 def regressor_bytes(intercept: float = 0.0) -> bytes:

@@ -5,17 +5,9 @@ import pytest
 from river import linear_model, preprocessing
 
 from catalogue import services
-from catalogue.runtime.host import host
 from tests import factories
 
 pytestmark = pytest.mark.django_db
-
-
-@pytest.fixture(autouse=True)
-def _fresh_host():
-    host.forget()
-    yield
-    host.forget()
 
 
 @pytest.fixture

@@ -9,7 +9,6 @@ from channels.layers import get_channel_layer
 from river import linear_model
 
 from catalogue import runtime, services
-from catalogue.runtime.host import host
 from monitoring.broadcast import broadcaster
 from tests import factories
 
@@ -18,11 +17,9 @@ pytestmark = pytest.mark.django_db
 
 @pytest.fixture(autouse=True)
 def _fresh():
-    host.forget()
     broadcaster._last_metrics_flush = 0.0
     broadcaster._windows.clear()
     yield
-    host.forget()
     broadcaster._server_loop = None
     broadcaster._metrics.clear()
     broadcaster._queue.clear()

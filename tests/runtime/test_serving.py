@@ -13,19 +13,9 @@ from catalogue.errors import Conflict, InvalidInput, NotFound
 from catalogue.models import Checkpoint, LearnEvent, PendingPrediction
 from catalogue.runtime import log
 from catalogue.runtime.host import Host, host
-from catalogue.runtime.stats import stats
 from tests import factories
 
 pytestmark = pytest.mark.django_db
-
-
-@pytest.fixture(autouse=True)
-def _fresh_host():
-    """Each test starts as a freshly started process."""
-    host.forget()
-    stats.reset()
-    yield
-    host.forget()
 
 
 def live_model(obj, *, flavor="regression", name="live"):
