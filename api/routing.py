@@ -1,3 +1,9 @@
 """WebSocket routes of the API (streaming inference)."""
 
-websocket_urlpatterns: list = []
+from django.urls import path
+
+from api.consumers import InferenceConsumer
+
+websocket_urlpatterns: list = [
+    path("ws/models/<str:name>/infer/", InferenceConsumer.as_asgi()),
+]

@@ -1,0 +1,208 @@
+"""Streaming inference over a WebSocket at /ws/models/<name>/infer/: many predict/learn messages on one connection.
+
+Each text frame is one message ``{"op": "predict"|"learn", "rid", "id"?, "features"?, "ground_truth"?}`` or a
+JSON array of them; each frame gets one answer (an array gets an array), in order, carrying the ``rid``. The
+work is done by the serving core's predict_many/learn_many: frames waiting when the worker is free go to the
+database thread together, consecutive messages of the same op as one batch (one thread hop, one transaction).
+"""
+
+import asyncio
+import json
+import logging
+from collections import deque
+from typing import Any
+
+from channels.db import database_sync_to_async
+from channels.generic.websocket import AsyncWebsocketConsumer
+from django.conf import settings
+from django.db import close_old_connections
+
+from catalogue import runtime
+from catalogue.errors import RhythmicError
+
+logger = logging.getLogger(__name__)
+
+OPS = ("predict", "learn")
+DEFAULT_MAX_INFLIGHT = 64
+# Close codes: 4401 anonymous, 4403 missing the inference permission.
+UNAUTHORIZED, FORBIDDEN = 4401, 4403
+
+
+def max_inflight() -> int:
+    return int(getattr(settings, "RHYTHMIC_WS_MAX_INFLIGHT", DEFAULT_MAX_INFLIGHT))
+
+
+def error(rid: Any, code: str, message: str, field: str | None = None) -> dict:
+    return {"rid": rid, "error": {"code": code, "message": message, "field": field}}
+
+
+def _may_infer(user) -> bool:
+    return bool(settings.RHYTHMIC_PUBLIC_INFERENCE or user.has_perm("catalogue.infer_mlmodel"))
+
+
+# --- the synchronous part: runs in the database thread -----------------------------------------
+
+
+def _check(message: Any) -> tuple[str, dict] | dict:
+    """(op, core item) for a well-formed message, else its error answer."""
+    if not isinstance(message, dict):
+        return error(None, "invalid", 'each message must be a JSON object like {"op": "predict", "rid": 1, ...}')
+    rid = message.get("rid")
+    op = message.get("op")
+    if op not in OPS:
+        return error(rid, "invalid", f'op must be "predict" or "learn", not {op!r}', "op")
+    keys = ("features", "id") if op == "predict" else ("features", "id", "ground_truth")
+    return op, {key: message[key] for key in keys if key in message}
+
+
+def _answer(rid: Any, result: dict) -> dict:
+    if "error" in result:
+        found = result["error"]
+        return error(rid, found["code"], found["message"], found.get("field"))
+    return {"rid": rid, **result}
+
+
+def _run(model: str, op: str, items: list[dict]) -> list[dict]:
+    call = runtime.predict_many if op == "predict" else runtime.learn_many
+    try:
+        return call(model=model, items=items)
+    except RhythmicError as exc:  # the whole batch is refused (no such model, no production version...)
+        failed = {"error": {"code": exc.code, "message": exc.message, "field": exc.field}}
+        return [failed] * len(items)
+
+
+def answer_frames(model: str, frames: list[Any]) -> list[Any]:
+    """The answers to ``frames`` (each a message or a list of messages), in order.
+
+    Consecutive valid messages of one op, across frames, go to the core as one batch of at most
+    RHYTHMIC_MAX_BATCH: a predict followed by a learn of the same id still sees the predict stored first.
+    """
+    limit = settings.RHYTHMIC_MAX_BATCH
+    answers: list[Any] = [None] * len(frames)
+    slots: list[tuple[int, int | None, Any]] = []  # (frame, position in its array or None, rid)
+    run_op: str | None = None
+    run: list[tuple[int, dict]] = []  # (slot, item)
+    results: dict[int, dict] = {}
+
+    def flush() -> None:
+        if run:
+            for (slot, _), result in zip(run, _run(model, run_op, [item for _, item in run]), strict=True):
+                results[slot] = _answer(slots[slot][2], result)
+            run.clear()
+
+    for index, frame in enumerate(frames):
+        if isinstance(frame, list):
+            if len(frame) > limit:
+                answers[index] = error(
+                    None, "too_large", f"an array holds at most {limit} messages (RHYTHMIC_MAX_BATCH); got {len(frame)}"
+                )
+                continue
+            answers[index] = [None] * len(frame)
+            messages = [(position, message) for position, message in enumerate(frame)]
+        else:
+            messages = [(None, frame)]
+        for position, message in messages:
+            slot = len(slots)
+            slots.append((index, position, message.get("rid") if isinstance(message, dict) else None))
+            checked = _check(message)
+            if isinstance(checked, dict):
+                results[slot] = checked
+                continue
+            op, item = checked
+            if op != run_op or len(run) >= limit:
+                flush()
+                run_op = op
+            run.append((slot, item))
+    flush()
+    for slot, (index, position, _) in enumerate(slots):
+        if position is None:
+            answers[index] = results[slot]
+        else:
+            answers[index][position] = results[slot]
+    return answers
+
+
+def _answer_batch(model: str, frames: list[Any]) -> list[Any]:
+    close_old_connections()  # what Channels does before each handler, once per batch here
+    return answer_frames(model, frames)
+
+
+# --- the consumer -------------------------------------------------------------------------------
+
+
+class InferenceConsumer(AsyncWebsocketConsumer):
+    """One connection: frames are queued (at most RHYTHMIC_WS_MAX_INFLIGHT) and answered in order by one worker."""
+
+    async def connect(self) -> None:
+        self.model = self.scope["url_route"]["kwargs"]["name"]
+        self.pending: deque = deque()
+        self.inflight = 0
+        self.wakeup = asyncio.Event()
+        self.worker: asyncio.Task | None = None
+        user = self.scope.get("user")
+        # Accept before closing: a close code reaches the client only on an open connection.
+        await self.accept()
+        if user is None or not user.is_authenticated:
+            await self.close(code=UNAUTHORIZED, reason="log in or send Authorization: Token <key> (or ?token=)")
+            return
+        if not await database_sync_to_async(_may_infer)(user):
+            await self.close(code=FORBIDDEN, reason="predict and learn need the catalogue.infer_mlmodel permission")
+            return
+        self.worker = asyncio.get_running_loop().create_task(self._work())
+
+    async def dispatch(self, message) -> None:
+        if message["type"] == "websocket.receive":
+            # Channels hops to the database thread before every handler (close_old_connections): a
+            # receive does no database work, and that hop would queue it behind the worker's batch.
+            await self.websocket_receive(message)
+            return
+        await super().dispatch(message)
+
+    async def disconnect(self, code) -> None:
+        if self.worker is not None:
+            self.worker.cancel()
+
+    async def receive(self, text_data=None, bytes_data=None) -> None:
+        if self.worker is None:
+            return  # closing: refused at connect
+        if text_data is None:
+            await self._send(error(None, "invalid", "send JSON text frames, not binary ones"))
+            return
+        try:
+            frame = json.loads(text_data)
+        except ValueError as exc:
+            await self._send(error(None, "invalid", f"the frame is not valid JSON: {exc}"))
+            return
+        if self.inflight >= max_inflight():
+            # Refused at once, ahead of the queued answers: the client resends it once those arrive.
+            await self._send(self._busy(frame))
+            return
+        self.inflight += 1
+        self.pending.append(frame)
+        self.wakeup.set()
+
+    def _busy(self, frame: Any) -> Any:
+        limit = max_inflight()
+        message = f"{limit} frames are already waiting on this connection (RHYTHMIC_WS_MAX_INFLIGHT); resend later"
+        if isinstance(frame, list):
+            return [error(m.get("rid") if isinstance(m, dict) else None, "busy", message) for m in frame]
+        return error(frame.get("rid") if isinstance(frame, dict) else None, "busy", message)
+
+    async def _work(self) -> None:
+        while True:
+            await self.wakeup.wait()
+            self.wakeup.clear()
+            while self.pending:
+                frames = list(self.pending)
+                self.pending.clear()
+                try:
+                    answers = await database_sync_to_async(_answer_batch)(self.model, frames)
+                except Exception:  # a bug, not bad input: say so per frame and keep the connection
+                    logger.exception("streaming inference failed on %s", self.model)
+                    answers = [error(None, "server_error", "the server failed; the error was logged")] * len(frames)
+                for answer in answers:
+                    await self._send(answer)
+                    self.inflight -= 1
+
+    async def _send(self, answer: Any) -> None:
+        await self.send(text_data=json.dumps(answer, separators=(",", ":")))
