@@ -8,3 +8,6 @@ class MonitoringConfig(AppConfig):
 
     def ready(self) -> None:
         from monitoring import events  # noqa: F401 - subscribes to the serving core and the catalogue
+
+        # isort: split
+        from monitoring import alerts, history, prometheus  # noqa: F401 - after events, which records drift points

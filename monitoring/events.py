@@ -44,7 +44,12 @@ def on_learn(*, model, learned, metrics, state_seq) -> None:
 
 
 @observe("drift")
-def on_drift(*, model, version, seq, n_drifts, **_) -> None:
+def on_drift(*, model, model_id, version_id, version, seq, n_drifts, **_) -> None:
+    # Every replica, and every replay after a restart, reports the same (version, seq): announce it once.
+    from monitoring import services
+
+    if services.drift_point_record(model_id=model_id, version_id=version_id, seq=seq, n_drifts=n_drifts) is None:
+        return
     publish(
         {"type": "drift", "model": model, "version": version, "seq": seq, "n_drifts": n_drifts},
         model=model,

@@ -188,6 +188,20 @@ RHYTHMIC_AUTH_CACHE_SECONDS = env.float("RHYTHMIC_AUTH_CACHE_SECONDS", default=5
 RHYTHMIC_EVENTS_PER_SECOND = env.int("RHYTHMIC_EVENTS_PER_SECOND", default=200)
 RHYTHMIC_EVENTS_QUEUE = env.int("RHYTHMIC_EVENTS_QUEUE", default=10_000)
 RHYTHMIC_METRICS_PUSH_SECONDS = env.float("RHYTHMIC_METRICS_PUSH_SECONDS", default=0.5)
+
+# --- Monitoring -------------------------------------------------------------------------------
+# Metric history: a snapshot per model at most every N s per process on learn (beat adds one when idle).
+RHYTHMIC_SNAPSHOT_SECONDS = env.float("RHYTHMIC_SNAPSHOT_SECONDS", default=10.0)
+RHYTHMIC_HISTORY_DAYS = env.int("RHYTHMIC_HISTORY_DAYS", default=30)  # older snapshots are pruned by beat
+RHYTHMIC_HISTORY_MAX_POINTS = env.int("RHYTHMIC_HISTORY_MAX_POINTS", default=5000)  # per history response
+# Alert rules are evaluated on learn at most every N s per model per process, on drift, and by beat.
+RHYTHMIC_ALERT_EVAL_SECONDS = env.float("RHYTHMIC_ALERT_EVAL_SECONDS", default=10.0)
+RHYTHMIC_WEBHOOK_TIMEOUT = env.float("RHYTHMIC_WEBHOOK_TIMEOUT", default=5.0)
+# Empty: /metrics is open (Prometheus scrapes without auth); set: it needs "Authorization: Bearer <token>".
+RHYTHMIC_METRICS_TOKEN = env.str("RHYTHMIC_METRICS_TOKEN", default="")
 CELERY_BEAT_SCHEDULE = {
     "expire-pending-predictions": {"task": "catalogue.expire_pending", "schedule": 3600.0},
+    "monitoring-snapshot-models": {"task": "monitoring.snapshot_models", "schedule": 60.0},
+    "monitoring-evaluate-alerts": {"task": "monitoring.evaluate_alerts", "schedule": 30.0},
+    "monitoring-prune-history": {"task": "monitoring.prune_history", "schedule": 24 * 3600.0},
 }

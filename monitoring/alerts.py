@@ -1,0 +1,139 @@
+"""Alert evaluation: compute each enabled rule's signal and fire, refresh or resolve its alert.
+
+Runs on learn (at most every RHYTHMIC_ALERT_EVAL_SECONDS per model per process), on drift, and from the
+periodic task. Signals: ``metric:<name>`` (production version's online metric, the same in every process),
+``latency_p99`` (seconds) and ``error_rate`` (0-1) over the window (this process's calls, else the snapshots),
+``lag`` (learn-log entries this process has not applied) and ``drift`` (drift points within the window).
+A signal with no data here (None) changes nothing.
+"""
+
+import logging
+import threading
+import time
+from collections import deque
+from collections.abc import Collection
+from datetime import timedelta
+
+from django.conf import settings
+from django.utils import timezone
+
+from catalogue import runtime
+from catalogue.errors import RhythmicError
+from catalogue.models import MLModel
+from catalogue.runtime.host import host
+from catalogue.runtime.observers import observe
+from monitoring import selectors, services
+from monitoring.models import Alert, AlertRule
+
+logger = logging.getLogger(__name__)
+
+#: Recent serving calls per model in this process, for latency_p99 and error_rate over a window.
+RECENT_CALLS = 10_000
+
+_lock = threading.Lock()
+_calls: dict[str, deque[tuple[float, int, bool]]] = {}
+_last_eval: dict[str, float] = {}
+
+
+@observe("request")
+def on_request(*, model, route, duration_ns, error) -> None:
+    calls = _calls.get(model)
+    if calls is None:
+        with _lock:
+            calls = _calls.setdefault(model, deque(maxlen=RECENT_CALLS))
+    calls.append((time.monotonic(), duration_ns, error is not None))
+
+
+@observe("learn")
+def on_learn(*, model, **_) -> None:
+    now = time.monotonic()
+    with _lock:
+        if now - _last_eval.get(model, float("-inf")) < settings.RHYTHMIC_ALERT_EVAL_SECONDS:
+            return
+        _last_eval[model] = now
+    evaluate_rules(model=model)
+
+
+@observe("drift")
+def on_drift(*, model, **_) -> None:
+    # Called inside the replica's catch-up (its lock held): only the drift signal, which reads the database,
+    # may be evaluated here; the others would re-enter the serving core mid-sync.
+    evaluate_rules(model=model, signals=("drift",))
+
+
+def _recent(model: str, window: float) -> list[tuple[float, int, bool]]:
+    since = time.monotonic() - window
+    return [call for call in list(_calls.get(model, ())) if call[0] >= since]
+
+
+def _p99(durations: list[int]) -> int:
+    ordered = sorted(durations)
+    return ordered[min(len(ordered) - 1, int(0.99 * len(ordered)))]
+
+
+def signal_value(rule: AlertRule) -> float | None:
+    """The rule's signal now, or None when this process cannot know it."""
+    name = rule.model.name
+    signal = rule.signal
+    if signal.startswith(services.METRIC_PREFIX):
+        try:
+            return runtime.metrics(model=name)["metrics"].get(signal[len(services.METRIC_PREFIX) :])
+        except RhythmicError:  # no production version
+            return None
+    if signal == "drift":
+        since = timezone.now() - timedelta(seconds=rule.window_seconds)
+        return float(selectors.drift_count_since(model_id=rule.model_id, since=since))
+    if signal == "lag":
+        entry = host.loaded().get(name)
+        learn_seq = MLModel.objects.filter(pk=rule.model_id).values_list("learn_seq", flat=True).first()
+        if entry is None or learn_seq is None:
+            return None
+        return float(max(0, learn_seq - entry.applied_seq))
+    calls = _recent(name, rule.window_seconds)
+    if signal == "error_rate":
+        return sum(1 for call in calls if call[2]) / len(calls) if calls else None
+    if signal == "latency_p99":
+        if calls:
+            return _p99([call[1] for call in calls]) / 1e9
+        return _snapshot_p99(rule)
+    return None
+
+
+def _snapshot_p99(rule: AlertRule) -> float | None:
+    """The worst p99 that processes reported in their snapshots within the window (seconds)."""
+    since = timezone.now() - timedelta(seconds=rule.window_seconds)
+    worst = None
+    for stats in selectors.snapshots_since(model_id=rule.model_id, since=since).values_list("stats", flat=True):
+        for route in (stats or {}).values():
+            p99 = route.get("p99") if isinstance(route, dict) else None
+            if isinstance(p99, int | float) and route.get("count") and (worst is None or p99 > worst):
+                worst = p99
+    return None if worst is None else worst / 1e9
+
+
+def evaluate_rules(*, model: str | None = None, signals: Collection[str] | None = None) -> list[Alert]:
+    """Evaluate the enabled rules (of ``model``; of ``signals`` only); returns the alerts whose state changed."""
+    rules = AlertRule.objects.filter(enabled=True).select_related("model")
+    if model is not None:
+        rules = rules.filter(model__name=model)
+    changed = []
+    for rule in rules:
+        kind = "metric" if rule.signal.startswith(services.METRIC_PREFIX) else rule.signal
+        if signals is not None and kind not in signals:
+            continue
+        try:
+            value = signal_value(rule)
+            alert = services.alert_apply(rule=rule, value=value)
+        except Exception:  # one broken rule must not stop the others, nor serving
+            logger.exception("evaluating alert rule %s failed", rule.pk)
+            continue
+        if alert is not None:
+            changed.append(alert)
+    return changed
+
+
+def reset() -> None:
+    """Forget this process's request window and throttle (tests; a process starting afresh)."""
+    with _lock:
+        _calls.clear()
+        _last_eval.clear()

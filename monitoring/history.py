@@ -1,0 +1,99 @@
+"""Metric history: snapshots of the versions' online metrics, taken on learn (at most every
+RHYTHMIC_SNAPSHOT_SECONDS per model per process) and by the periodic task when a model has learned since.
+
+Snapshots are keyed by (version, state_seq): processes at the same state write the same row once.
+"""
+
+import logging
+import threading
+import time
+
+from django.conf import settings
+
+from catalogue import runtime
+from catalogue.errors import RhythmicError
+from catalogue.models import MLModel, ModelVersion
+from catalogue.runtime.observers import observe
+from monitoring import selectors, services
+
+logger = logging.getLogger(__name__)
+
+_lock = threading.Lock()
+_last_snapshot: dict[str, float] = {}
+
+
+def route_summary(model: str) -> dict[str, dict]:
+    """This process's request stats of ``model`` per route: count, mean, p50, p95, p99 (nanoseconds)."""
+    return {
+        route: {
+            "count": s["n_calls"],
+            "mean": s["mean_duration"],
+            "p50": s["p50_duration"],
+            "p95": s["p95_duration"],
+            "p99": s["p99_duration"],
+        }
+        for route, s in runtime.route_stats(model=model).items()
+    }
+
+
+def snapshot_model(model: str, versions: list[int] | None = None) -> int:
+    """Store a snapshot of ``versions`` of ``model`` (default: its production version) as the serving core
+    reports them now. Returns how many rows were offered (a duplicate of a stored state is ignored)."""
+    rows = []
+    model_id = None
+    for number in versions or [None]:
+        live = runtime.metrics(model=model, version=number)
+        version = (
+            ModelVersion.objects.filter(model__name=model, number=live["version"]).values_list("pk", "model_id").first()
+        )
+        if version is None:
+            continue
+        version_id, model_id = version
+        rows.append(
+            {
+                "version_id": version_id,
+                "state_seq": live["state_seq"],
+                "n_learned": live["n_learned"],
+                "metrics": live["metrics"],
+                "stats": route_summary(model),
+            }
+        )
+    if not rows:
+        return 0
+    return services.snapshot_write(model_id=model_id, rows=rows)
+
+
+def _due(model: str) -> bool:
+    now = time.monotonic()
+    with _lock:
+        if now - _last_snapshot.get(model, float("-inf")) < settings.RHYTHMIC_SNAPSHOT_SECONDS:
+            return False
+        _last_snapshot[model] = now
+        return True
+
+
+@observe("learn")
+def on_learn(*, model, learned, metrics, state_seq) -> None:
+    if metrics and _due(model):
+        snapshot_model(model, sorted(metrics))
+
+
+def snapshot_models() -> int:
+    """The periodic task's work: snapshot each production version that learned since its last snapshot."""
+    written = 0
+    heads = MLModel.objects.exclude(production_version=None).values_list("name", "production_version_id", "learn_seq")
+    for name, version_id, learn_seq in heads:
+        latest = selectors.snapshot_latest_seq(version_id=version_id)
+        if learn_seq == 0 or (latest is not None and latest >= learn_seq):
+            continue  # nothing learned since: the stored history already says it
+        try:
+            written += snapshot_model(name)
+        except RhythmicError as exc:  # deleted or without production meanwhile
+            logger.info("no snapshot of %s: %s", name, exc.message)
+    return written
+
+
+def reset() -> None:
+    """Forget the throttle (tests; a process starting afresh)."""
+    with _lock:
+        _last_snapshot.clear()

@@ -1,0 +1,158 @@
+"""Prometheus export: counters and latency histograms fed by the serving core's observers, and gauges read at
+scrape time from the serving core and the database (the same in every process).
+
+Several server processes (gunicorn workers, daphne processes on one host): set PROMETHEUS_MULTIPROC_DIR to
+one empty directory shared by all of them, wiped at each start; prometheus_client then keeps the counters
+and histograms in files there and any process's /metrics sums them over all processes.
+"""
+
+import logging
+import os
+import threading
+
+from prometheus_client import CONTENT_TYPE_LATEST, REGISTRY, CollectorRegistry, Counter, Histogram, generate_latest
+from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily
+from prometheus_client.multiprocess import MultiProcessCollector
+
+from catalogue import runtime
+from catalogue.errors import RhythmicError
+from catalogue.models import MLModel
+from catalogue.runtime.host import host
+from catalogue.runtime.observers import observe
+from monitoring import selectors
+
+logger = logging.getLogger(__name__)
+
+CONTENT_TYPE = CONTENT_TYPE_LATEST
+LATENCY_BUCKETS = (0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10)
+
+PREDICTIONS = Counter("rhythmic_predictions", "Predictions made, per model and version", ["model", "version"])
+LEARNS = Counter("rhythmic_learns", "Ground truths learned, per model and version", ["model", "version"])
+ERRORS = Counter(
+    "rhythmic_errors", "Refused or failed serving calls, per model, route and error code", ["model", "route", "code"]
+)
+LATENCY = Histogram(
+    "rhythmic_request_duration_seconds",
+    "Duration of serving-core calls (predict, learn, batches), per model and route",
+    ["model", "route"],
+    buckets=LATENCY_BUCKETS,
+)
+
+
+@observe("predict")
+def on_predict(*, model, version, **_) -> None:
+    PREDICTIONS.labels(model, str(version)).inc()
+
+
+@observe("learn")
+def on_learn(*, model, learned, **_) -> None:
+    per_version: dict[int, int] = {}
+    for item in learned:
+        per_version[item.version] = per_version.get(item.version, 0) + 1
+    for version, count in per_version.items():
+        LEARNS.labels(model, str(version)).inc(count)
+
+
+@observe("request")
+def on_request(*, model, route, duration_ns, error) -> None:
+    LATENCY.labels(model, route).observe(duration_ns / 1e9)
+    if error is not None:
+        ERRORS.labels(model, route, error).inc()
+
+
+class ServingCollector:
+    """Gauges read at scrape time: the same figures in every process, so they are never summed."""
+
+    def collect(self):
+        families = {
+            "metric": GaugeMetricFamily(
+                "rhythmic_online_metric",
+                "Online metric of a version (same in every replica)",
+                labels=["model", "version", "metric"],
+            ),
+            "n_learned": GaugeMetricFamily(
+                "rhythmic_version_learned", "Learn-log entries folded into a version", labels=["model", "version"]
+            ),
+            "seq": GaugeMetricFamily("rhythmic_learn_seq", "Head of the model's learn log", labels=["model"]),
+            "lag": GaugeMetricFamily(
+                "rhythmic_learn_lag",
+                "Learn-log entries the scraped process has not applied yet (learn_seq - applied_seq)",
+                labels=["model"],
+            ),
+            "drifts": CounterMetricFamily(
+                "rhythmic_drifts", "Drifts detected in a version's error stream", labels=["model", "version"]
+            ),
+            "alerts": GaugeMetricFamily("rhythmic_alerts_open", "Open alerts, by state", labels=["model", "state"]),
+        }
+        try:
+            self._serving(families)
+        except Exception:  # the database is down: the counters are still worth scraping
+            logger.exception("could not read the serving gauges for /metrics")
+        yield from families.values()
+
+    def _serving(self, families: dict) -> None:
+        heads = dict(MLModel.objects.values_list("name", "learn_seq"))
+        loaded = host.loaded()
+        for name, learn_seq in heads.items():
+            families["seq"].add_metric([name], learn_seq)
+            entry = loaded.get(name)
+            if entry is not None:
+                families["lag"].add_metric([name], max(0, learn_seq - entry.applied_seq))
+        live: set[tuple[str, int]] = set()
+        for name, entry in loaded.items():
+            if name not in heads:
+                continue
+            with entry.lock:
+                numbers = [replica.number for replica in entry.replicas.values()]
+            for number in numbers:
+                try:
+                    values = runtime.metrics(model=name, version=number)  # catches up first: same everywhere
+                except RhythmicError:
+                    continue
+                live.add((name, number))
+                _add_metrics(families, name, number, values["metrics"], values["n_learned"])
+        # Models this process does not serve: their latest snapshot (RHYTHMIC_SNAPSHOT_SECONDS old at most
+        # while they learn), rather than loading every model of every location here.
+        for snapshot in selectors.snapshot_latest_per_production_version():
+            if (snapshot.model.name, snapshot.version.number) not in live:
+                _add_metrics(
+                    families, snapshot.model.name, snapshot.version.number, snapshot.metrics, snapshot.n_learned
+                )
+        for name, number, count in selectors.drift_counts():
+            families["drifts"].add_metric([name, str(number)], count)
+        for name, state, count in selectors.alert_open_counts():
+            families["alerts"].add_metric([name, state], count)
+
+
+def _add_metrics(families: dict, model: str, version: int, metrics: dict, n_learned: int) -> None:
+    for metric, value in metrics.items():
+        if value is not None:
+            families["metric"].add_metric([model, str(version), metric], value)
+    families["n_learned"].add_metric([model, str(version)], n_learned)
+
+
+_serving_collector = ServingCollector()
+_registered = threading.Lock()
+_in_default_registry = False
+
+
+def registry(multiproc_dir: str | None = None) -> CollectorRegistry:
+    """The registry to expose: with a multiprocess directory, the counters of every process summed from it."""
+    global _in_default_registry
+    if multiproc_dir:
+        combined = CollectorRegistry()
+        MultiProcessCollector(combined, path=multiproc_dir)
+        combined.register(_serving_collector)
+        return combined
+    with _registered:
+        if not _in_default_registry:
+            REGISTRY.register(_serving_collector)
+            _in_default_registry = True
+    return REGISTRY
+
+
+def render(multiproc_dir: str | None = None) -> bytes:
+    """The Prometheus text exposition of this deployment, as GET /metrics serves it."""
+    if multiproc_dir is None:
+        multiproc_dir = os.environ.get("PROMETHEUS_MULTIPROC_DIR") or None
+    return generate_latest(registry(multiproc_dir))
