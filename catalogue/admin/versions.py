@@ -1,107 +1,16 @@
-"""Django admin for the catalogue: every write goes through catalogue services, their errors become messages.
-
-Versions are immutable (uploads only, through ``services.model_version_register``); deployments are
-append-only history, read-only here.
-"""
+"""Admin for model versions: immutable uploads through the service, validation reports, downloads, actions."""
 
 from django import forms
 from django.contrib import admin, messages
 from django.core.exceptions import PermissionDenied
-from django.db.models import Count
 from django.http import HttpResponse, HttpResponseRedirect
 from django.shortcuts import get_object_or_404
 from django.urls import path, reverse
 from django.utils.html import format_html, format_html_join
 
 from catalogue import services
-from catalogue.errors import RhythmicError
-from catalogue.models import Deployment, LearnEvent, Location, MLModel, ModelVersion
-
-EXTENSIONS = {"dill": "dill", "pickle": "pkl", "joblib": "joblib", "onnx": "onnx"}
-
-
-class ServiceErrorsAsMessages:
-    """A service refusing a save or delete shows its message on the page it came from, never a 500.
-
-    The admin wraps these views in a transaction, so the exception also rolls back anything half done.
-    """
-
-    def changeform_view(self, request, object_id=None, form_url="", extra_context=None):
-        try:
-            return super().changeform_view(request, object_id, form_url, extra_context)
-        except RhythmicError as exc:
-            self.message_user(request, exc.message, messages.ERROR)
-            return HttpResponseRedirect(request.get_full_path())
-
-    def delete_view(self, request, object_id, extra_context=None):
-        try:
-            return super().delete_view(request, object_id, extra_context)
-        except RhythmicError as exc:
-            self.message_user(request, exc.message, messages.ERROR)
-            return HttpResponseRedirect(request.get_full_path())
-
-
-def _copy_saved(target, saved) -> None:
-    """Give the admin's unsaved form instance the identity of the row a service created (for logs, redirects)."""
-    for field in saved._meta.concrete_fields:
-        if field.attname in saved.get_deferred_fields():
-            continue
-        setattr(target, field.attname, getattr(saved, field.attname))
-    target._state.adding = False
-
-
-def _run(modeladmin, request, label: str, call):
-    """Run one service call for an action: its result, or None after an error message naming the object."""
-    try:
-        return call()
-    except RhythmicError as exc:
-        modeladmin.message_user(request, f"{label}: {exc.message}", messages.ERROR)
-        return None
-
-
-# --- locations ------------------------------------------------------------------------------------
-
-
-class LocationForm(forms.ModelForm):
-    # Not the model's is_default: the one-default constraint would refuse the form before
-    # location_set_default could clear the previous default.
-    make_default = forms.BooleanField(required=False, label="make this the default location")
-
-    class Meta:
-        model = Location
-        fields = ("name", "description")
-
-
-@admin.register(Location)
-class LocationAdmin(ServiceErrorsAsMessages, admin.ModelAdmin):
-    form = LocationForm
-    list_display = ("name", "is_default", "description", "model_count", "created_at")
-    list_filter = ("is_default",)
-    search_fields = ("name", "description")
-    fields = ("name", "description", "is_default", "make_default", "created_at")
-    readonly_fields = ("is_default", "created_at")
-
-    def get_queryset(self, request):
-        return super().get_queryset(request).annotate(n_models=Count("models"))
-
-    @admin.display(description="models", ordering="n_models")
-    def model_count(self, obj) -> int:
-        return obj.n_models
-
-    def save_model(self, request, obj, form, change):
-        make_default = form.cleaned_data["make_default"]
-        if not change:
-            _copy_saved(
-                obj,
-                services.location_create(name=obj.name, description=obj.description, is_default=make_default),
-            )
-            return
-        obj.save(update_fields=["name", "description"])
-        if make_default:
-            services.location_set_default(location=obj)
-
-
-# --- models and their versions ---------------------------------------------------------------------
+from catalogue.admin.common import EXTENSIONS, ServiceErrorsAsMessages, _copy_saved, _run
+from catalogue.models import ModelVersion
 
 
 def _version_admin_url(version: ModelVersion, name: str) -> str:
@@ -163,122 +72,6 @@ class ModelVersionInline(admin.TabularInline):
 
     def has_delete_permission(self, request, obj=None) -> bool:
         return False
-
-
-class MLModelForm(forms.ModelForm):
-    class Meta:
-        model = MLModel
-        fields = ("name", "flavor", "description", "metadata", "location")
-        help_texts = {"metadata": 'A JSON object of strings, e.g. {"team": "fraud"}'}
-
-    def clean_metadata(self):
-        metadata = self.cleaned_data.get("metadata")
-        if metadata in (None, ""):
-            return {}
-        if not isinstance(metadata, dict) or not all(
-            isinstance(k, str) and isinstance(v, str) for k, v in metadata.items()
-        ):
-            raise forms.ValidationError('metadata must be a JSON object of strings, like {"team": "fraud"}')
-        return metadata
-
-
-@admin.register(MLModel)
-class MLModelAdmin(ServiceErrorsAsMessages, admin.ModelAdmin):
-    form = MLModelForm
-    list_display = ("name", "flavor", "location", "production", "version_count", "owner", "updated_at")
-    list_filter = ("flavor", "location")
-    search_fields = ("name", "description")
-    list_select_related = ("location", "owner")
-    inlines = (ModelVersionInline,)
-    actions = ("roll_back",)
-    fieldsets = (
-        (None, {"fields": ("name", "flavor", "description", "metadata", "location")}),
-        ("Production", {"fields": ("production", "upload_link", "owner", "version_counter", "learn_seq")}),
-        ("Dates", {"fields": ("created_at", "updated_at")}),
-    )
-    readonly_fields = ("production", "upload_link", "owner", "version_counter", "learn_seq", "created_at", "updated_at")
-
-    def get_queryset(self, request):
-        return (
-            super()
-            .get_queryset(request)
-            .select_related("production_version")
-            .defer("production_version__artifact")
-            .annotate(n_versions=Count("versions"))
-        )
-
-    def get_readonly_fields(self, request, obj=None):
-        # A model's name is its address and its flavor decides what its versions must implement: fixed once created.
-        return (*self.readonly_fields, "name", "flavor") if obj else self.readonly_fields
-
-    @admin.display(description="production version")
-    def production(self, obj) -> str:
-        version = obj.production_version
-        return f"v{version.number}" if version else "-"
-
-    @admin.display(description="versions", ordering="n_versions")
-    def version_count(self, obj) -> int:
-        return getattr(obj, "n_versions", 0)
-
-    @admin.display(description="new version")
-    def upload_link(self, obj) -> str:
-        if obj.pk is None:
-            return "-"
-        url = reverse("admin:catalogue_modelversion_add") + f"?model={obj.pk}"
-        return format_html('<a href="{}">upload a new version</a>', url)
-
-    def save_model(self, request, obj, form, change):
-        data = form.cleaned_data
-        if change:
-            services.model_update(
-                model=obj, description=data["description"], metadata=data["metadata"], location=data["location"]
-            )
-            return
-        created = services.model_create(
-            name=data["name"],
-            flavor=data["flavor"],
-            description=data["description"],
-            metadata=data["metadata"],
-            location=data["location"],
-            owner=request.user,
-        )
-        _copy_saved(obj, created)
-
-    def get_deleted_objects(self, objs, request):
-        # The default collects every related row for the confirmation page, and a model's learn log can hold
-        # millions; it would also demand delete rights on versions, which are never deleted alone. Counts instead.
-        models = list(objs)
-        counts = {
-            "models": len(models),
-            "versions": ModelVersion.objects.filter(model__in=models).count(),
-            "deployments": Deployment.objects.filter(model__in=models).count(),
-            "learn-log entries": LearnEvent.objects.filter(model__in=models).count(),
-        }
-        deleted = [f"{model.name}, with all its versions, deployment history and learned state" for model in models]
-        return deleted, counts, set(), []
-
-    def delete_model(self, request, obj):
-        services.model_delete(model=obj)
-
-    def delete_queryset(self, request, queryset):
-        for model in queryset:
-            services.model_delete(model=model)
-
-    def has_deploy_permission(self, request) -> bool:
-        return request.user.has_perm("catalogue.change_mlmodel")
-
-    @admin.action(description="Roll back to the previous production version", permissions=["deploy"])
-    def roll_back(self, request, queryset):
-        for model in queryset:
-            deployment = _run(
-                self,
-                request,
-                model.name,
-                lambda m=model: services.deployment_rollback(model=m, user=request.user, note="rolled back in admin"),
-            )
-            if deployment is not None:
-                old, new = deployment.from_version.number, deployment.to_version.number
-                self.message_user(request, f"{model.name} rolled back from v{old} to v{new}", messages.SUCCESS)
 
 
 class VersionUploadForm(forms.ModelForm):
@@ -490,38 +283,3 @@ class ModelVersionAdmin(ServiceErrorsAsMessages, admin.ModelAdmin):
 
 
 # --- deployment history -----------------------------------------------------------------------------
-
-
-@admin.register(Deployment)
-class DeploymentAdmin(admin.ModelAdmin):
-    """The append-only history of production changes: readable, never edited here."""
-
-    list_display = ("created_at", "model", "action", "from_label", "to_label", "user", "note")
-    list_filter = ("action", "model")
-    search_fields = ("model__name", "note", "user__username")
-    date_hierarchy = "created_at"
-
-    def get_queryset(self, request):
-        return (
-            super()
-            .get_queryset(request)
-            .select_related("model", "from_version", "to_version", "user")
-            .defer("from_version__artifact", "to_version__artifact")
-        )
-
-    @admin.display(description="from")
-    def from_label(self, obj) -> str:
-        return f"v{obj.from_version.number}" if obj.from_version else "-"
-
-    @admin.display(description="to")
-    def to_label(self, obj) -> str:
-        return f"v{obj.to_version.number}" if obj.to_version else "-"
-
-    def has_add_permission(self, request) -> bool:
-        return False
-
-    def has_change_permission(self, request, obj=None) -> bool:
-        return False
-
-    def has_delete_permission(self, request, obj=None) -> bool:
-        return False
