@@ -1,9 +1,32 @@
-"""Routes of the server-rendered pages."""
+"""Routes of the server-rendered pages (mounted at the site root)."""
 
 from django.urls import path
 
-from dashboard import views
+from dashboard import monitoring_views, views
 
 app_name = "dashboard"
 
-urlpatterns = [path("", views.home, name="home")]
+urlpatterns = [
+    path("", views.home, name="home"),
+    path("new/", views.model_create, name="model-create"),
+    path("models/<str:name>/", views.model_detail, name="model"),
+    path("models/<str:name>/edit/", views.model_update, name="model-update"),
+    path("models/<str:name>/delete/", views.model_delete, name="model-delete"),
+    path("models/<str:name>/rollback/", views.model_rollback, name="model-rollback"),
+    path("models/<str:name>/compare/", views.compare, name="compare"),
+    path("models/<str:name>/versions/new/", views.version_upload, name="version-upload"),
+    path("models/<str:name>/versions/<int:number>/promote/", views.version_promote, name="version-promote"),
+    path("models/<str:name>/versions/<int:number>/retire/", views.version_retire, name="version-retire"),
+    path("models/<str:name>/monitoring/", monitoring_views.monitoring, name="monitoring"),
+    path("models/<str:name>/monitoring/stats.json", monitoring_views.monitoring_stats, name="monitoring-stats"),
+    path(
+        "models/<str:name>/alerts/<int:alert_id>/acknowledge/",
+        monitoring_views.alert_acknowledge,
+        name="alert-acknowledge",
+    ),
+    path("settings/", views.settings_page, name="settings"),
+    path("settings/locations/", views.location_create, name="location-create"),
+    path("settings/locations/<str:name>/default/", views.location_default, name="location-default"),
+    path("settings/token/", views.token_issue, name="token-issue"),
+    path("settings/token/revoke/", views.token_revoke, name="token-revoke"),
+]

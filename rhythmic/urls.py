@@ -19,6 +19,7 @@ urlpatterns = [
     path("api/", include("api.serving_urls")),
     path("api/", include("api.urls")),
     re_path(r"^api/(?P<path>.*)$", api_not_found),
+    path("accounts/", include("django.contrib.auth.urls")),
     path("", include("dashboard.urls")),
 ]
 
