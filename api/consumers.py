@@ -15,7 +15,6 @@ from typing import Any
 from channels.db import database_sync_to_async
 from channels.generic.websocket import AsyncWebsocketConsumer
 from django.conf import settings
-from django.db import close_old_connections
 
 from catalogue import runtime
 from catalogue.errors import RhythmicError
@@ -122,11 +121,6 @@ def answer_frames(model: str, frames: list[Any]) -> list[Any]:
     return answers
 
 
-def _answer_batch(model: str, frames: list[Any]) -> list[Any]:
-    close_old_connections()  # what Channels does before each handler, once per batch here
-    return answer_frames(model, frames)
-
-
 # --- the consumer -------------------------------------------------------------------------------
 
 
@@ -152,8 +146,9 @@ class InferenceConsumer(AsyncWebsocketConsumer):
 
     async def dispatch(self, message) -> None:
         if message["type"] == "websocket.receive":
-            # Channels hops to the database thread before every handler (close_old_connections): a
-            # receive does no database work, and that hop would queue it behind the worker's batch.
+            # Channels hops to the database thread before every handler (close_old_connections): a receive
+            # does no database work, and that hop would queue it behind the worker's batch. The worker's
+            # database_sync_to_async closes old connections around each batch itself.
             await self.websocket_receive(message)
             return
         await super().dispatch(message)
@@ -196,7 +191,7 @@ class InferenceConsumer(AsyncWebsocketConsumer):
                 frames = list(self.pending)
                 self.pending.clear()
                 try:
-                    answers = await database_sync_to_async(_answer_batch)(self.model, frames)
+                    answers = await database_sync_to_async(answer_frames)(self.model, frames)
                 except Exception:  # a bug, not bad input: say so per frame and keep the connection
                     logger.exception("streaming inference failed on %s", self.model)
                     answers = [error(None, "server_error", "the server failed; the error was logged")] * len(frames)

@@ -18,7 +18,8 @@ from catalogue.models import LearnEvent
 from rhythmic.routing import websocket_urlpatterns
 from tests import factories
 
-pytestmark = pytest.mark.django_db
+# Transactional: database_sync_to_async closes old connections around each call, as in a real server.
+pytestmark = pytest.mark.django_db(transaction=True)
 
 APP = WebSocketAuth(URLRouter(websocket_urlpatterns))
 
