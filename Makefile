@@ -5,13 +5,15 @@ PORT ?= 8000
 PYTEST_ARGS ?=
 export HOST PORT
 
-.PHONY: run test setup setup-dev lint format worker help
+.PHONY: run test setup setup-dev lint format worker topology bench help
 
 help:
 	@echo "make run     set up .venv, migrate, create the demo user and token, serve on http://$(HOST):$(PORT)/"
 	@echo "make test    set up .venv with the dev tools, ruff check + format --check, pytest"
 	@echo "make lint    ruff check and ruff format --check only"
 	@echo "make format  ruff format and ruff check --fix"
+	@echo "make topology  production topology on HOST:PORT: nginx -> gunicorn (REST) + daphne (WebSockets), Celery worker and beat (Postgres + Redis)"
+	@echo "make bench   every benchmark with its baseline, small sizes (BENCH_ARGS for more; see bench/README.md)"
 
 run:
 	@scripts/run.sh
@@ -35,3 +37,15 @@ format: setup-dev
 
 worker: setup
 	.venv/bin/celery -A rhythmic worker -l info
+
+topology:
+	@scripts/topology.sh
+
+# Every bench script on the embedded default; BENCH_DATABASE_URL=postgres://... adds the production topology.
+BENCH_ARGS ?=
+bench: setup-dev
+	.venv/bin/python bench/river_floor.py $(BENCH_ARGS)
+	.venv/bin/python bench/http.py $(BENCH_ARGS)
+	.venv/bin/python bench/batch.py $(BENCH_ARGS)
+	.venv/bin/python bench/websocket.py $(BENCH_ARGS)
+	.venv/bin/python bench/chantilly.py $(BENCH_ARGS)
