@@ -3,6 +3,7 @@
 from django.urls import path
 
 from api import compat, inference
+from monitoring import sse
 
 app_name = "serving"
 
@@ -23,4 +24,7 @@ urlpatterns = [
     path("learn", compat.learn, name="compat-learn"),
     path("metrics", compat.metrics, name="compat-metrics"),
     path("stats", compat.stats, name="compat-stats"),
+    # chantilly's server-sent events (async views: serve /api/stream/ from daphne)
+    path("stream/events", sse.stream_events, name="compat-stream-events"),
+    path("stream/metrics", sse.stream_metrics, name="compat-stream-metrics"),
 ]

@@ -1,3 +1,10 @@
 """WebSocket routes of monitoring (live events and metrics)."""
 
-websocket_urlpatterns: list = []
+from django.urls import path
+
+from monitoring import consumers
+
+websocket_urlpatterns: list = [
+    path("ws/events/", consumers.EventsConsumer.as_asgi()),
+    path("ws/models/<str:name>/metrics/", consumers.MetricsConsumer.as_asgi()),
+]

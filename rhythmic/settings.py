@@ -94,7 +94,13 @@ DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 # --- Redis: channel layer and Celery broker ---------------------------------------------------
 REDIS_URL = env.str("REDIS_URL", default="")
 if REDIS_URL:
-    CHANNEL_LAYERS = {"default": {"BACKEND": "channels_redis.core.RedisChannelLayer", "CONFIG": {"hosts": [REDIS_URL]}}}
+    # The key prefix lets several deployments (or test runs) share one Redis without hearing each other.
+    CHANNEL_LAYERS = {
+        "default": {
+            "BACKEND": "channels_redis.core.RedisChannelLayer",
+            "CONFIG": {"hosts": [REDIS_URL], "prefix": env.str("RHYTHMIC_CHANNEL_PREFIX", default="asgi")},
+        }
+    }
 else:
     CHANNEL_LAYERS = {"default": {"BACKEND": "channels.layers.InMemoryChannelLayer"}}
 
@@ -190,6 +196,8 @@ RHYTHMIC_AUTH_CACHE_SECONDS = env.float("RHYTHMIC_AUTH_CACHE_SECONDS", default=5
 RHYTHMIC_EVENTS_PER_SECOND = env.int("RHYTHMIC_EVENTS_PER_SECOND", default=200)
 RHYTHMIC_EVENTS_QUEUE = env.int("RHYTHMIC_EVENTS_QUEUE", default=10_000)
 RHYTHMIC_METRICS_PUSH_SECONDS = env.float("RHYTHMIC_METRICS_PUSH_SECONDS", default=0.5)
+# Server-sent event streams send a comment line this often, so proxies and clients see the stream alive.
+RHYTHMIC_SSE_HEARTBEAT_SECONDS = env.float("RHYTHMIC_SSE_HEARTBEAT_SECONDS", default=15.0)
 
 # --- Monitoring -------------------------------------------------------------------------------
 # Metric history: a snapshot per model at most every N s per process on learn (beat adds one when idle).
