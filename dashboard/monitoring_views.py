@@ -18,7 +18,8 @@ from catalogue import services
 from catalogue.flavors import get_flavor
 from dashboard import history
 from dashboard import selectors as pages
-from dashboard.views import CHANGE_MODEL, error_page, page
+from dashboard.views import CHANGE_MODEL, page
+from monitoring import services as monitoring_services
 
 LATENCY_ROUTES = ("predict", "learn", "predict_many", "learn_many")
 
@@ -55,7 +56,6 @@ def monitoring(request, name: str):
         "live": live,
         "stats": pages.route_stats(model=model.name),
         "alerts": history.alerts(model=model),
-        "can_acknowledge": history.acknowledge_service() is not None,
         "drift": drift,
         "config": config,
         "tab": "monitoring",
@@ -77,9 +77,6 @@ def monitoring_stats(request, name: str):
 def alert_acknowledge(request, name: str, alert_id: int):
     model = services.get_model_or_404(name)
     alert = history.alert_get(model=model, alert_id=alert_id)
-    acknowledge = history.acknowledge_service()
-    if acknowledge is None:
-        return error_page(request, "alerts cannot be acknowledged on this server (no monitoring service)", 409)
-    acknowledge(alert=alert, user=request.user)
+    monitoring_services.alert_acknowledge(alert=alert, user=request.user)
     messages.success(request, f"Acknowledged the alert {alert.rule.name}: it stops notifying until it resolves.")
     return redirect(reverse("dashboard:monitoring", kwargs={"name": model.name}) + "#alerts")

@@ -60,9 +60,11 @@ def live_metrics(*, model: str, version: int | None = None) -> LiveMetrics:
     except Exception as exc:  # an artifact is user code: loading it may fail in any way
         logger.warning("metrics of %s v%s failed", model, version, exc_info=True)
         return LiveMetrics(version=version, unavailable=f"the version could not be loaded: {type(exc).__name__}")
+    # A metric folded from nothing reads 0 (a perfect MAE): show no value until something was scored.
+    values = found["metrics"] if found["n_scored"] else dict.fromkeys(found["metrics"])
     return LiveMetrics(
         version=found["version"],
-        values=found["metrics"],
+        values=values,
         n_learned=found["n_learned"],
         n_scored=found["n_scored"],
         state_seq=found["state_seq"],

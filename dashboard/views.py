@@ -57,6 +57,11 @@ def form_error(form, exc: RhythmicError) -> int:
     return exc.status
 
 
+def _posted(request):
+    """The form data of a POST (even an empty one, which must fail validation), None for a GET."""
+    return request.POST if request.method == "POST" else None
+
+
 def dashboard_url(model, anchor: str = "") -> str:
     name = model if isinstance(model, str) else model.name
     return reverse("dashboard:model", kwargs={"name": name}) + (f"#{anchor}" if anchor else "")
@@ -83,13 +88,13 @@ def home(request):
                 "trend": history.trend(model=model, metric=metric),
             }
         )
-    return render(request, "dashboard/home.html", {"rows": rows, "has_history": history.available()})
+    return render(request, "dashboard/home.html", {"rows": rows})
 
 
 @require_http_methods(["GET", "POST"])
 @page("catalogue.add_mlmodel", "creating a model")
 def model_create(request):
-    form = forms.ModelCreateForm(request.POST or None)
+    form = forms.ModelCreateForm(_posted(request))
     status = 200
     if request.method == "POST":
         status = 400
@@ -152,7 +157,7 @@ def model_update(request, name: str):
         "metadata": forms.format_metadata(model.metadata),
         "location": model.location.name if model.location else "",
     }
-    form = forms.ModelUpdateForm(request.POST or None, initial=initial)
+    form = forms.ModelUpdateForm(_posted(request), initial=initial)
     status = 200
     if request.method == "POST":
         status = 400
@@ -177,7 +182,7 @@ def model_update(request, name: str):
 @page("catalogue.add_modelversion", "uploading a version (loading an artifact runs its code)")
 def version_upload(request, name: str):
     model = services.get_model_or_404(name)
-    form = forms.VersionUploadForm(request.POST or None, request.FILES or None)
+    form = forms.VersionUploadForm(_posted(request), request.FILES if request.method == "POST" else None)
     status = 200
     if request.method == "POST":
         status = 400
@@ -217,7 +222,7 @@ def _upload_message(request, version: ModelVersion, created: bool) -> None:
 
 def _confirm(request, model, *, action: str, title: str, consequence: str, service, button: str, done: str):
     """A confirmation page with a note; on POST, ``service(note=...)`` and back to the Dashboard."""
-    form = forms.NoteForm(request.POST or None)
+    form = forms.NoteForm(_posted(request))
     context = {"model": model, "form": form, "title": title, "consequence": consequence, "button": button}
     context["action"] = action
     if request.method == "POST" and form.is_valid():
@@ -317,9 +322,10 @@ def compare(request, name: str):
     sides = []
     for number in (a, b):
         version = services.get_version_or_404(model, number)
-        live = pages.live_metrics(model=model.name, version=number)
-        if version.status in (ModelVersion.Status.FAILED, ModelVersion.Status.PENDING):
-            live = pages.LiveMetrics(version=number, unavailable=f"v{number} is {version.status}")
+        if version.status in (ModelVersion.Status.READY, ModelVersion.Status.RETIRED):
+            live = pages.live_metrics(model=model.name, version=number)
+        else:
+            live = pages.LiveMetrics(version=number, unavailable=f"v{number} is {version.status}: it cannot serve")
         sides.append({"version": version, "live": live})
     metric_names = list(get_flavor(model.flavor).metrics)
     context |= {
@@ -328,19 +334,17 @@ def compare(request, name: str):
         "sides": sides,
         "rows": [(m, [side["live"].values.get(m) for side in sides]) for m in metric_names],
         "series": _chart_series(model, metric_names, [a, b]),
-        "has_history": history.available(),
     }
     return render(request, "dashboard/compare.html", context)
 
 
 def _chart_series(model, metric_names: list[str], numbers: list[int]) -> dict:
     """{metric: {version: [[iso time, value], ...]}} for the charts' JSON."""
-    series = {}
-    for name in metric_names:
-        found = history.metric_history(model=model, metric=name, versions=numbers)
-        if found:
-            series[name] = {str(n): [[t.isoformat(), v] for t, v in points] for n, points in found.items()}
-    return series
+    found = history.metrics_history(model=model, metrics=metric_names, versions=numbers)
+    return {
+        name: {str(n): [[t.isoformat(), v] for t, v in points] for n, points in by_version.items()}
+        for name, by_version in found.items()
+    }
 
 
 # --- settings: locations and the API token ---------------------------------------------------------
