@@ -4,6 +4,7 @@ Snapshots, drift points and alerts are records of what happened: read-only here,
 """
 
 from django.contrib import admin, messages
+from django.db import models
 from django.http import HttpResponseRedirect
 
 from catalogue.errors import RhythmicError
@@ -46,6 +47,7 @@ class AlertRuleAdmin(ServiceErrorsAsMessages, admin.ModelAdmin):
     search_fields = ["name", "model__name"]
     raw_id_fields = ["model"]
     readonly_fields = ["created_by", "created_at", "updated_at"]
+    formfield_overrides = {models.URLField: {"assume_scheme": "https"}}
 
     def save_model(self, request, obj, form, change) -> None:
         # The service's checks (the signal names a metric of the model's flavor...) refuse with a message.

@@ -1,10 +1,10 @@
 """Alert evaluation: compute each enabled rule's signal and fire, refresh or resolve its alert.
 
-Runs on learn (at most every RHYTHMIC_ALERT_EVAL_SECONDS per model per process), on drift, and from the
-periodic task. Signals: ``metric:<name>`` (production version's online metric, the same in every process),
-``latency_p99`` (seconds) and ``error_rate`` (0-1) over the window (this process's calls, else the snapshots),
-``lag`` (learn-log entries this process has not applied) and ``drift`` (drift points within the window).
-A signal with no data here (None) changes nothing.
+Runs on learn (at most every RHYTHMIC_ALERT_EVAL_SECONDS per model per process), at the end of a serving
+call that detected a drift, and from the periodic task. Signals: ``metric:<name>`` (the production
+version's online metric, the same in every process), ``latency_p99`` (seconds) and ``error_rate`` (0-1)
+over the window (this process's calls, else the snapshots), ``lag`` (learn-log entries this process has
+not applied) and ``drift`` (drift points within the window). A signal with no data here changes nothing.
 """
 
 import logging
@@ -33,6 +33,7 @@ RECENT_CALLS = 10_000
 _lock = threading.Lock()
 _calls: dict[str, deque[tuple[float, int, bool]]] = {}
 _last_eval: dict[str, float] = {}
+_drifted: set[str] = set()
 
 
 @observe("request")
@@ -42,6 +43,12 @@ def on_request(*, model, route, duration_ns, error) -> None:
         with _lock:
             calls = _calls.setdefault(model, deque(maxlen=RECENT_CALLS))
     calls.append((time.monotonic(), duration_ns, error is not None))
+    if model in _drifted:
+        with _lock:
+            drifted = model in _drifted
+            _drifted.discard(model)
+        if drifted:
+            evaluate_rules(model=model, signals=("drift",))
 
 
 @observe("learn")
@@ -56,9 +63,10 @@ def on_learn(*, model, **_) -> None:
 
 @observe("drift")
 def on_drift(*, model, **_) -> None:
-    # Called inside the replica's catch-up (its lock held): only the drift signal, which reads the database,
-    # may be evaluated here; the others would re-enter the serving core mid-sync.
-    evaluate_rules(model=model, signals=("drift",))
+    # Called inside the replica's catch-up with the model's lock held: evaluating here would hold up the
+    # model's serving (and a webhook run inline would too). The call's end (request observer) evaluates.
+    with _lock:
+        _drifted.add(model)
 
 
 def _recent(model: str, window: float) -> list[tuple[float, int, bool]]:
@@ -137,3 +145,4 @@ def reset() -> None:
     with _lock:
         _calls.clear()
         _last_eval.clear()
+        _drifted.clear()

@@ -2,7 +2,7 @@
 
 from datetime import datetime
 
-from django.db.models import Count, QuerySet
+from django.db.models import Count, OuterRef, QuerySet, Subquery
 
 from catalogue.models import MLModel
 from monitoring.models import Alert, AlertRule, DriftPoint, MetricSnapshot
@@ -37,20 +37,18 @@ def snapshots_since(*, model_id: int, since: datetime) -> QuerySet[MetricSnapsho
 
 
 def snapshot_latest_per_production_version() -> list[MetricSnapshot]:
-    """The newest snapshot of each model's production version (one query per model with one)."""
-    models = MLModel.objects.exclude(production_version=None).values_list("production_version_id", flat=True)
-    latest = []
-    for version_id in models:
-        snapshot = (
-            MetricSnapshot.objects.filter(version_id=version_id)
-            .select_related("model", "version")
-            .defer("version__artifact")
-            .order_by("-state_seq")
-            .first()
-        )
-        if snapshot is not None:
-            latest.append(snapshot)
-    return latest
+    """The newest snapshot of each model's production version."""
+    newest = MetricSnapshot.objects.filter(version_id=OuterRef("production_version_id")).order_by("-state_seq")
+    ids = (
+        MLModel.objects.exclude(production_version=None)
+        .annotate(snapshot_id=Subquery(newest.values("pk")[:1]))
+        .values_list("snapshot_id", flat=True)
+    )
+    return list(
+        MetricSnapshot.objects.filter(pk__in=[pk for pk in ids if pk is not None])
+        .select_related("model", "version")
+        .defer("version__artifact")
+    )
 
 
 def drift_list(*, model: MLModel, since: datetime | None = None, version: int | None = None) -> QuerySet[DriftPoint]:

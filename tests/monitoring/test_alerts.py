@@ -467,3 +467,61 @@ def test_acknowledging_needs_the_permission_and_an_existing_alert(reader_client,
     response = maintainer_client.post(f"{ALERTS}999/acknowledge")
     assert response.status_code == 404
     assert "no alert 999" in response.json()["error"]["message"]
+
+
+# --- admin -----------------------------------------------------------------------------------------
+
+
+def admin_url(name: str, *args) -> str:
+    from django.urls import reverse
+
+    return reverse(f"admin:monitoring_{name}", args=args)
+
+
+def test_the_monitoring_admin_pages_render(admin_client, firing):
+    monitoring_services.drift_point_record(
+        model_id=firing.rule.model_id, version_id=firing.rule.model.production_version_id, seq=1, n_drifts=1
+    )
+    for name in ("alertrule", "alert", "metricsnapshot", "driftpoint"):
+        assert admin_client.get(admin_url(f"{name}_changelist")).status_code == 200, name
+    assert admin_client.get(admin_url("alertrule_change", firing.rule.pk)).status_code == 200
+    assert admin_client.get(admin_url("alert_change", firing.pk)).status_code == 200
+
+
+def test_the_admin_refuses_a_rule_on_a_metric_the_model_lacks(admin_client, live):
+    form = {
+        "model": live.pk,
+        "name": "accuracy",
+        "signal": "metric:Accuracy",
+        "comparison": "<",
+        "threshold": "0.9",
+        "window_seconds": "300",
+        "enabled": "on",
+    }
+    response = admin_client.post(admin_url("alertrule_add"), form, follow=True)
+    assert response.status_code == 200
+    assert any("its metrics are MAE" in str(message) for message in response.context["messages"])
+    assert not AlertRule.objects.exists()
+
+
+def test_the_admin_creates_a_rule_through_the_service(admin_client, admin_user, live):
+    form = {
+        "model": live.pk,
+        "name": "slow",
+        "signal": "latency_p99",
+        "comparison": ">",
+        "threshold": "0.5",
+        "window_seconds": "60",
+        "enabled": "on",
+    }
+    response = admin_client.post(admin_url("alertrule_add"), form)
+    assert response.status_code == 302
+    assert AlertRule.objects.get().created_by == admin_user
+
+
+def test_the_admin_acknowledges_firing_alerts(admin_client, firing):
+    from django.contrib.admin.helpers import ACTION_CHECKBOX_NAME
+
+    data = {"action": "acknowledge", ACTION_CHECKBOX_NAME: [firing.pk]}
+    admin_client.post(admin_url("alert_changelist"), data, follow=True)
+    assert Alert.objects.get().state == "acknowledged"
