@@ -74,7 +74,7 @@ def webhook():
             pass
 
     server = HTTPServer(("127.0.0.1", 0), Handler)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread = threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True)
     thread.start()
     Hook.url = f"http://127.0.0.1:{server.server_port}/hook"
     yield Hook
@@ -267,7 +267,7 @@ def test_an_unreachable_webhook_is_logged_not_raised(caplog):
     assert "alert webhook" in caplog.text
 
 
-def test_a_webhook_answering_an_error_is_logged_with_its_status(webhook, caplog, monkeypatch):
+def test_a_webhook_answering_an_error_is_logged_with_its_status(caplog):
     class Refusing(BaseHTTPRequestHandler):
         def do_POST(self):
             self.send_response(500)
