@@ -19,6 +19,8 @@ import tempfile
 import time
 from pathlib import Path
 
+from common import free_port
+
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
@@ -151,7 +153,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--pairs", type=int, default=2000)
     parser.add_argument("--database-url", default="")
-    parser.add_argument("--port", type=int, default=8765)
+    parser.add_argument("--port", type=int, default=0, help="first port (default: free ones)")
     parser.add_argument("--server", choices=[*SERVERS, "both"], default="both")
     args = parser.parse_args()
 
@@ -170,7 +172,7 @@ def main() -> None:
     print(f"serving core in-process      {1 / core_s:10.0f} pairs/s   ({core_s * 1e6:8.1f} µs/pair)")
     kinds = list(SERVERS) if args.server == "both" else [args.server]
     for offset, kind in enumerate(kinds):
-        port = args.port + offset
+        port = args.port + offset if args.port else free_port()
         server = start_server(env, port, kind)
         url = f"http://127.0.0.1:{port}"
         try:

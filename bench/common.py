@@ -1,0 +1,271 @@
+"""Shared helpers of the bench scripts: the workload, a throw-away database, server processes, timings."""
+
+import contextlib
+import itertools
+import os
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Callable, Iterator
+from concurrent.futures import ProcessPoolExecutor
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+
+# --- figures ------------------------------------------------------------------------------------
+
+
+def percentile(values: list[float], q: float) -> float:
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, int(q * len(ordered)))]
+
+
+def describe(name: str, seconds: list[float]) -> str:
+    ms = [s * 1000 for s in seconds]
+    return f"{name:<36} p50 {percentile(ms, 0.5):7.3f} ms   p99 {percentile(ms, 0.99):7.3f} ms"
+
+
+def rate(name: str, count: int, seconds: float, unit: str = "pairs/s") -> str:
+    per = seconds / count if count else 0.0
+    return f"{name:<36} {count / seconds:10.0f} {unit:<8} ({per * 1e6:9.1f} µs each)"
+
+
+# --- the workload -------------------------------------------------------------------------------
+
+
+def stream(n: int) -> list[tuple[dict, float]]:
+    """River's bundled TrumpApproval stream, cycled to ``n`` examples."""
+    from river import datasets
+
+    return list(itertools.islice(itertools.cycle(datasets.TrumpApproval()), n))
+
+
+def new_model():
+    from river import linear_model, preprocessing
+
+    return preprocessing.StandardScaler() | linear_model.LinearRegression()
+
+
+def river_floor(data) -> tuple[float, list]:
+    """(seconds per predict_one + learn_one pair, the predictions): river alone, the reference."""
+    model = new_model()
+    predictions = []
+    started = time.perf_counter()
+    for x, y in data:
+        predictions.append(model.predict_one(x))
+        model.learn_one(x, y)
+    return (time.perf_counter() - started) / len(data), predictions
+
+
+# --- a throw-away database with live models -----------------------------------------------------
+
+
+def environment(database_url: str = "", **extra: str) -> dict:
+    """Environment of the bench and its servers: a temporary var/ (SQLite) or the named Postgres database."""
+    env = {
+        "DJANGO_SETTINGS_MODULE": "rhythmic.settings",
+        "RHYTHMIC_VAR_DIR": tempfile.mkdtemp(prefix="rhythmic-bench-"),
+        "RHYTHMIC_LOG_LEVEL": "WARNING",
+        "CELERY_TASK_ALWAYS_EAGER": "1",
+        **extra,
+    }
+    if database_url:
+        env["DATABASE_URL"] = database_url
+    else:
+        os.environ.pop("DATABASE_URL", None)
+    return env
+
+
+def ensure_postgres_database(database_url: str) -> None:
+    """Create the Postgres database named in the URL when it does not exist."""
+    if not database_url.startswith("postgres"):
+        return
+    import psycopg
+
+    base, _, name = database_url.rpartition("/")
+    with psycopg.connect(f"{base}/postgres", autocommit=True) as connection:
+        if not connection.execute("SELECT 1 FROM pg_database WHERE datname = %s", [name]).fetchone():
+            connection.execute(f'CREATE DATABASE "{name}"')
+
+
+def prepare(env: dict, names: list[str]) -> str:
+    """Migrate the bench database, create a user with a token and a fresh live model per name; the token."""
+    os.environ.update(env)
+    ensure_postgres_database(os.environ.get("DATABASE_URL", ""))
+    import django
+
+    django.setup()
+    import dill
+    from django.core.management import call_command
+    from rest_framework.authtoken.models import Token
+
+    from catalogue import services
+    from catalogue.models import MLModel
+    from tests import factories
+
+    call_command("migrate", verbosity=0)
+    user = factories.UserFactory(username="bench", permissions=["infer_mlmodel"])
+    MLModel.objects.filter(name__in=names).delete()
+    for name in names:
+        model = services.model_create(name=name, flavor="regression")
+        version, _ = services.model_version_register(model=model, data=dill.dumps(new_model()), validate=False)
+        services.model_version_validate(version_id=version.pk)
+        services.deployment_promote(version=version)
+    from django.db import connections
+
+    connections.close_all()  # forked client processes must not share this connection
+    return Token.objects.get_or_create(user=user)[0].key
+
+
+# --- server processes ---------------------------------------------------------------------------
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+SERVERS = {
+    "gunicorn": lambda port, workers: [
+        sys.executable,
+        "-m",
+        "gunicorn",
+        "-b",
+        f"127.0.0.1:{port}",
+        "-w",
+        str(workers),
+        "rhythmic.wsgi:application",
+    ],
+    "daphne": lambda port, workers: [
+        sys.executable,
+        "-m",
+        "daphne",
+        "-b",
+        "127.0.0.1",
+        "-p",
+        str(port),
+        "rhythmic.asgi:application",
+    ],
+    "topology": lambda port, workers: ["bash", str(ROOT / "scripts" / "topology.sh")],
+}
+
+
+def wait_ready(url: str, process: subprocess.Popen, timeout: float = 60) -> None:
+    import requests
+
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if process.poll() is not None:
+            raise SystemExit(f"the server exited early with status {process.returncode}")
+        try:
+            if requests.get(f"{url}/livez", timeout=5).ok:
+                return
+        except requests.RequestException:
+            time.sleep(0.1)  # nothing to await: the port opens when the server is ready
+    stop(process)
+    raise SystemExit(f"the server at {url} did not answer within {timeout} s")
+
+
+@contextlib.contextmanager
+def server(env: dict, kind: str, *, workers: int = 1, quiet: bool = True) -> Iterator[str]:
+    """A running server of ``kind`` on a free port; yields its URL and stops it afterwards."""
+    port = free_port()
+    extra = {"PORT": str(port), "WEB_CONCURRENCY": str(workers)}
+    process = subprocess.Popen(
+        SERVERS[kind](port, workers),
+        cwd=ROOT,
+        env={**os.environ, **env, **extra},
+        stdout=subprocess.DEVNULL if quiet else None,
+        stderr=subprocess.DEVNULL if quiet else None,
+        start_new_session=True,  # its own process group: stopping it stops its children
+    )
+    url = f"http://127.0.0.1:{port}"
+    try:
+        wait_ready(url, process, timeout=120 if kind == "topology" else 60)
+        yield url
+    finally:
+        stop(process)
+
+
+def stop(process: subprocess.Popen) -> None:
+    if process.poll() is None:
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(process.pid, signal.SIGTERM)
+        try:
+            process.wait(20)
+        except subprocess.TimeoutExpired:
+            os.killpg(process.pid, signal.SIGKILL)
+            process.wait(10)
+
+
+# --- clients ------------------------------------------------------------------------------------
+
+
+def http_pairs(url: str, token: str, model: str, data) -> tuple[float, list[float], list[float], list]:
+    """One keep-alive client: predict(id) + learn(id) per example. (seconds, predict times, learn times, predictions)"""
+    import requests
+
+    session = requests.Session()
+    session.headers["Authorization"] = f"Token {token}"
+    predict_url = f"{url}/api/v1/models/{model}/predict"
+    learn_url = f"{url}/api/v1/models/{model}/learn"
+    predict_times, learn_times, predictions = [], [], []
+    started = time.perf_counter()
+    for i, (x, y) in enumerate(data):
+        t0 = time.perf_counter()
+        answer = session.post(predict_url, json={"features": x, "id": i})
+        answer.raise_for_status()
+        t1 = time.perf_counter()
+        session.post(learn_url, json={"id": i, "ground_truth": y}).raise_for_status()
+        learn_times.append(time.perf_counter() - t1)
+        predict_times.append(t1 - t0)
+        predictions.append(answer.json()["prediction"])
+    return time.perf_counter() - started, predict_times, learn_times, predictions
+
+
+def in_processes(function: Callable, argument_lists: list[tuple]) -> tuple[float, list]:
+    """Run ``function(*arguments)`` in one process per argument list, started together; (wall seconds, results)."""
+    with ProcessPoolExecutor(len(argument_lists)) as pool:
+        list(pool.map(time.sleep, [0] * len(argument_lists)))  # the workers exist before the clock starts
+        started = time.perf_counter()
+        futures = [pool.submit(function, *arguments) for arguments in argument_lists]
+        results = [future.result() for future in futures]
+        return time.perf_counter() - started, results
+
+
+def floor_requests(url: str, n: int) -> list[float]:
+    """Seconds of each of ``n`` GET /livez: the server's cost of a trivial view."""
+    import requests
+
+    session = requests.Session()
+    times = []
+    for _ in range(n):
+        t0 = time.perf_counter()
+        session.get(f"{url}/livez").raise_for_status()
+        times.append(time.perf_counter() - t0)
+    return times
+
+
+def prepare_elsewhere(env: dict, names: list[str]) -> str:
+    """prepare() in a child process, so one bench can set up several databases; returns the token."""
+    out = subprocess.run(
+        [sys.executable, str(Path(__file__)), "prepare", *names],
+        cwd=ROOT,
+        env={**os.environ, **env},
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    if out.returncode != 0:
+        raise SystemExit(f"preparing the bench database failed:\n{out.stderr[-3000:]}")
+    return out.stdout.strip().splitlines()[-1]
+
+
+if __name__ == "__main__" and sys.argv[1:2] == ["prepare"]:
+    print(prepare({key: os.environ[key] for key in ("DJANGO_SETTINGS_MODULE",)}, sys.argv[2:]))
