@@ -48,6 +48,14 @@ case "${DJANGO_DEBUG:-1}" in
 esac
 "$PY" manage.py bootstrap --url "http://$HOST:$PORT"
 
+# One Prometheus directory for every process of the host, emptied at start (stale files would add up);
+# one given in the environment is used as it is.
+if [ -z "${PROMETHEUS_MULTIPROC_DIR:-}" ]; then
+  export PROMETHEUS_MULTIPROC_DIR="$TOPOLOGY_DIR/prometheus"
+  rm -rf "$PROMETHEUS_MULTIPROC_DIR"
+fi
+mkdir -p "$PROMETHEUS_MULTIPROC_DIR"
+
 echo "==> nginx on http://$HOST:$PORT -> gunicorn x$WEB_CONCURRENCY on :$WSGI_PORT, daphne on :$ASGI_PORT"
 mkdir -p "$TOPOLOGY_DIR"/nginx-{body,proxy,fastcgi,uwsgi,scgi}
 # nginx's workers drop root for "nobody": let them write their temporary files.
