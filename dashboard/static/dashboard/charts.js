@@ -47,6 +47,7 @@
     options = options || {};
     this.title = options.title || "";
     this.unit = options.unit || "";
+    this.emptyText = options.empty || "waiting for data…";
     this.maxPoints = options.maxPoints || 300;
     this.series = {};
     this.order = [];
@@ -136,7 +137,7 @@
     this.order.forEach(function (name) { all = all.concat(self.series[name]); });
     this.figure.setAttribute("data-points", all.length);
     if (!all.length) {
-      el("text", { x: W / 2, y: H / 2, "text-anchor": "middle", class: "chart-empty" }, svg).textContent = "waiting for data…";
+      el("text", { x: W / 2, y: H / 2, "text-anchor": "middle", class: "chart-empty" }, svg).textContent = this.emptyText;
       this.latest.textContent = "";
       this.legend.innerHTML = "";
       return;

@@ -11,7 +11,7 @@
   var metricCharts = {};
   var metricBox = document.getElementById("metric-charts");
   config.metrics.forEach(function (name) {
-    var chart = new Charts.LineChart(metricBox, { title: name });
+    var chart = new Charts.LineChart(metricBox, { title: name, empty: "no labelled predictions yet: learns will draw it" });
     chart.figure.setAttribute("data-metric", name);
     metricCharts[name] = chart;
     var history = (config.history || {})[name] || {};
@@ -31,7 +31,7 @@
   var latencyBox = document.getElementById("latency-charts");
   var latencyCharts = {};
   ["predict", "learn"].forEach(function (route) {
-    latencyCharts[route] = new Charts.LineChart(latencyBox, { title: route + " latency (ms)", unit: "" });
+    latencyCharts[route] = new Charts.LineChart(latencyBox, { title: route + " latency (ms)", empty: "no " + route + " requests in this process yet" });
     latencyCharts[route].figure.setAttribute("data-route", route);
   });
 
