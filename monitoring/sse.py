@@ -11,6 +11,7 @@ from contextlib import aclosing
 from asgiref.sync import sync_to_async
 from channels.layers import get_channel_layer
 from django.conf import settings
+from django.core.handlers.asgi import ASGIRequest
 from django.http import JsonResponse, StreamingHttpResponse
 from django.views.decorators.csrf import csrf_exempt
 from rest_framework.exceptions import AuthenticationFailed
@@ -66,7 +67,16 @@ async def stream_metrics(request):
 
 
 async def _refuse(request) -> JsonResponse | None:
-    """405 for anything but GET, 401 without a valid token or session; None when the stream may start."""
+    """405 for anything but GET, 501 under WSGI, 401 without a valid token or session; None to start."""
+    if not isinstance(request, ASGIRequest):
+        # Under WSGI Django would collect the endless stream into a list: the worker would hang for good.
+        return JsonResponse(
+            error_body(
+                "needs_asgi",
+                "server-sent events are served by the ASGI server (daphne) only: route /api/stream/ to it",
+            ),
+            status=501,
+        )
     if request.method != "GET":
         response = JsonResponse(
             error_body("method_not_allowed", f'method "{request.method}" not allowed: streams are read with GET'),

@@ -205,6 +205,15 @@ def test_a_post_is_refused_with_405(token):
     assert (status, allow, body["error"]["code"]) == (405, "GET", "method_not_allowed")
 
 
+@pytest.mark.parametrize("path", ["/api/stream/events", "/api/stream/metrics"])
+def test_a_stream_asked_of_a_wsgi_server_is_refused_with_501_rather_than_holding_a_worker(path, token):
+    # Django's test client goes through the WSGI handler, as gunicorn would
+    response = Client().get(path, HTTP_AUTHORIZATION=f"Token {token}")
+    assert response.status_code == 501
+    assert response.json()["error"]["code"] == "needs_asgi"
+    assert "daphne" in response.json()["error"]["message"]
+
+
 @pytest.mark.parametrize("path", ["/api/stream/events?model=nope", "/api/stream/metrics?model=nope"])
 def test_a_model_that_is_not_in_the_workspace_is_answered_404(token, workspace, path):
     async def scenario():
