@@ -177,20 +177,27 @@ def server(env: dict, kind: str, *, workers: int = 1, quiet: bool = True) -> Ite
     """A running server of ``kind`` on a free port; yields its URL and stops it afterwards."""
     port = free_port()
     extra = {"PORT": str(port), "WEB_CONCURRENCY": str(workers)}
+    if kind == "topology":
+        extra.update(WSGI_PORT=str(free_port()), ASGI_PORT=str(free_port()))
+    log = tempfile.NamedTemporaryFile(prefix=f"rhythmic-bench-{kind}-", suffix=".log", delete=False)  # noqa: SIM115 - open while the server runs
     process = subprocess.Popen(
         SERVERS[kind](port, workers),
         cwd=ROOT,
         env={**os.environ, **env, **extra},
-        stdout=subprocess.DEVNULL if quiet else None,
-        stderr=subprocess.DEVNULL if quiet else None,
+        stdout=log if quiet else None,
+        stderr=subprocess.STDOUT if quiet else None,
         start_new_session=True,  # its own process group: stopping it stops its children
     )
     url = f"http://127.0.0.1:{port}"
     try:
-        wait_ready(url, process, timeout=120 if kind == "topology" else 60)
+        try:
+            wait_ready(url, process, timeout=120 if kind == "topology" else 60)
+        except SystemExit as exc:
+            raise SystemExit(f"{exc}; its log ({log.name}) ends with:\n{Path(log.name).read_text()[-3000:]}") from None
         yield url
     finally:
         stop(process)
+        log.close()
 
 
 def stop(process: subprocess.Popen) -> None:
