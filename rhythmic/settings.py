@@ -86,6 +86,22 @@ if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
         "timeout": 30,
         "init_command": "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL;",
     }
+    # Keep a connection per thread: opening one runs the pragmas, and closing the last one checkpoints
+    # the WAL into the database file; together they cost more than the queries of a predict.
+    DATABASES["default"].setdefault("CONN_MAX_AGE", env.int("DATABASE_CONN_MAX_AGE", default=60))
+elif DATABASES["default"]["ENGINE"] == "django.db.backends.postgresql" and env.bool("DATABASE_POOL", default=True):
+    # A connection pool per process. Under ASGI (daphne) Django runs each request's sync code in a new
+    # thread, so a persistent per-thread connection (CONN_MAX_AGE) is never reused and every request
+    # would open a connection of its own; the pool hands the same few connections from thread to thread.
+    DATABASES["default"]["CONN_MAX_AGE"] = 0  # required with a pool: closing returns the connection to it
+    DATABASES["default"].setdefault("OPTIONS", {})["pool"] = {
+        "min_size": env.int("DATABASE_POOL_MIN_SIZE", default=1),
+        "max_size": env.int("DATABASE_POOL_MAX_SIZE", default=10),
+        "timeout": env.float("DATABASE_POOL_TIMEOUT", default=10.0),
+    }
+    # With a pool, Django has it check each connection before handing it out: a restarted database
+    # costs no failed request.
+    DATABASES["default"]["CONN_HEALTH_CHECKS"] = True
 else:
     DATABASES["default"].setdefault("CONN_MAX_AGE", env.int("DATABASE_CONN_MAX_AGE", default=60))
     DATABASES["default"]["CONN_HEALTH_CHECKS"] = True

@@ -18,6 +18,8 @@ CONTROLLED = (
     "CELERY_TASK_ALWAYS_EAGER",
     "DJANGO_SECRET_KEY",
     "DJANGO_DEBUG",
+    "DATABASE_POOL",
+    "DATABASE_CONN_MAX_AGE",
 )
 
 REPORT = """
@@ -31,6 +33,8 @@ print(json.dumps({
     "channel_layer": settings.CHANNEL_LAYERS["default"]["BACKEND"],
     "eager": app.conf.task_always_eager,
     "debug": settings.DEBUG,
+    "conn_max_age": settings.DATABASES["default"]["CONN_MAX_AGE"],
+    "pool": settings.DATABASES["default"].get("OPTIONS", {}).get("pool"),
 }))
 """
 
@@ -111,3 +115,22 @@ def test_a_celery_broker_alone_sends_tasks_to_it_but_keeps_channels_in_memory(tm
     # Then tasks go to the broker while the channel layer stays in memory
     assert report["eager"] is False
     assert report["channel_layer"] == "channels.layers.InMemoryChannelLayer"
+
+
+def test_postgres_gets_a_connection_pool_and_no_persistent_connections(tmp_path):
+    # Under daphne each request runs in a new thread: only a pool lets it reuse a connection.
+    found = settings_of(tmp_path, DATABASE_URL="postgres://u@db.invalid:5432/rhythmic")
+    assert found["pool"] == {"min_size": 1, "max_size": 10, "timeout": 10.0}
+    assert found["conn_max_age"] == 0
+
+
+def test_the_pool_can_be_switched_off_for_persistent_connections(tmp_path):
+    found = settings_of(tmp_path, DATABASE_URL="postgres://u@db.invalid:5432/rhythmic", DATABASE_POOL="0")
+    assert found["pool"] is None
+    assert found["conn_max_age"] == 60
+
+
+def test_sqlite_keeps_its_connections(tmp_path):
+    # Reopening SQLite per request (pragmas, WAL checkpoint on close) cost more than a predict's queries.
+    assert settings_of(tmp_path)["conn_max_age"] == 60
+    assert settings_of(tmp_path, DATABASE_CONN_MAX_AGE="0")["conn_max_age"] == 0
