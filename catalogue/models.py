@@ -166,9 +166,11 @@ class LearnEvent(models.Model):
     then learn ``features`` -> ``ground_truth``.
     """
 
-    model = models.ForeignKey(MLModel, on_delete=models.CASCADE, related_name="learn_events")
+    # No index of their own on the two foreign keys: (model, seq) and (version, seq) lead with them, and
+    # every index is one more B-tree to update per learn.
+    model = models.ForeignKey(MLModel, on_delete=models.CASCADE, related_name="learn_events", db_index=False)
     seq = models.BigIntegerField()
-    version = models.ForeignKey(ModelVersion, on_delete=models.CASCADE, related_name="learn_events")
+    version = models.ForeignKey(ModelVersion, on_delete=models.CASCADE, related_name="learn_events", db_index=False)
     key = models.CharField(max_length=200, null=True, blank=True)
     features = JSONTextField()
     ground_truth = JSONTextField(null=True)
@@ -190,8 +192,8 @@ class LearnEvent(models.Model):
 class PendingPrediction(models.Model):
     """A prediction made with an ``id``, waiting for its ground truth; a learn with that id consumes it."""
 
-    model = models.ForeignKey(MLModel, on_delete=models.CASCADE, related_name="pending_predictions")
-    key = models.CharField(max_length=200)
+    model = models.ForeignKey(MLModel, on_delete=models.CASCADE, related_name="pending_predictions", db_index=False)
+    key = models.CharField(max_length=200)  # (model, key) is unique, and that index leads with model
     version = models.ForeignKey(ModelVersion, on_delete=models.CASCADE, related_name="+")
     features = JSONTextField()
     prediction = JSONTextField(null=True)

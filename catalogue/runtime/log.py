@@ -45,8 +45,11 @@ def pending_key(prediction_id: Any) -> str:
     return json.dumps(prediction_id)
 
 
+_encode = json.JSONEncoder(separators=(",", ":")).encode  # one encoder: json.dumps with options builds one per call
+
+
 def _json(value: Any) -> str | None:
-    return None if value is None else json.dumps(value, separators=(",", ":"))
+    return None if value is None else _encode(value)
 
 
 def _now() -> Any:

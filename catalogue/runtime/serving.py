@@ -91,9 +91,12 @@ def _clean_ground_truth(entry: ModelEntry, ground_truth: Any) -> Any:
         raise InvalidInput(str(exc), field="ground_truth") from None
 
 
+_strict_json = json.JSONEncoder(allow_nan=False).encode
+
+
 def _checked_prediction(prediction: Any) -> Any:
     try:
-        json.dumps(jsonable(prediction), allow_nan=False)
+        _strict_json(jsonable(prediction))
     except (TypeError, ValueError) as exc:
         raise InvalidInput(
             f"the model's prediction {prediction!r} cannot be sent as JSON ({exc})", code="bad_prediction"
