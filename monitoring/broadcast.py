@@ -54,23 +54,32 @@ class Broadcaster:
 
     def publish(self, event: dict, *, model: str | None = None, sample: bool = True) -> None:
         """Queue an event for ``events`` and ``events.<model>``. Never blocks, never raises."""
-        event.setdefault("at", timezone.now().isoformat())
-        groups = [ALL_EVENTS] + ([events_group(model)] if model else [])
         with self._lock:
             if sample and model and not self._admit(model, event):
                 return
             if len(self._queue) >= settings.RHYTHMIC_EVENTS_QUEUE:
                 self.dropped += 1
                 return
-            self._queue.append((groups, event))
-        self._wake()
+            event.setdefault("at", timezone.now().isoformat())
+            # Wake the pump only when the queue was empty: it drains everything queued when it runs, and
+            # waking the loop per event would cost a system call per predict.
+            wake = not self._queue
+            self._queue.append(([ALL_EVENTS, events_group(model)] if model else [ALL_EVENTS], event))
+        if wake:
+            self._wake()
 
     def publish_metrics(self, model: str, payload: dict) -> None:
-        """Replace the model's pending metrics push; sent at most once per RHYTHMIC_METRICS_PUSH_SECONDS."""
-        payload.setdefault("at", timezone.now().isoformat())
+        """Merge into the model's pending metrics push; sent at most once per RHYTHMIC_METRICS_PUSH_SECONDS.
+
+        Versions are merged, so a version that learned earlier in the interval is still in the push."""
         with self._lock:
+            pending = self._metrics.get(model)
+            if pending is not None and "versions" in pending and "versions" in payload:
+                payload["versions"] = {**pending["versions"], **payload["versions"]}
+            payload.setdefault("at", timezone.now().isoformat())
             self._metrics[model] = payload
-        self._wake()
+        if pending is None:
+            self._wake()
 
     def _admit(self, model: str, event: dict) -> bool:
         """Rate-limit per model per second; the first event after a skip carries the count."""

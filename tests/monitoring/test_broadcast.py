@@ -109,3 +109,12 @@ def test_deploy_and_validation_events_are_sent_after_commit(live, regressor_byte
     events = listen(["events.live"], deploy, 2)
     assert [e["type"] for e in events] == ["validation", "deploy"]
     assert events[1]["to_version"] == 2
+
+
+def test_a_coalesced_metrics_push_keeps_every_version_that_learned_in_the_interval():
+    # No loop to send on (in-memory layer, no server): look at the pending push itself.
+    broadcaster._metrics.clear()
+    broadcaster._metrics["m"] = {"state_seq": 1, "versions": {"1": {"MAE": 1.0}}}
+    broadcaster.publish_metrics("m", {"state_seq": 3, "versions": {"2": {"MAE": 0.5}}})
+    assert broadcaster._metrics["m"]["state_seq"] == 3
+    assert broadcaster._metrics["m"]["versions"] == {"1": {"MAE": 1.0}, "2": {"MAE": 0.5}}
