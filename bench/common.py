@@ -3,6 +3,7 @@
 import contextlib
 import itertools
 import os
+import secrets
 import signal
 import socket
 import subprocess
@@ -69,6 +70,9 @@ def environment(database_url: str = "", **extra: str) -> dict:
     """Environment of the bench and its servers: a temporary var/ (SQLite) or the named Postgres database."""
     env = {
         "DJANGO_SETTINGS_MODULE": "rhythmic.settings",
+        # As in production: DEBUG off (no SQL kept per query); a throw-away secret for this run.
+        "DJANGO_DEBUG": "0",
+        "DJANGO_SECRET_KEY": secrets.token_urlsafe(50),
         "RHYTHMIC_VAR_DIR": tempfile.mkdtemp(prefix="rhythmic-bench-"),
         "RHYTHMIC_LOG_LEVEL": "WARNING",
         "CELERY_TASK_ALWAYS_EAGER": "1",
