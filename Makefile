@@ -41,7 +41,8 @@ worker: setup
 topology:
 	@scripts/topology.sh
 
-# Every bench script on the embedded default; BENCH_DATABASE_URL=postgres://... adds the production topology.
+# Every bench script on the embedded default; BENCH_ARGS="--database-url postgres://..." runs them on Postgres
+# (bench/http_pairs.py then adds the production topology).
 BENCH_ARGS ?=
 bench: setup-dev
 	.venv/bin/python bench/river_floor.py $(BENCH_ARGS)

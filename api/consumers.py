@@ -22,13 +22,12 @@ from catalogue.errors import RhythmicError
 logger = logging.getLogger(__name__)
 
 OPS = ("predict", "learn")
-DEFAULT_MAX_INFLIGHT = 64
 # Close codes: 4401 anonymous, 4403 missing the inference permission.
 UNAUTHORIZED, FORBIDDEN = 4401, 4403
 
 
 def max_inflight() -> int:
-    return int(getattr(settings, "RHYTHMIC_WS_MAX_INFLIGHT", DEFAULT_MAX_INFLIGHT))
+    return settings.RHYTHMIC_WS_MAX_INFLIGHT
 
 
 def error(rid: Any, code: str, message: str, field: str | None = None) -> dict:

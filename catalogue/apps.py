@@ -10,10 +10,11 @@ class CatalogueConfig(AppConfig):
     def ready(self) -> None:
         from django.conf import settings
         from django.core.exceptions import ImproperlyConfigured
-        from river import drift
+        from river import base, drift
 
-        if not hasattr(drift, settings.RHYTHMIC_DRIFT_DETECTOR):
+        detector = getattr(drift, settings.RHYTHMIC_DRIFT_DETECTOR, None)
+        if not (isinstance(detector, type) and issubclass(detector, base.DriftDetector)):
             raise ImproperlyConfigured(
-                f"RHYTHMIC_DRIFT_DETECTOR={settings.RHYTHMIC_DRIFT_DETECTOR!r} is not in river.drift; "
+                f"RHYTHMIC_DRIFT_DETECTOR={settings.RHYTHMIC_DRIFT_DETECTOR!r} is not a drift detector of river.drift; "
                 "use ADWIN, KSWIN or PageHinkley"
             )

@@ -24,6 +24,10 @@ class NotFound(RhythmicError):
     code = "not_found"
 
 
+class UnknownModel(NotFound):
+    """No model has the requested name: the name comes from the client, so it must not become a label."""
+
+
 class Conflict(RhythmicError):
     """The input is fine but the current state forbids it (e.g. promoting a version that failed validation)."""
 

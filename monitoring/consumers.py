@@ -57,7 +57,12 @@ class LiveConsumer(AsyncJsonWebsocketConsumer):
     async def refuse_anonymous(self) -> bool:
         user = self.scope.get("user")
         if user is None or not user.is_authenticated:
-            await self.close(code=CLOSE_UNAUTHENTICATED)  # before accept: the handshake is refused
+            # Accept, then close: a close code refused during the handshake reaches a real client only as
+            # HTTP 403 (the same answer as a bad Origin), an open connection's close code reaches it.
+            await self.accept()
+            await self.close(
+                code=CLOSE_UNAUTHENTICATED, reason="log in or send Authorization: Token <key> (or ?token=)"
+            )
             return True
         return False
 

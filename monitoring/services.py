@@ -6,6 +6,7 @@ published as a live event and POSTed to the rule's webhook, both only once the c
 
 import logging
 import math
+import threading
 from datetime import timedelta
 from typing import Any
 
@@ -329,4 +330,14 @@ def _notify(alert: Alert) -> None:
     logger.info("alert %s: %s", alert.state, alert.message)
     transaction.on_commit(lambda: publish(dict(event), model=model, sample=False))
     if alert.rule.webhook_url:
-        tasks.send_webhook.delay_on_commit(alert.rule.webhook_url, event)
+        url = alert.rule.webhook_url
+        transaction.on_commit(lambda: _send_webhook(tasks.send_webhook, url, event))
+
+
+def _send_webhook(task, url: str, event: dict) -> None:
+    """To the Celery worker; without a broker, on a thread of its own: an alert's state changes during a
+    serving call, which must not wait for a slow receiver (up to RHYTHMIC_WEBHOOK_TIMEOUT)."""
+    if task.app.conf.task_always_eager:
+        threading.Thread(target=task, args=(url, event), name="rhythmic-webhook", daemon=True).start()
+    else:
+        task.delay(url, event)

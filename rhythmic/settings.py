@@ -205,6 +205,8 @@ RHYTHMIC_PENDING_SWEEP_SECONDS = env.int("RHYTHMIC_PENDING_SWEEP_SECONDS", defau
 # river.drift detector run on each live version's error stream (ADWIN, KSWIN, PageHinkley, ...).
 RHYTHMIC_DRIFT_DETECTOR = env.str("RHYTHMIC_DRIFT_DETECTOR", default="ADWIN")
 RHYTHMIC_MAX_BATCH = env.int("RHYTHMIC_MAX_BATCH", default=1000)
+# Frames a streaming-inference WebSocket may have waiting for answers; more are answered "busy" at once.
+RHYTHMIC_WS_MAX_INFLIGHT = env.int("RHYTHMIC_WS_MAX_INFLIGHT", default=64)
 RHYTHMIC_PUBLIC_INFERENCE = env.bool("RHYTHMIC_PUBLIC_INFERENCE", default=False)
 # How long a process trusts a token (and its user's permissions) it has checked; 0 disables the cache.
 RHYTHMIC_AUTH_CACHE_SECONDS = env.float("RHYTHMIC_AUTH_CACHE_SECONDS", default=5.0)

@@ -20,6 +20,7 @@ CONTROLLED = (
     "DJANGO_DEBUG",
     "DATABASE_POOL",
     "DATABASE_CONN_MAX_AGE",
+    "RHYTHMIC_DRIFT_DETECTOR",
 )
 
 REPORT = """
@@ -134,3 +135,14 @@ def test_sqlite_keeps_its_connections(tmp_path):
     # Reopening SQLite per request (pragmas, WAL checkpoint on close) cost more than a predict's queries.
     assert settings_of(tmp_path)["conn_max_age"] == 60
     assert settings_of(tmp_path, DATABASE_CONN_MAX_AGE="0")["conn_max_age"] == 0
+
+
+@pytest.mark.parametrize("name", ["Nonsense", "retrain", "DriftRetrainingClassifier"])
+def test_a_drift_detector_that_is_not_one_refuses_to_start(tmp_path, name):
+    result = start(tmp_path, RHYTHMIC_DRIFT_DETECTOR=name)
+    assert result.returncode != 0
+    assert f"RHYTHMIC_DRIFT_DETECTOR={name!r} is not" in result.stderr
+
+
+def test_another_river_drift_detector_is_accepted(tmp_path):
+    assert settings_of(tmp_path, RHYTHMIC_DRIFT_DETECTOR="KSWIN")["engine"].endswith("sqlite3")

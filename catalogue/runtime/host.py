@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 from django.conf import settings
 
 from catalogue import artifacts
-from catalogue.errors import Conflict, NotFound
+from catalogue.errors import Conflict, NotFound, UnknownModel
 from catalogue.flavors import Flavor, get_flavor
 from catalogue.models import ModelVersion
 from catalogue.runtime import log, observers
@@ -188,7 +188,7 @@ class Host:
         head = log.read_head(name)
         if head is None:
             self.forget(name)
-            raise NotFound(f"no model named {name!r}")
+            raise UnknownModel(f"no model named {name!r}")
         with self._lock:
             entry = self._entries.get(name)
             if entry is None or entry.model_id != head.model_id:  # new, or deleted and created again

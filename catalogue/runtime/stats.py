@@ -7,7 +7,7 @@ from collections import deque
 from collections.abc import Iterator
 from contextlib import contextmanager
 
-from catalogue.errors import RhythmicError
+from catalogue.errors import RhythmicError, UnknownModel
 from catalogue.runtime import observers
 
 WINDOW = 2048
@@ -74,11 +74,17 @@ class StatsBook:
 
     @contextmanager
     def timed(self, model: str, route: str) -> Iterator[None]:
-        """Time a core call; observers of ``request`` hear of it with its error code, if it failed."""
+        """Time a core call; observers of ``request`` hear of it with its error code, if it failed.
+
+        Calls to a model that does not exist are told as the one model "": any name a client sends would
+        otherwise become stats, alert windows and Prometheus series."""
         started = time.perf_counter_ns()
         error = None
         try:
             yield
+        except UnknownModel as exc:
+            model, error = "", exc.code
+            raise
         except RhythmicError as exc:
             error = exc.code
             raise
@@ -87,7 +93,8 @@ class StatsBook:
             raise
         finally:
             duration = time.perf_counter_ns() - started
-            self.record(model, route, duration)
+            if model:
+                self.record(model, route, duration)
             observers.notify("request", model=model, route=route, duration_ns=duration, error=error)
 
     def record(self, model: str, route: str, duration_ns: int) -> None:

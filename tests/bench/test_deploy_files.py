@@ -28,6 +28,9 @@ def test_the_compose_file_runs_every_role_from_the_image_and_one_proxy():
         assert services[role]["build"]["dockerfile"] == "deploy/Dockerfile"
         assert services[role]["command"][0] == program
     assert services["proxy"]["ports"] == ["8000:8000"]
+    # gunicorn's workers share their Prometheus counters in a directory that starts empty
+    shared = services["web"]["environment"]["PROMETHEUS_MULTIPROC_DIR"]
+    assert any(mount.split(":")[0] == shared for mount in services["web"]["tmpfs"])
 
 
 def test_the_dockerfile_installs_the_pinned_requirements_and_serves_the_wsgi_app():

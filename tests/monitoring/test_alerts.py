@@ -255,6 +255,39 @@ def test_the_webhook_receives_the_alert_as_json(live, webhook, django_capture_on
     assert body["value"] == 10.0
 
 
+def test_without_a_broker_a_slow_webhook_does_not_hold_the_serving_call(
+    live, settings, django_capture_on_commit_callbacks
+):
+    settings.RHYTHMIC_WEBHOOK_TIMEOUT = 10
+    returned, answered = threading.Event(), threading.Event()
+    seen = {}
+
+    class Slow(BaseHTTPRequestHandler):
+        def do_POST(self):
+            # Answer only once the evaluation has returned (or after 5 s, if it waits for this answer).
+            seen["returned_first"] = returned.wait(5)
+            self.send_response(204)
+            self.end_headers()
+            answered.set()
+
+        def log_message(self, *args):
+            pass
+
+    server = HTTPServer(("127.0.0.1", 0), Slow)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    try:
+        runtime.learn(model="live", features={"x": 1.0}, ground_truth=10.0)
+        rule(webhook_url=f"http://127.0.0.1:{server.server_port}/")
+        with django_capture_on_commit_callbacks(execute=True):
+            alerts.evaluate_rules(model="live")
+        returned.set()
+        assert answered.wait(10)
+    finally:
+        server.shutdown()
+        server.server_close()
+    assert seen["returned_first"], "the evaluation waited for the webhook's answer"
+
+
 def test_an_unreachable_webhook_is_logged_not_raised(caplog):
     # Given a port nobody listens on (bound, then closed)
     server = HTTPServer(("127.0.0.1", 0), BaseHTTPRequestHandler)

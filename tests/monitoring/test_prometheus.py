@@ -14,7 +14,7 @@ from prometheus_client.parser import text_string_to_metric_families
 from river import linear_model, preprocessing
 
 from catalogue import runtime, services
-from catalogue.errors import InvalidInput
+from catalogue.errors import InvalidInput, NotFound
 from catalogue.runtime import serving
 from catalogue.runtime.host import Host, host
 from catalogue.runtime.stats import stats
@@ -104,6 +104,18 @@ def test_refused_calls_count_as_errors_by_code(anon_client):
         runtime.predict(model="refused", features="not an object")
     samples = scrape(anon_client)
     assert value(samples, "rhythmic_errors_total", model="refused", route="predict", code="invalid") == 1
+
+
+def test_calls_to_unknown_models_count_under_one_empty_name_not_one_series_per_name(anon_client):
+    unknown = {"model": "", "route": "predict", "code": "not_found"}
+    before = value(scrape(anon_client), "rhythmic_errors_total", **unknown)  # counters live as long as the process
+    for name in ("nope-1", "nope-2", "nope-3"):
+        with pytest.raises(NotFound):
+            runtime.predict(model=name, features={"x": 1.0})
+    samples = scrape(anon_client)
+    assert value(samples, "rhythmic_errors_total", **unknown) == before + 3
+    assert not [key for key in samples if any(label.startswith("nope") for _, label in key[1])]
+    assert runtime.route_stats(model="nope-1") == {}
 
 
 def test_online_metrics_are_gauges_equal_to_the_serving_cores(anon_client):

@@ -10,6 +10,7 @@ import uuid
 import pytest
 import redis
 import requests
+from websockets.exceptions import ConnectionClosed
 from websockets.sync.client import connect
 
 from catalogue import compat
@@ -133,3 +134,14 @@ def test_an_event_from_one_process_reaches_a_websocket_client_of_another_through
         # Then B's client receives the event
         event = json.loads(socket.recv(timeout=TIMEOUT))
     assert (event["type"], event["model"], event["id"], event["features"]) == ("predict", "live", "from-a", {"x": 2.0})
+
+
+@pytest.mark.parametrize("path", ["/ws/events/", "/ws/models/live/metrics/", "/ws/models/live/infer/"])
+def test_a_real_client_without_a_token_reads_the_close_code_4401(start_server, workspace, path):
+    # The handshake is accepted and the connection closed with the code: a refused handshake would only
+    # show the client an HTTP 403, the same as a bad Origin.
+    server = start_server()
+    url = server.url.replace("http://", "ws://") + path
+    with connect(url, origin=server.url) as socket, pytest.raises(ConnectionClosed) as closed:
+        socket.recv(timeout=TIMEOUT)
+    assert closed.value.rcvd.code == 4401
