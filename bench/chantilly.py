@@ -15,7 +15,7 @@ import sys
 import tempfile
 import time
 
-from common import ROOT, describe, environment, free_port, http_pairs, prepare_elsewhere, rate, server, stop, stream
+from common import ROOT, LightClient, describe, environment, free_port, prepare_elsewhere, rate, server, stop, stream
 
 VENV = ROOT / "var" / "chantilly-venv"
 PINS = ["chantilly==0.3.0", "river==0.26.1", "dill==0.4.1"]
@@ -85,20 +85,40 @@ def setup_chantilly(url: str) -> None:
     requests.post(f"{url}/api/model/bench", data=dill.dumps(new_model())).raise_for_status()
 
 
-def chantilly_pairs(url: str, data) -> tuple[float, list[float], list[float]]:
-    import requests
-
-    session = requests.Session()
+def pairs(client, routes: tuple[str, str], extra: dict, data, offset: int) -> tuple[float, list[float], list[float]]:
+    """predict(id) + learn(id) per example through ``client`` (anything with ``post(path, body)``)."""
+    predict_route, learn_route = routes
     predict_times, learn_times = [], []
     started = time.perf_counter()
-    for i, (x, y) in enumerate(data):
+    for i, (x, y) in enumerate(data, offset):
         t0 = time.perf_counter()
-        session.post(f"{url}/api/predict", json={"model": "bench", "features": x, "id": i}).raise_for_status()
+        client.post(predict_route, {**extra, "features": x, "id": i})
         t1 = time.perf_counter()
-        session.post(f"{url}/api/learn", json={"model": "bench", "id": i, "ground_truth": y}).raise_for_status()
+        client.post(learn_route, {**extra, "id": i, "ground_truth": y})
         learn_times.append(time.perf_counter() - t1)
         predict_times.append(t1 - t0)
     return time.perf_counter() - started, predict_times, learn_times
+
+
+class RequestsClient:
+    """The same calls through requests, the client most Python users have."""
+
+    def __init__(self, url: str, headers: dict | None = None) -> None:
+        import requests
+
+        self.url = url
+        self.session = requests.Session()
+        self.session.headers.update(headers or {})
+
+    def post(self, path: str, body: dict) -> dict:
+        response = self.session.post(self.url + path, json=body)
+        response.raise_for_status()
+        return response.json()
+
+
+CLIENTS = {"requests": RequestsClient, "http.client": LightClient}
+CHANTILLY = ("/api/predict", "/api/learn")
+RHYTHMIC = ("/api/v1/models/bench/predict", "/api/v1/models/bench/learn")
 
 
 def main() -> None:
@@ -111,27 +131,38 @@ def main() -> None:
     data = stream(args.pairs)
     print(f"# chantilly 0.3.0 vs Rhythmic: {args.pairs} predict(id)+learn(id) pairs, one keep-alive client")
 
+    results: dict[tuple[str, str], tuple] = {}
     process, url = start_chantilly(python, tempfile.mkdtemp(prefix="chantilly-bench-"))
     try:
         setup_chantilly(url)
-        chantilly_pairs(url, data[:20])  # warm-up
-        c_seconds, c_predict, c_learn = chantilly_pairs(url, data)
+        for offset, (name, client) in enumerate(CLIENTS.items()):
+            session = client(url)
+            pairs(session, CHANTILLY, {"model": "bench"}, data[:20], -1000 * (offset + 1))  # warm-up
+            results["chantilly", name] = pairs(session, CHANTILLY, {"model": "bench"}, data, offset * len(data))
     finally:
         stop(process)
-    print(rate("chantilly 0.3.0 (flask, shelve)", args.pairs, c_seconds))
-    print(describe("  chantilly predict", c_predict))
-    print(describe("  chantilly learn", c_learn))
 
     env = environment(args.database_url)
-    token = prepare_elsewhere(env, ["bench", "warm-up"])
-    with server(env, "gunicorn") as url:
-        http_pairs(url, token, "warm-up", data[:20])
-        r_seconds, r_predict, r_learn, _ = http_pairs(url, token, "bench", data)
+    token = prepare_elsewhere(env, ["bench"])
     where = "postgres" if args.database_url else "sqlite"
-    print(rate(f"Rhythmic (gunicorn x1, {where})", args.pairs, r_seconds))
-    print(describe("  Rhythmic predict", r_predict))
-    print(describe("  Rhythmic learn", r_learn))
-    print(f"ratio: Rhythmic / chantilly = {c_seconds / r_seconds:.2f}x pairs/s")
+    with server(env, "gunicorn") as url:
+        for offset, (name, client) in enumerate(CLIENTS.items()):
+            session = client(url, {"Authorization": f"Token {token}"})
+            pairs(session, RHYTHMIC, {}, data[:20], -1000 * (offset + 1))
+            results["rhythmic", name] = pairs(session, RHYTHMIC, {}, data, offset * len(data))
+
+    for name in CLIENTS:
+        print(f"## client: {name}")
+        for server_name, label in (
+            ("chantilly", "chantilly 0.3.0 (flask, shelve)"),
+            ("rhythmic", f"Rhythmic (gunicorn x1, {where})"),
+        ):
+            seconds, predict_times, learn_times = results[server_name, name]
+            print(rate(label, args.pairs, seconds))
+            print(describe(f"  {server_name} predict", predict_times))
+            print(describe(f"  {server_name} learn", learn_times))
+        ratio = results["chantilly", name][0] / results["rhythmic", name][0]
+        print(f"ratio ({name}): Rhythmic / chantilly = {ratio:.2f}x pairs/s")
 
 
 if __name__ == "__main__":

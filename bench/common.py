@@ -1,7 +1,9 @@
 """Shared helpers of the bench scripts: the workload, a throw-away database, server processes, timings."""
 
 import contextlib
+import http.client
 import itertools
+import json
 import os
 import secrets
 import signal
@@ -144,6 +146,11 @@ SERVERS = {
         f"127.0.0.1:{port}",
         "-w",
         str(workers),
+        # gthread keeps a client's connection open between requests (the sync worker closes it after each)
+        "--worker-class",
+        "gthread",
+        "--threads",
+        "1",
         "rhythmic.wsgi:application",
     ],
     "daphne": lambda port, workers: [
@@ -219,25 +226,47 @@ def stop(process: subprocess.Popen) -> None:
 
 
 def http_pairs(url: str, token: str, model: str, data) -> tuple[float, list[float], list[float], list]:
-    """One keep-alive client: predict(id) + learn(id) per example. (seconds, predict times, learn times, predictions)"""
-    import requests
+    """One keep-alive client: predict(id) + learn(id) per example. (seconds, predict times, learn times, predictions)
 
-    session = requests.Session()
-    session.headers["Authorization"] = f"Token {token}"
-    predict_url = f"{url}/api/v1/models/{model}/predict"
-    learn_url = f"{url}/api/v1/models/{model}/learn"
+    The client is LightClient (http.client): requests costs about a millisecond of client CPU per call here,
+    which would weigh on the server's share of two cores (bench/chantilly.py shows both clients)."""
+    client = LightClient(url, {"Authorization": f"Token {token}"})
+    predict_path = f"/api/v1/models/{model}/predict"
+    learn_path = f"/api/v1/models/{model}/learn"
     predict_times, learn_times, predictions = [], [], []
     started = time.perf_counter()
     for i, (x, y) in enumerate(data):
         t0 = time.perf_counter()
-        answer = session.post(predict_url, json={"features": x, "id": i})
-        answer.raise_for_status()
+        answer = client.post(predict_path, {"features": x, "id": i})
         t1 = time.perf_counter()
-        session.post(learn_url, json={"id": i, "ground_truth": y}).raise_for_status()
+        client.post(learn_path, {"id": i, "ground_truth": y})
         learn_times.append(time.perf_counter() - t1)
         predict_times.append(t1 - t0)
-        predictions.append(answer.json()["prediction"])
+        predictions.append(answer["prediction"])
     return time.perf_counter() - started, predict_times, learn_times, predictions
+
+
+class LightClient:
+    """A keep-alive client on the standard library's http.client: a fraction of requests' cost per call, so
+    the figures it gives are closer to the server's own. Reconnects when the server closes the connection."""
+
+    def __init__(self, url: str, headers: dict | None = None) -> None:
+        from urllib.parse import urlsplit
+
+        parts = urlsplit(url)
+        self.connection = http.client.HTTPConnection(parts.hostname, parts.port)
+        self.headers = {"Content-Type": "application/json", **(headers or {})}
+
+    def post(self, path: str, body: dict) -> dict:
+        return json.loads(self.call("POST", path, json.dumps(body)))
+
+    def call(self, method: str, path: str, body: str | None = None) -> bytes:
+        self.connection.request(method, path, body, self.headers)
+        response = self.connection.getresponse()
+        payload = response.read()
+        if response.status >= 400:
+            raise SystemExit(f"{method} {path} answered {response.status}: {payload[:300]!r}")
+        return payload
 
 
 def in_processes(function: Callable, argument_lists: list[tuple]) -> tuple[float, list]:
@@ -251,14 +280,12 @@ def in_processes(function: Callable, argument_lists: list[tuple]) -> tuple[float
 
 
 def floor_requests(url: str, n: int) -> list[float]:
-    """Seconds of each of ``n`` GET /livez: the server's cost of a trivial view."""
-    import requests
-
-    session = requests.Session()
+    """Seconds of each of ``n`` GET /livez, through the same client as the pairs: the cost of a trivial view."""
+    client = LightClient(url)
     times = []
     for _ in range(n):
         t0 = time.perf_counter()
-        session.get(f"{url}/livez").raise_for_status()
+        client.call("GET", "/livez")
         times.append(time.perf_counter() - t0)
     return times
 

@@ -57,7 +57,7 @@ def main() -> None:
     data = stream(args.pairs)
     river_s, reference = river_floor(data)
     models = [f"http-{i}" for i in range(args.clients + 1)]
-    print(f"# HTTP bench: {args.pairs} predict(id)+learn(id) pairs per client, keep-alive requests clients")
+    print(f"# HTTP bench: {args.pairs} predict(id)+learn(id) pairs per client, keep-alive http.client clients")
     print(rate("river in-process (floor)", args.pairs, river_s * args.pairs))
 
     embedded = environment()

@@ -28,6 +28,13 @@ class UnknownModel(NotFound):
     """No model has the requested name: the name comes from the client, so it must not become a label."""
 
 
+class WrongLocation(RhythmicError):
+    """The model is deployed to another location than the one this process serves (RHYTHMIC_LOCATION)."""
+
+    status = 421  # Misdirected Request: the load balancer should send it to that location's processes
+    code = "wrong_location"
+
+
 class Conflict(RhythmicError):
     """The input is fine but the current state forbids it (e.g. promoting a version that failed validation)."""
 

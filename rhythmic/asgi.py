@@ -8,6 +8,9 @@ from channels.security.websocket import AllowedHostsOriginValidator
 from django.core.asgi import get_asgi_application
 
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "rhythmic.settings")
+# Under ASGI each request's sync code runs on a new thread, so per-thread persistent connections are never
+# reused: a Postgres connection pool is the default here (WSGI workers and Celery keep one connection each).
+os.environ.setdefault("DATABASE_POOL", "1")
 django_asgi_app = get_asgi_application()
 
 from api.ws_auth import WebSocketAuth  # noqa: E402 - needs the apps loaded

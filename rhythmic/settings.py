@@ -89,10 +89,12 @@ if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
     # Keep a connection per thread: opening one runs the pragmas, and closing the last one checkpoints
     # the WAL into the database file; together they cost more than the queries of a predict.
     DATABASES["default"].setdefault("CONN_MAX_AGE", env.int("DATABASE_CONN_MAX_AGE", default=60))
-elif DATABASES["default"]["ENGINE"] == "django.db.backends.postgresql" and env.bool("DATABASE_POOL", default=True):
-    # A connection pool per process. Under ASGI (daphne) Django runs each request's sync code in a new
-    # thread, so a persistent per-thread connection (CONN_MAX_AGE) is never reused and every request
-    # would open a connection of its own; the pool hands the same few connections from thread to thread.
+elif DATABASES["default"]["ENGINE"] == "django.db.backends.postgresql" and env.bool("DATABASE_POOL", default=False):
+    # A connection pool per process, the default under ASGI (rhythmic/asgi.py). There Django runs each
+    # request's sync code in a new thread, so a persistent per-thread connection (CONN_MAX_AGE) is never
+    # reused and every request would open a connection of its own; the pool hands the same few connections
+    # from thread to thread. A WSGI worker or a Celery process keeps one persistent connection instead,
+    # which costs less per request than borrowing and checking a pooled one.
     DATABASES["default"]["CONN_MAX_AGE"] = 0  # required with a pool: closing returns the connection to it
     DATABASES["default"].setdefault("OPTIONS", {})["pool"] = {
         "min_size": env.int("DATABASE_POOL_MIN_SIZE", default=1),
@@ -204,6 +206,9 @@ RHYTHMIC_PENDING_TTL = env.int("RHYTHMIC_PENDING_TTL", default=7 * 24 * 3600)  #
 RHYTHMIC_PENDING_SWEEP_SECONDS = env.int("RHYTHMIC_PENDING_SWEEP_SECONDS", default=600)
 # river.drift detector run on each live version's error stream (ADWIN, KSWIN, PageHinkley, ...).
 RHYTHMIC_DRIFT_DETECTOR = env.str("RHYTHMIC_DRIFT_DETECTOR", default="ADWIN")
+# The location (serving pool) this process serves: predict and learn of models deployed elsewhere answer
+# 421. Empty: every location (one pool).
+RHYTHMIC_LOCATION = env.str("RHYTHMIC_LOCATION", default="")
 RHYTHMIC_MAX_BATCH = env.int("RHYTHMIC_MAX_BATCH", default=1000)
 # Frames a streaming-inference WebSocket may have waiting for answers; more are answered "busy" at once.
 RHYTHMIC_WS_MAX_INFLIGHT = env.int("RHYTHMIC_WS_MAX_INFLIGHT", default=64)

@@ -118,17 +118,31 @@ def test_a_celery_broker_alone_sends_tasks_to_it_but_keeps_channels_in_memory(tm
     assert report["channel_layer"] == "channels.layers.InMemoryChannelLayer"
 
 
-def test_postgres_gets_a_connection_pool_and_no_persistent_connections(tmp_path):
-    # Under daphne each request runs in a new thread: only a pool lets it reuse a connection.
-    found = settings_of(tmp_path, DATABASE_URL="postgres://u@db.invalid:5432/rhythmic")
+def test_postgres_with_a_pool_has_no_persistent_connections(tmp_path):
+    found = settings_of(tmp_path, DATABASE_URL="postgres://u@db.invalid:5432/rhythmic", DATABASE_POOL="1")
     assert found["pool"] == {"min_size": 1, "max_size": 10, "timeout": 10.0}
     assert found["conn_max_age"] == 0
 
 
-def test_the_pool_can_be_switched_off_for_persistent_connections(tmp_path):
-    found = settings_of(tmp_path, DATABASE_URL="postgres://u@db.invalid:5432/rhythmic", DATABASE_POOL="0")
+def test_postgres_outside_asgi_keeps_one_persistent_connection_per_thread(tmp_path):
+    found = settings_of(tmp_path, DATABASE_URL="postgres://u@db.invalid:5432/rhythmic")
     assert found["pool"] is None
     assert found["conn_max_age"] == 60
+
+
+def test_the_asgi_application_turns_the_pool_on(tmp_path):
+    # Under daphne each request runs in a new thread: only a pool lets it reuse a connection.
+    environment = {key: value for key, value in os.environ.items() if key not in CONTROLLED}
+    environment.update(RHYTHMIC_VAR_DIR=str(tmp_path), DATABASE_URL="postgres://u@db.invalid:5432/rhythmic")
+    script = (
+        "import rhythmic.asgi; from django.conf import settings; "
+        "print(settings.DATABASES['default']['OPTIONS'].get('pool'))"
+    )
+    result = subprocess.run(
+        [sys.executable, "-c", script], cwd=ROOT, env=environment, capture_output=True, text=True, timeout=60
+    )
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.strip().splitlines()[-1] == "{'min_size': 1, 'max_size': 10, 'timeout': 10.0}"
 
 
 def test_sqlite_keeps_its_connections(tmp_path):

@@ -61,6 +61,7 @@ class ModelEntry:
         self.model_id = head.model_id
         self.flavor: Flavor = get_flavor(head.flavor)
         self.production_version_id = head.production_version_id
+        self.location = head.location
         # No replica is loaded yet, so nothing is behind: replicas replay up to this point when they load.
         self.applied_seq = head.learn_seq
         self.replicas: dict[int, Replica] = {}
@@ -83,6 +84,7 @@ class ModelEntry:
     def sync(self, head: log.Head) -> None:
         """Apply every log entry up to ``head`` to the loaded replicas, in order. Call with the lock held."""
         self.production_version_id = head.production_version_id
+        self.location = head.location
         if head.learn_seq > self.applied_seq:
             for event in log.read_tail(model_id=self.model_id, after=self.applied_seq, upto=head.learn_seq):
                 replica = self.replicas.get(event.version_id)

@@ -18,9 +18,10 @@ from django.utils import timezone
 from django.utils.dateparse import parse_datetime
 
 from catalogue.errors import NotFound
-from catalogue.models import Checkpoint, LearnEvent, MLModel, PendingPrediction
+from catalogue.models import Checkpoint, LearnEvent, Location, MLModel, PendingPrediction
 
 MODEL = MLModel._meta.db_table
+LOCATION = Location._meta.db_table
 EVENT = LearnEvent._meta.db_table
 PENDING = PendingPrediction._meta.db_table
 
@@ -30,6 +31,7 @@ class Head(NamedTuple):
     production_version_id: int | None
     learn_seq: int
     flavor: str
+    location: str | None
 
 
 class Event(NamedTuple):
@@ -59,7 +61,8 @@ def _now() -> Any:
 def read_head(name: str) -> Head | None:
     with connection.cursor() as cursor:
         cursor.execute(
-            f"SELECT id, production_version_id, learn_seq, flavor FROM {MODEL} WHERE name = %s",  # noqa: S608
+            f"SELECT m.id, m.production_version_id, m.learn_seq, m.flavor, l.name FROM {MODEL} m "  # noqa: S608
+            f"LEFT JOIN {LOCATION} l ON l.id = m.location_id WHERE m.name = %s",
             [name],
         )
         row = cursor.fetchone()

@@ -9,7 +9,7 @@ from django.conf import settings
 from django.db import transaction
 
 from catalogue import artifacts, services
-from catalogue.errors import Conflict, InvalidInput, NotFound, RhythmicError
+from catalogue.errors import Conflict, InvalidInput, NotFound, RhythmicError, WrongLocation
 from catalogue.flavors import GroundTruthError
 from catalogue.models import ModelVersion
 from catalogue.runtime import log, observers
@@ -127,6 +127,19 @@ def _clean_batch(items: Any) -> list:
     return items
 
 
+def _served(model: str) -> ModelEntry:
+    """The model's entry, if this process serves its location (RHYTHMIC_LOCATION; unset: every location)."""
+    entry = host.entry(model)
+    served = settings.RHYTHMIC_LOCATION
+    if served and entry.location != served:
+        where = f"location {entry.location!r}" if entry.location else "no location"
+        raise WrongLocation(
+            f"{model} is deployed to {where}; this server process serves location {served!r} only "
+            "(send the request to that location's servers, or move the model)"
+        )
+    return entry
+
+
 # --- predict ------------------------------------------------------------------------------------
 
 
@@ -135,7 +148,7 @@ def predict(*, model: str, features: Any, id: Any = None) -> Prediction:
     with stats.timed(model, "predict"):
         features = _clean_features(features)
         prediction_id = _clean_id(id)
-        entry = host.entry(model)
+        entry = _served(model)
         with entry.lock:
             replica = entry.production()
             prediction = _predict_with(replica, features)
@@ -161,7 +174,7 @@ def predict_many(*, model: str, items: Any) -> list[dict]:
     """Predict a list of ``{"features", "id"?}``; one result per item, each with its own error."""
     items = _clean_batch(items)
     with stats.timed(model, "predict_many"):
-        entry = host.entry(model)
+        entry = _served(model)
         results: list[dict] = []
         pending = []
         with entry.lock:
@@ -247,7 +260,7 @@ def learn_many(*, model: str, items: Any) -> list[dict]:
 
 
 def _learn(model: str, items: list, *, single: bool) -> list:
-    entry = host.entry(model)
+    entry = _served(model)
     plans: list[_Plan | RhythmicError] = []
     by_key: dict[str, int] = {}
     for item in items:

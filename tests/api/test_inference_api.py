@@ -5,6 +5,7 @@ import pytest
 from river import linear_model, preprocessing
 
 from catalogue import services
+from catalogue.models import MLModel
 from tests import factories
 
 pytestmark = pytest.mark.django_db
@@ -157,3 +158,12 @@ def test_an_unknown_api_route_answers_json_404(maintainer_client):
     response = maintainer_client.get("/api/v1/nothing-here")
     assert response.status_code == 404
     assert response.json()["error"]["code"] == "not_found"
+
+
+def test_a_model_of_another_location_answers_421_saying_where_it_is(maintainer_client, live, settings):
+    settings.RHYTHMIC_LOCATION = "edge"
+    MLModel.objects.filter(pk=live.pk).update(location=factories.LocationFactory(name="core"))
+    answer = maintainer_client.post(url("predict"), {"features": {"km": 3.0}}, format="json")
+    assert answer.status_code == 421
+    assert answer.json()["error"]["code"] == "wrong_location"
+    assert "deployed to location 'core'" in answer.json()["error"]["message"]

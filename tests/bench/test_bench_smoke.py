@@ -79,4 +79,4 @@ def test_the_chantilly_bench_prints_the_ratio():
     out = run_bench("chantilly.py", "--pairs", "20", timeout=900)
     if out.returncode == UNAVAILABLE:
         pytest.skip(f"chantilly 0.3.0 could not be installed from PyPI: {out.stdout.strip()[-300:]}")
-    assert_ran(out, "chantilly 0.3.0 (flask, shelve)", "ratio: Rhythmic / chantilly")
+    assert_ran(out, "chantilly 0.3.0 (flask, shelve)", "ratio (requests): Rhythmic / chantilly", "ratio (http.client)")

@@ -9,8 +9,8 @@ import pytest
 from river import anomaly, datasets, evaluate, linear_model, metrics, preprocessing, tree
 
 from catalogue import runtime, services
-from catalogue.errors import Conflict, InvalidInput, NotFound
-from catalogue.models import Checkpoint, LearnEvent, PendingPrediction
+from catalogue.errors import Conflict, InvalidInput, NotFound, WrongLocation
+from catalogue.models import Checkpoint, LearnEvent, MLModel, PendingPrediction
 from catalogue.runtime import log
 from catalogue.runtime.host import Host, host
 from tests import factories
@@ -371,3 +371,38 @@ def test_a_drift_in_the_error_stream_is_seen_at_the_same_seq_by_every_replica():
     finally:
         serving.host = host
         observers._observers["drift"].remove(record)
+
+
+# --- locations: a process may serve one serving pool --------------------------------------------
+
+
+def test_a_process_for_one_location_serves_the_models_deployed_there(settings):
+    settings.RHYTHMIC_LOCATION = "edge"
+    model, _ = live_model(regressor())
+    MLModel.objects.filter(pk=model.pk).update(location=factories.LocationFactory(name="edge"))
+    assert runtime.predict(model="live", features={"x": 1.0}).version == 1
+    assert runtime.learn(model="live", features={"x": 1.0}, ground_truth=2.0).seq == 1
+
+
+@pytest.mark.parametrize("where", ["core", None])
+def test_a_process_for_one_location_refuses_predict_and_learn_of_models_deployed_elsewhere(settings, where):
+    settings.RHYTHMIC_LOCATION = "edge"
+    model, _ = live_model(regressor())
+    MLModel.objects.filter(pk=model.pk).update(location=factories.LocationFactory(name=where) if where else None)
+    for call in (
+        lambda: runtime.predict(model="live", features={"x": 1.0}),
+        lambda: runtime.predict_many(model="live", items=[{"features": {"x": 1.0}}]),
+        lambda: runtime.learn(model="live", features={"x": 1.0}, ground_truth=2.0),
+        lambda: runtime.learn_many(model="live", items=[{"features": {"x": 1.0}, "ground_truth": 2.0}]),
+    ):
+        with pytest.raises(WrongLocation, match="serves location 'edge' only"):
+            call()
+    assert not LearnEvent.objects.exists()
+    # Reading the (replicated) metrics stays possible anywhere
+    assert runtime.metrics(model="live")["n_learned"] == 0
+
+
+def test_without_a_location_setting_a_process_serves_every_location():
+    model, _ = live_model(regressor())
+    MLModel.objects.filter(pk=model.pk).update(location=factories.LocationFactory(name="far"))
+    assert runtime.predict(model="live", features={"x": 1.0}).version == 1
