@@ -13,7 +13,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any, NamedTuple
 
 from django.conf import settings
-from django.db import connection
+from django.db import connection, transaction
 from django.utils import timezone
 from django.utils.dateparse import parse_datetime
 
@@ -93,9 +93,10 @@ def append(*, model_id: int, entries: list[dict]) -> list[int]:
         head = row[0]
         first = head - len(entries) + 1
         now = _now()
-        cursor.executemany(
-            f"INSERT INTO {EVENT} (model_id, seq, version_id, key, features, ground_truth, prediction, created_at) "  # noqa: S608
-            "VALUES (%s, %s, %s, %s, %s, %s, %s, %s)",
+        _insert(
+            cursor,
+            f"INSERT INTO {EVENT} (model_id, seq, version_id, key, features, ground_truth, prediction, created_at) ",
+            "",
             [
                 (
                     model_id,
@@ -111,6 +112,18 @@ def append(*, model_id: int, entries: list[dict]) -> list[int]:
             ],
         )
     return list(range(first, head + 1))
+
+
+ROWS_PER_STATEMENT = 500  # 8 columns each: well under SQLite's 32,766 parameters per statement
+
+
+def _insert(cursor, head: str, tail: str, rows: list[tuple]) -> None:
+    """``head VALUES (...), (...) tail``: a batch as few multi-row statements. psycopg would send executemany's
+    rows as separate statements (each parsed and run alone) and Python's sqlite3 steps them one by one."""
+    row = "(" + ", ".join(["%s"] * len(rows[0])) + ")"
+    for start in range(0, len(rows), ROWS_PER_STATEMENT):
+        chunk = rows[start : start + ROWS_PER_STATEMENT]
+        cursor.execute(f"{head} VALUES {', '.join([row] * len(chunk))} {tail}", [v for r in chunk for v in r])
 
 
 # --- pending predictions ------------------------------------------------------------------------
@@ -137,16 +150,22 @@ def pending_put(*, model_id: int, rows: list[tuple[str, int, dict, Any]]) -> Non
         _last_sweep = time.monotonic()
         pending_expire()
     now = _now()
-    with connection.cursor() as cursor:
-        cursor.executemany(
-            f"INSERT INTO {PENDING} (model_id, key, version_id, features, prediction, created_at) "  # noqa: S608
-            "VALUES (%s, %s, %s, %s, %s, %s) ON CONFLICT (model_id, key) DO UPDATE SET "
+    # One transaction for the batch: in autocommit every row would be a commit of its own (on Postgres a
+    # WAL flush each, on SQLite a WAL append each).
+    with transaction.atomic(savepoint=False), connection.cursor() as cursor:
+        _insert(
+            cursor,
+            f"INSERT INTO {PENDING} (model_id, key, version_id, features, prediction, created_at)",
+            "ON CONFLICT (model_id, key) DO UPDATE SET "
             "version_id = excluded.version_id, features = excluded.features, "
             "prediction = excluded.prediction, created_at = excluded.created_at",
-            [
-                (model_id, key, version, _json(features), _json(prediction), now)
-                for key, version, features, prediction in rows
-            ],
+            # One row per key, the last one: a statement may not upsert the same row twice (Postgres).
+            list(
+                {
+                    key: (model_id, key, version, _json(features), _json(prediction), now)
+                    for key, version, features, prediction in rows
+                }.values()
+            ),
         )
 
 

@@ -241,6 +241,30 @@ def test_predict_many_stores_ids_and_reports_item_errors():
     assert PendingPrediction.objects.filter(key='"a"').exists()
 
 
+def test_predict_many_with_one_id_twice_keeps_the_last_prediction():
+    live_model(linear_model.LinearRegression())
+    runtime.learn(model="live", features={"x": 1.0}, ground_truth=5.0)  # so predictions differ by features
+    results = runtime.predict_many(
+        model="live", items=[{"features": {"x": 1.0}, "id": "a"}, {"features": {"x": 3.0}, "id": "a"}]
+    )
+    assert results[0]["prediction"] != results[1]["prediction"]
+    learned = runtime.learn(model="live", id="a", ground_truth=4.0)
+    assert learned.features == {"x": 3.0}
+    assert learned.prediction == results[1]["prediction"]
+
+
+def test_batches_larger_than_one_statement_store_and_learn_every_row(monkeypatch):
+    monkeypatch.setattr(log, "ROWS_PER_STATEMENT", 4)
+    live_model(regressor())
+    n = 4 * 2 + 3
+    runtime.predict_many(model="live", items=[{"features": {"x": float(i)}, "id": i} for i in range(n)])
+    assert PendingPrediction.objects.count() == n
+    results = runtime.learn_many(model="live", items=[{"id": i, "ground_truth": float(i)} for i in range(n)])
+    assert [r["seq"] for r in results] == list(range(1, n + 1))
+    assert list(LearnEvent.objects.order_by("seq").values_list("key", flat=True)) == [str(i) for i in range(n)]
+    assert not PendingPrediction.objects.exists()
+
+
 def test_a_predict_only_model_refuses_learn():
     from sklearn.linear_model import LinearRegression
 
