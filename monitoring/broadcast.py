@@ -1,6 +1,6 @@
 """Live events to WebSocket and SSE listeners through the channel layer, without ever blocking serving.
 
-``publish`` only appends to a bounded in-memory queue; a pump coroutine sends it to the channel layer
+``publish`` only appends to a bounded in-memory queue; a drain task sends it to the channel layer
 (in-memory on the embedded default, Redis in production, so an event from any process reaches listeners
 on every other). Above RHYTHMIC_EVENTS_PER_SECOND per model, events are sampled (the next one sent says
 how many were skipped); metric pushes are coalesced to one per model per RHYTHMIC_METRICS_PUSH_SECONDS;
@@ -43,8 +43,8 @@ class Broadcaster:
         self._windows: dict[str, list] = {}  # model -> [window start, sent in window, skipped]
         self._server_loop: asyncio.AbstractEventLoop | None = None
         self._own_loop: asyncio.AbstractEventLoop | None = None
-        self._wakeup: asyncio.Event | None = None
-        self._pump_loop: asyncio.AbstractEventLoop | None = None
+        self._draining_on: asyncio.AbstractEventLoop | None = None  # the loop a drain task runs on
+        self._flush_timer_on: asyncio.AbstractEventLoop | None = None  # where the next metrics push is timed
         self._last_metrics_flush = 0.0
         self.sent = 0
         self.dropped = 0
@@ -61,8 +61,8 @@ class Broadcaster:
                 self.dropped += 1
                 return
             event.setdefault("at", timezone.now().isoformat())
-            # Wake the pump only when the queue was empty: it drains everything queued when it runs, and
-            # waking the loop per event would cost a system call per predict.
+            # Wake the loop only when the queue was empty: a drain takes everything queued while it runs,
+            # and waking the loop per event would cost a system call per predict.
             wake = not self._queue
             self._queue.append(([ALL_EVENTS, events_group(model)] if model else [ALL_EVENTS], event))
         if wake:
@@ -97,7 +97,7 @@ class Broadcaster:
             window[2] = 0
         return True
 
-    # --- the pump (the server's event loop, or a private one) ------------------------------------
+    # --- delivery (on the server's event loop, or a private one) ---------------------------------
 
     def bind_loop(self, loop: asyncio.AbstractEventLoop) -> None:
         """Called from the ASGI application: send on the server's loop, where in-memory listeners wait."""
@@ -123,33 +123,41 @@ class Broadcaster:
                 self._metrics.clear()
             return
         with contextlib.suppress(RuntimeError):  # the loop closed under us (shutdown)
-            loop.call_soon_threadsafe(self._ensure_pump, loop)
+            loop.call_soon_threadsafe(self._start_drain, loop)
 
-    def _ensure_pump(self, loop: asyncio.AbstractEventLoop) -> None:
-        if self._pump_loop is not loop or self._wakeup is None:
-            self._pump_loop = loop
-            self._wakeup = asyncio.Event()
-            loop.create_task(self._pump())
-        self._wakeup.set()
+    def _start_drain(self, loop: asyncio.AbstractEventLoop) -> None:
+        """On ``loop``: start a drain unless one runs there already (it takes what was queued meanwhile).
 
-    async def _pump(self) -> None:
+        A drain ends when the queue is empty, so no task is left pending when the server stops."""
+        if self._draining_on is loop:
+            return
+        self._draining_on = loop
+        loop.create_task(self._drain(loop))
+
+    async def _drain(self, loop: asyncio.AbstractEventLoop) -> None:
         layer = get_channel_layer()
-        while True:
-            await self._wakeup.wait()
-            self._wakeup.clear()
-            with self._lock:
-                batch = list(self._queue)
-                self._queue.clear()
-            for groups, event in batch:
-                await self._send(layer, groups, event)
-            await self._flush_metrics(layer)
+        try:
+            while True:
+                with self._lock:
+                    batch = list(self._queue)
+                    self._queue.clear()
+                for groups, event in batch:
+                    await self._send(layer, groups, event)
+                await self._flush_metrics(layer, loop)
+                with self._lock:
+                    if not self._queue:
+                        return
+        finally:
+            if self._draining_on is loop:
+                self._draining_on = None
 
-    async def _flush_metrics(self, layer) -> None:
+    async def _flush_metrics(self, layer, loop: asyncio.AbstractEventLoop) -> None:
         interval = settings.RHYTHMIC_METRICS_PUSH_SECONDS
         wait = self._last_metrics_flush + interval - time.monotonic()
         if wait > 0:
-            if self._metrics:
-                asyncio.get_running_loop().call_later(wait, self._wakeup.set)
+            if self._metrics and self._flush_timer_on is not loop:
+                self._flush_timer_on = loop
+                loop.call_later(wait, self._timer_drain, loop)
             return
         with self._lock:
             pushes = self._metrics
@@ -159,6 +167,11 @@ class Broadcaster:
         for model, payload in pushes.items():
             event = {"type": "metrics", "model": model, **payload}
             await self._send(layer, [metrics_group(model)], event)
+
+    def _timer_drain(self, loop: asyncio.AbstractEventLoop) -> None:
+        if self._flush_timer_on is loop:
+            self._flush_timer_on = None
+        self._start_drain(loop)
 
     async def _send(self, layer, groups: list[str], event: dict) -> None:
         for group in groups:

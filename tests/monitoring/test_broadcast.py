@@ -118,3 +118,20 @@ def test_a_coalesced_metrics_push_keeps_every_version_that_learned_in_the_interv
     broadcaster.publish_metrics("m", {"state_seq": 3, "versions": {"2": {"MAE": 0.5}}})
     assert broadcaster._metrics["m"]["state_seq"] == 3
     assert broadcaster._metrics["m"]["versions"] == {"1": {"MAE": 1.0}, "2": {"MAE": 0.5}}
+
+
+def test_no_delivery_task_is_left_pending_once_the_queue_is_empty(live):
+    # A task pending forever would be destroyed at shutdown with an asyncio error in the server's log.
+    layer = get_channel_layer()
+
+    async def scenario() -> list:
+        broadcaster._server_loop = None
+        broadcaster.bind_loop(asyncio.get_running_loop())
+        channel = await layer.new_channel()
+        await layer.group_add("events.live", channel)
+        await sync_to_async(lambda: runtime.predict(model="live", features={"x": 1.0}))()
+        await asyncio.wait_for(layer.receive(channel), 5)
+        await asyncio.sleep(0.05)
+        return [t for t in asyncio.all_tasks() if t.get_coro().__qualname__.startswith("Broadcaster.")]
+
+    assert async_to_sync(scenario)() == []
