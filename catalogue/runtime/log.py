@@ -7,6 +7,7 @@ The per-request statements are written as SQL (the same text on SQLite and Postg
 the ORM cost more than running them.
 """
 
+import contextlib
 import json
 import time
 from datetime import UTC, datetime, timedelta
@@ -150,22 +151,24 @@ def pending_put(*, model_id: int, rows: list[tuple[str, int, dict, Any]]) -> Non
         _last_sweep = time.monotonic()
         pending_expire()
     now = _now()
-    # One transaction for the batch: in autocommit every row would be a commit of its own (on Postgres a
-    # WAL flush each, on SQLite a WAL append each).
-    with transaction.atomic(savepoint=False), connection.cursor() as cursor:
+    # One row per key, the last one: a statement may not upsert the same row twice (Postgres).
+    unique = list(
+        {
+            key: (model_id, key, version, _json(features), _json(prediction), now)
+            for key, version, features, prediction in rows
+        }.values()
+    )
+    # A batch of several statements is one transaction (not a commit each); a single statement needs none,
+    # and BEGIN and COMMIT would be two more round trips for every predict.
+    several = len(unique) > ROWS_PER_STATEMENT
+    with transaction.atomic(savepoint=False) if several else contextlib.nullcontext(), connection.cursor() as cursor:
         _insert(
             cursor,
             f"INSERT INTO {PENDING} (model_id, key, version_id, features, prediction, created_at)",
             "ON CONFLICT (model_id, key) DO UPDATE SET "
             "version_id = excluded.version_id, features = excluded.features, "
             "prediction = excluded.prediction, created_at = excluded.created_at",
-            # One row per key, the last one: a statement may not upsert the same row twice (Postgres).
-            list(
-                {
-                    key: (model_id, key, version, _json(features), _json(prediction), now)
-                    for key, version, features, prediction in rows
-                }.values()
-            ),
+            unique,
         )
 
 
