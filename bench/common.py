@@ -184,9 +184,18 @@ def wait_ready(url: str, process: subprocess.Popen, timeout: float = 60) -> None
 
 
 @contextlib.contextmanager
-def server(env: dict, kind: str, *, workers: int = 1, quiet: bool = True) -> Iterator[str]:
-    """A running server of ``kind`` on a free port; yields its URL and stops it afterwards."""
-    port = free_port()
+def server(env: dict, kind: str, *, workers: int = 1, port: int = 0, quiet: bool = True) -> Iterator[str]:
+    """A running server of ``kind`` on ``port`` (0: a free one); yields its URL and stops it afterwards."""
+    with server_process(env, kind, workers=workers, port=port, quiet=quiet) as (url, _):
+        yield url
+
+
+@contextlib.contextmanager
+def server_process(
+    env: dict, kind: str, *, workers: int = 1, port: int = 0, quiet: bool = True
+) -> Iterator[tuple[str, subprocess.Popen]]:
+    """server(), yielding the process too (for a bench that reads the server's own CPU time)."""
+    port = port or free_port()
     extra = {"PORT": str(port), "WEB_CONCURRENCY": str(workers)}
     if kind == "topology":
         extra.update(WSGI_PORT=str(free_port()), ASGI_PORT=str(free_port()))
@@ -205,7 +214,7 @@ def server(env: dict, kind: str, *, workers: int = 1, quiet: bool = True) -> Ite
             wait_ready(url, process, timeout=120 if kind == "topology" else 60)
         except SystemExit as exc:
             raise SystemExit(f"{exc}; its log ({log.name}) ends with:\n{Path(log.name).read_text()[-3000:]}") from None
-        yield url
+        yield url, process
     finally:
         stop(process)
         log.close()
@@ -244,6 +253,17 @@ def http_pairs(url: str, token: str, model: str, data) -> tuple[float, list[floa
         predict_times.append(t1 - t0)
         predictions.append(answer["prediction"])
     return time.perf_counter() - started, predict_times, learn_times, predictions
+
+
+def core_pairs(model: str, data) -> float:
+    """Seconds for predict(id) + learn(id) per example through the serving core in this process (after prepare())."""
+    from catalogue import runtime
+
+    started = time.perf_counter()
+    for i, (x, y) in enumerate(data):
+        runtime.predict(model=model, features=x, id=i)
+        runtime.learn(model=model, id=i, ground_truth=y)
+    return time.perf_counter() - started
 
 
 class LightClient:

@@ -14,73 +14,16 @@ here delivers every event (no sampling), the worst case for the server.
 
 import argparse
 import asyncio
-import itertools
 import json
 import os
 import subprocess
 import sys
-import tempfile
 import time
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT))
+from common import ROOT, environment, http_pairs, prepare_elsewhere, rate, server_process, stream
 
 MODEL = "bench-live"
-
-
-def stream(n: int) -> list[tuple[dict, float]]:
-    from river import datasets
-
-    return list(itertools.islice(itertools.cycle(datasets.TrumpApproval()), n))
-
-
-def prepare(env: dict) -> str:
-    """Migrate the bench database, create a user with a token and a live model; returns the token."""
-    os.environ.update(env)
-    import django
-
-    django.setup()
-    import dill
-    from django.core.management import call_command
-    from river import linear_model, preprocessing
-
-    from catalogue import services
-    from catalogue.models import MLModel
-    from tests import factories
-
-    call_command("migrate", verbosity=0)
-    user = factories.UserFactory(username="bench-listeners", permissions=["infer_mlmodel"])
-    MLModel.objects.filter(name=MODEL).delete()
-    model = services.model_create(name=MODEL, flavor="regression")
-    artifact = dill.dumps(preprocessing.StandardScaler() | linear_model.LinearRegression())
-    version, _ = services.model_version_register(model=model, data=artifact, validate=False)
-    services.model_version_validate(version_id=version.pk)
-    services.deployment_promote(version=version)
-    from rest_framework.authtoken.models import Token
-
-    return Token.objects.get_or_create(user=user)[0].key
-
-
-def start_daphne(env: dict, port: int) -> subprocess.Popen:
-    import requests
-
-    process = subprocess.Popen(
-        [sys.executable, "-m", "daphne", "-b", "127.0.0.1", "-p", str(port), "rhythmic.asgi:application"],
-        cwd=ROOT,
-        env={**os.environ, **env},
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-    )
-    deadline = time.monotonic() + 30
-    while time.monotonic() < deadline:
-        try:
-            if requests.get(f"http://127.0.0.1:{port}/livez", timeout=5).ok:
-                return process
-        except requests.RequestException:
-            time.sleep(0.05)
-    process.kill()
-    raise SystemExit("daphne did not start")
 
 
 def cpu_seconds(pid: int) -> float:
@@ -89,17 +32,9 @@ def cpu_seconds(pid: int) -> float:
     return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
-def http_pairs(url: str, token: str, data, first_id: int) -> float:
-    """Seconds for all pairs, one keep-alive client."""
-    import requests
-
-    session = requests.Session()
-    session.headers["Authorization"] = f"Token {token}"
-    started = time.perf_counter()
-    for i, (x, y) in enumerate(data, start=first_id):
-        session.post(f"{url}/api/v1/models/{MODEL}/predict", json={"features": x, "id": i}).raise_for_status()
-        session.post(f"{url}/api/v1/models/{MODEL}/learn", json={"id": i, "ground_truth": y}).raise_for_status()
-    return time.perf_counter() - started
+def pairs_seconds(url: str, token: str, data) -> float:
+    """Seconds for all pairs, one keep-alive client. Each phase reuses ids from 0: a learn consumes its id."""
+    return http_pairs(url, token, MODEL, data)[0]
 
 
 # --- the listeners' process ----------------------------------------------------------------------
@@ -140,7 +75,7 @@ async def listen(url: str, token: str, count: int) -> None:
         await socket.close()
 
 
-def with_listeners(env, url, token, data, first_id: int, count: int) -> tuple[float, dict]:
+def with_listeners(env: dict, url: str, token: str, data, count: int) -> tuple[float, dict]:
     ws_url = url.replace("http://", "ws://") + "/ws/events/"
     listeners = subprocess.Popen(
         [sys.executable, __file__, "--listen", ws_url, "--token", token, "--listeners", str(count)],
@@ -153,7 +88,7 @@ def with_listeners(env, url, token, data, first_id: int, count: int) -> tuple[fl
     try:
         if listeners.stdout.readline().strip() != "ready":
             raise SystemExit("the listeners did not connect")
-        seconds = http_pairs(url, token, data, first_id)
+        seconds = pairs_seconds(url, token, data)
         listeners.stdin.write(f"{2 * len(data)}\n")  # one predict and one learn event per pair
         listeners.stdin.flush()
         report = json.loads(listeners.stdout.readline())
@@ -169,7 +104,7 @@ def main() -> None:
     parser.add_argument("--events-per-second", type=int, default=1_000_000)
     parser.add_argument("--database-url", default="")
     parser.add_argument("--redis-url", default="")
-    parser.add_argument("--port", type=int, default=8775)
+    parser.add_argument("--port", type=int, default=0, help="daphne's port (default: a free one)")
     parser.add_argument("--listen", help=argparse.SUPPRESS)  # internal: run as the listeners' process
     parser.add_argument("--token", help=argparse.SUPPRESS)
     args = parser.parse_args()
@@ -177,34 +112,22 @@ def main() -> None:
         asyncio.run(listen(args.listen, args.token, args.listeners))
         return
 
-    env = {
-        "DJANGO_SETTINGS_MODULE": "rhythmic.settings",
-        "RHYTHMIC_VAR_DIR": tempfile.mkdtemp(prefix="rhythmic-bench-"),
-        "RHYTHMIC_LOG_LEVEL": "WARNING",
-        "CELERY_TASK_ALWAYS_EAGER": "1",
+    extra = {
         "RHYTHMIC_EVENTS_PER_SECOND": str(args.events_per_second),
+        "REDIS_URL": args.redis_url,  # empty: the in-memory layer, whatever the shell's REDIS_URL says
     }
-    os.environ.pop("DATABASE_URL", None)
-    os.environ.pop("REDIS_URL", None)
-    if args.database_url:
-        env["DATABASE_URL"] = args.database_url
     if args.redis_url:
-        env["REDIS_URL"] = args.redis_url
-        env["RHYTHMIC_CHANNEL_PREFIX"] = f"bench-{os.getpid()}"
-    token = prepare(env)
+        extra["RHYTHMIC_CHANNEL_PREFIX"] = f"bench-{os.getpid()}"
+    env = environment(args.database_url, **extra)
+    token = prepare_elsewhere(env, [MODEL])
     data = stream(args.pairs)
-    url = f"http://127.0.0.1:{args.port}"
-    server = start_daphne(env, args.port)
-    try:
-        http_pairs(url, token, stream(100), first_id=10**6)  # warm-up
-        cpu = cpu_seconds(server.pid)
-        alone = http_pairs(url, token, data, first_id=0)
-        cpu_alone, cpu = cpu_seconds(server.pid) - cpu, cpu_seconds(server.pid)
-        watched, report = with_listeners(env, url, token, data, args.pairs, args.listeners)
-        cpu_watched = cpu_seconds(server.pid) - cpu
-    finally:
-        server.terminate()
-        server.wait(10)
+    with server_process(env, "daphne", port=args.port) as (url, daphne):
+        pairs_seconds(url, token, stream(100))  # warm-up
+        cpu = cpu_seconds(daphne.pid)
+        alone = pairs_seconds(url, token, data)
+        cpu_alone, cpu = cpu_seconds(daphne.pid) - cpu, cpu_seconds(daphne.pid)
+        watched, report = with_listeners(env, url, token, data, args.listeners)
+        cpu_watched = cpu_seconds(daphne.pid) - cpu
 
     where = ("postgres" if args.database_url else "sqlite (embedded)") + (
         ", redis channel layer" if args.redis_url else ", in-memory channel layer"
@@ -215,11 +138,8 @@ def main() -> None:
         ("0 listeners", alone, cpu_alone),
         (f"{args.listeners} listeners on ws/events/", watched, cpu_watched),
     ):
-        print(
-            f"{name:<28} {args.pairs / seconds:8.1f} pairs/s   ({seconds / args.pairs * 1e3:7.2f} ms/pair, "
-            f"server CPU {cpu / args.pairs * 1e3:6.2f} ms/pair)"
-        )
-    print(f"ratio (with / without)       {alone / watched:8.2f}")
+        print(f"{rate(name, args.pairs, seconds)}   server CPU {cpu / args.pairs * 1e3:6.2f} ms/pair")
+    print(f"{'ratio (with / without)':<36} {alone / watched:10.2f}")
     print(
         f"predict+learn events per listener: {report['min']}-{report['max']} of {2 * args.pairs} "
         f"(last one {report['lag'] * 1e3:.0f} ms after the last pair)"
