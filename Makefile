@@ -13,7 +13,7 @@ help:
 	@echo "make lint    ruff check and ruff format --check only"
 	@echo "make format  ruff format and ruff check --fix"
 	@echo "make topology  production topology on HOST:PORT: nginx -> gunicorn (REST) + daphne (WebSockets), Celery worker and beat (Postgres + Redis)"
-	@echo "make bench   every benchmark with its baseline, embedded (BENCH_ARGS="--database-url postgres://..." for Postgres; see bench/README.md)"
+	@echo "make bench   every benchmark with its baseline, embedded (BENCH_ARGS='--database-url postgres://...' for Postgres; see bench/README.md)"
 
 run:
 	@scripts/run.sh
