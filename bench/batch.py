@@ -11,7 +11,7 @@ import argparse
 import os
 import time
 
-from common import environment, prepare, prepare_elsewhere, rate, river_floor, server, stream
+from common import core_pairs, environment, prepare, prepare_elsewhere, rate, river_floor, server, stream
 
 
 def rounds(data, batch: int, *, ids: bool = True):
@@ -41,16 +41,6 @@ def core(data, batch: int, *, model: str = "batch-core", ids: bool = True) -> tu
         predicting += t1 - t0
         assert not any("error" in r for r in results + learned), "a batch item failed"
     return predicting, learning
-
-
-def core_single(data) -> float:
-    from catalogue import runtime
-
-    started = time.perf_counter()
-    for i, (x, y) in enumerate(data):
-        runtime.predict(model="batch-single", features=x, id=i)
-        runtime.learn(model="batch-single", id=i, ground_truth=y)
-    return time.perf_counter() - started
 
 
 def over_http(url: str, token: str, data, batch: int) -> tuple[float, float]:
@@ -97,7 +87,7 @@ def main() -> None:
     print(rate("core predict_many, no ids", args.rows, predicting, "rows/s"))
     print(rate("core learn_many with features", args.rows, learning, "rows/s"))
     single = min(args.single_rows, args.rows)
-    print(rate("core one at a time, pairs (baseline)", single, core_single(data[:single])))
+    print(rate("core one at a time, pairs (baseline)", single, core_pairs("batch-single", data[:single])))
 
 
 if __name__ == "__main__":
