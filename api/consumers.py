@@ -16,6 +16,7 @@ from channels.db import database_sync_to_async
 from channels.generic.websocket import AsyncWebsocketConsumer
 from django.conf import settings
 
+from api.ws_auth import CLOSE_UNAUTHENTICATED, UNAUTHENTICATED_REASON
 from catalogue import runtime
 from catalogue.errors import RhythmicError
 
@@ -23,7 +24,7 @@ logger = logging.getLogger(__name__)
 
 OPS = ("predict", "learn")
 # Close codes: 4401 anonymous, 4403 missing the inference permission.
-UNAUTHORIZED, FORBIDDEN = 4401, 4403
+UNAUTHORIZED, FORBIDDEN = CLOSE_UNAUTHENTICATED, 4403
 
 
 def max_inflight() -> int:
@@ -136,7 +137,7 @@ class InferenceConsumer(AsyncWebsocketConsumer):
         # Accept before closing: a close code reaches the client only on an open connection.
         await self.accept()
         if user is None or not user.is_authenticated:
-            await self.close(code=UNAUTHORIZED, reason="log in or send Authorization: Token <key> (or ?token=)")
+            await self.close(code=UNAUTHORIZED, reason=UNAUTHENTICATED_REASON)
             return
         if not await database_sync_to_async(_may_infer)(user):
             await self.close(code=FORBIDDEN, reason="predict and learn need the catalogue.infer_mlmodel permission")

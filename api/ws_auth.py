@@ -14,6 +14,11 @@ from rest_framework.exceptions import AuthenticationFailed
 
 from api.authentication import CachedTokenAuthentication
 
+#: Close code and reason of a socket without valid credentials: accepted, then closed, so that a real
+#: client reads them (a refused handshake would only show it an HTTP 403).
+CLOSE_UNAUTHENTICATED = 4401
+UNAUTHENTICATED_REASON = "log in or send Authorization: Token <key> (or ?token=)"
+
 
 def _token_from(scope) -> str | None:
     for name, value in scope.get("headers", []):

@@ -11,12 +11,12 @@ from channels.db import database_sync_to_async
 from channels.generic.websocket import AsyncJsonWebsocketConsumer
 from django.utils import timezone
 
+from api.ws_auth import CLOSE_UNAUTHENTICATED, UNAUTHENTICATED_REASON
 from catalogue import runtime, selectors
 from catalogue.errors import Conflict, NotFound
 from monitoring.broadcast import ALL_EVENTS, events_group, metrics_group
 
 # Close codes in the application range (4000-4999), after the HTTP statuses they mirror.
-CLOSE_UNAUTHENTICATED = 4401
 CLOSE_NOT_FOUND = 4404
 
 PING_HINT = 'this socket only streams events; the one message it accepts is {"type": "ping"}'
@@ -57,12 +57,8 @@ class LiveConsumer(AsyncJsonWebsocketConsumer):
     async def refuse_anonymous(self) -> bool:
         user = self.scope.get("user")
         if user is None or not user.is_authenticated:
-            # Accept, then close: a close code refused during the handshake reaches a real client only as
-            # HTTP 403 (the same answer as a bad Origin), an open connection's close code reaches it.
-            await self.accept()
-            await self.close(
-                code=CLOSE_UNAUTHENTICATED, reason="log in or send Authorization: Token <key> (or ?token=)"
-            )
+            await self.accept()  # then close: see api.ws_auth.CLOSE_UNAUTHENTICATED
+            await self.close(code=CLOSE_UNAUTHENTICATED, reason=UNAUTHENTICATED_REASON)
             return True
         return False
 

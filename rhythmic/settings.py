@@ -86,9 +86,6 @@ if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
         "timeout": 30,
         "init_command": "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL;",
     }
-    # Keep a connection per thread: opening one runs the pragmas, and closing the last one checkpoints
-    # the WAL into the database file; together they cost more than the queries of a predict.
-    DATABASES["default"].setdefault("CONN_MAX_AGE", env.int("DATABASE_CONN_MAX_AGE", default=60))
 elif DATABASES["default"]["ENGINE"] == "django.db.backends.postgresql" and env.bool("DATABASE_POOL", default=False):
     # A connection pool per process, the default under ASGI (rhythmic/asgi.py). There Django runs each
     # request's sync code in a new thread, so a persistent per-thread connection (CONN_MAX_AGE) is never
@@ -101,12 +98,13 @@ elif DATABASES["default"]["ENGINE"] == "django.db.backends.postgresql" and env.b
         "max_size": env.int("DATABASE_POOL_MAX_SIZE", default=10),
         "timeout": env.float("DATABASE_POOL_TIMEOUT", default=10.0),
     }
-    # With a pool, Django has it check each connection before handing it out: a restarted database
-    # costs no failed request.
+if DATABASES["default"]["ENGINE"] != "django.db.backends.sqlite3":
+    # A connection is checked before a request uses it (with a pool: before the pool hands it out), so a
+    # restarted database costs no failed request.
     DATABASES["default"]["CONN_HEALTH_CHECKS"] = True
-else:
-    DATABASES["default"].setdefault("CONN_MAX_AGE", env.int("DATABASE_CONN_MAX_AGE", default=60))
-    DATABASES["default"]["CONN_HEALTH_CHECKS"] = True
+# Keep a connection per thread between requests (unless pooled): reopening SQLite runs the pragmas, and
+# closing its last connection checkpoints the WAL; together they cost more than the queries of a predict.
+DATABASES["default"].setdefault("CONN_MAX_AGE", env.int("DATABASE_CONN_MAX_AGE", default=60))
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
 # --- Redis: channel layer and Celery broker ---------------------------------------------------
