@@ -46,6 +46,8 @@ INSTALLED_APPS = [
 ]
 
 MIDDLEWARE = [
+    # First: refuses a body over its route's cap before anything reads it (api/limits.py).
+    "api.limits.BodyLimitMiddleware",
     "django.middleware.security.SecurityMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
@@ -164,6 +166,11 @@ SPECTACULAR_SETTINGS = {
 
 # --- Limits -----------------------------------------------------------------------------------
 RHYTHMIC_MAX_ARTIFACT_BYTES = env.int("RHYTHMIC_MAX_ARTIFACT_BYTES", default=64 * 1024 * 1024)
+# Every other request body (JSON): room for RHYTHMIC_MAX_BATCH items of ~4 KB each. Refused with 413 from
+# its Content-Length (or once a chunked body passes it) before it is read: see api/limits.py.
+RHYTHMIC_MAX_JSON_BYTES = env.int("RHYTHMIC_MAX_JSON_BYTES", default=4 * 1024 * 1024)
+# A WebSocket message (a frame, or a fragmented message) over this closes the socket with 1009 (daphne).
+RHYTHMIC_WS_MAX_FRAME_BYTES = env.int("RHYTHMIC_WS_MAX_FRAME_BYTES", default=4 * 1024 * 1024)
 # Raw-body uploads are read whole: the same cap keeps a huge body from exhausting memory.
 DATA_UPLOAD_MAX_MEMORY_SIZE = RHYTHMIC_MAX_ARTIFACT_BYTES
 FILE_UPLOAD_MAX_MEMORY_SIZE = 8 * 1024 * 1024

@@ -33,19 +33,25 @@ def database_url() -> str:
 
 
 class Server:
-    """One `daphne rhythmic.asgi:application` process on its own port."""
+    """One `daphne rhythmic.asgi:application` process on its own port (``wsgi=True``: one gunicorn worker)."""
 
-    def __init__(self, env: dict, log_path: Path):
+    def __init__(self, env: dict, log_path: Path, *, wsgi: bool = False, ready_path: str = "/healthz"):
         self.env = env
         self.log_path = log_path
         self.port = free_port()
         self.url = f"http://127.0.0.1:{self.port}"
         self.process: subprocess.Popen | None = None
+        self.ready_path = ready_path
+        if wsgi:
+            self.argv = ["gunicorn", "rhythmic.wsgi:application", "--bind", f"127.0.0.1:{self.port}", "--workers", "1"]
+            self.argv += ["--worker-class", "gthread", "--threads", "1"]
+        else:
+            self.argv = ["daphne", "-b", "127.0.0.1", "-p", str(self.port), "rhythmic.asgi:application"]
 
     def start(self, timeout: float = 30.0) -> "Server":
         log = self.log_path.open("ab")
         self.process = subprocess.Popen(
-            [sys.executable, "-m", "daphne", "-b", "127.0.0.1", "-p", str(self.port), "rhythmic.asgi:application"],
+            [sys.executable, "-m", *self.argv],
             cwd=ROOT,
             env=self.env,
             stdout=log,
@@ -56,7 +62,7 @@ class Server:
             if self.process.poll() is not None:
                 raise RuntimeError(f"the server exited early:\n{self.log_path.read_text()[-3000:]}")
             try:
-                if requests.get(self.url + "/healthz", timeout=5).status_code == 200:
+                if requests.get(self.url + self.ready_path, timeout=5).status_code == 200:
                     return self
             except requests.RequestException:
                 time.sleep(0.05)  # nothing to await: the port opens when daphne is ready
