@@ -7,6 +7,11 @@ channel layer, Celery tasks run inline); production sets ``DATABASE_URL``, ``RED
 from pathlib import Path
 
 import environ
+from django.core.checks.security.base import (
+    SECRET_KEY_INSECURE_PREFIX,
+    SECRET_KEY_MIN_LENGTH,
+    SECRET_KEY_MIN_UNIQUE_CHARACTERS,
+)
 from django.core.exceptions import ImproperlyConfigured
 
 BASE_DIR = Path(__file__).resolve().parent.parent
@@ -18,12 +23,44 @@ VAR_DIR = Path(env.str("RHYTHMIC_VAR_DIR", default=str(BASE_DIR / "var")))
 DEV_SECRET_KEY = "dev-insecure-rhythmic-key-do-not-use-in-production"  # noqa: S105 - the dev marker
 SECRET_KEY = env.str("DJANGO_SECRET_KEY", default=DEV_SECRET_KEY)
 DEBUG = env.bool("DJANGO_DEBUG", default=True)
-if not DEBUG and SECRET_KEY == DEV_SECRET_KEY:
+
+
+def secret_key_problem(key: str) -> str | None:
+    """Why ``key`` cannot sign production sessions and tokens, or None: the bar of Django's own check (W009)."""
+    if key == DEV_SECRET_KEY:
+        return "the development key is refused"
+    if not key.strip():
+        return "it is empty" if not key else "it is only whitespace"
+    if key.startswith(SECRET_KEY_INSECURE_PREFIX):
+        return f"a key starting {SECRET_KEY_INSECURE_PREFIX!r} is one Django generated for development"
+    if len(key) < SECRET_KEY_MIN_LENGTH:
+        return f"it has {len(key)} characters; at least {SECRET_KEY_MIN_LENGTH} are needed"
+    if len(set(key)) < SECRET_KEY_MIN_UNIQUE_CHARACTERS:
+        return f"it has {len(set(key))} distinct characters; at least {SECRET_KEY_MIN_UNIQUE_CHARACTERS} are needed"
+    return None
+
+
+if not DEBUG and (problem := secret_key_problem(SECRET_KEY)):
     raise ImproperlyConfigured(
-        "DJANGO_DEBUG=0 (production) needs a real DJANGO_SECRET_KEY; the development key is refused."
+        f"DJANGO_DEBUG=0 (production) needs a real DJANGO_SECRET_KEY: {problem}. "
+        'Generate one with: python -c "import secrets; print(secrets.token_urlsafe(50))"'
     )
 ALLOWED_HOSTS = env.list("DJANGO_ALLOWED_HOSTS", default=["127.0.0.1", "localhost", "[::1]", "testserver"])
 CSRF_TRUSTED_ORIGINS = env.list("DJANGO_CSRF_TRUSTED_ORIGINS", default=[])
+
+# --- HTTPS: off by default (make run, make topology and the compose file serve plain HTTP) ---------------
+# DJANGO_HTTPS=1: clients reach the site over HTTPS only; each setting it turns on has its own override.
+HTTPS = env.bool("DJANGO_HTTPS", default=False)
+SECURE_SSL_REDIRECT = env.bool("DJANGO_SECURE_SSL_REDIRECT", default=HTTPS)
+SESSION_COOKIE_SECURE = env.bool("DJANGO_SESSION_COOKIE_SECURE", default=HTTPS)
+CSRF_COOKIE_SECURE = env.bool("DJANGO_CSRF_COOKIE_SECURE", default=HTTPS)
+SECURE_HSTS_SECONDS = env.int("DJANGO_SECURE_HSTS_SECONDS", default=365 * 24 * 3600 if HTTPS else 0)
+SECURE_HSTS_INCLUDE_SUBDOMAINS = env.bool("DJANGO_SECURE_HSTS_INCLUDE_SUBDOMAINS", default=HTTPS)
+SECURE_HSTS_PRELOAD = env.bool("DJANGO_SECURE_HSTS_PRELOAD", default=False)  # a promise to browsers: opt in
+# A proxy that terminates TLS says so in X-Forwarded-Proto (deploy/nginx.conf sets it). Trust it only behind
+# such a proxy, which overwrites a client's own header; without it, HTTPS behind a proxy redirects forever.
+if env.bool("DJANGO_SECURE_PROXY_SSL_HEADER", default=False):
+    SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
 
 INSTALLED_APPS = [
     "daphne",

@@ -2,6 +2,7 @@
 
 import json
 import os
+import secrets
 import subprocess
 import sys
 from pathlib import Path
@@ -21,7 +22,18 @@ CONTROLLED = (
     "DATABASE_POOL",
     "DATABASE_CONN_MAX_AGE",
     "RHYTHMIC_DRIFT_DETECTOR",
+    "DJANGO_ALLOWED_HOSTS",
+    "DJANGO_HTTPS",
+    "DJANGO_SECURE_SSL_REDIRECT",
+    "DJANGO_SESSION_COOKIE_SECURE",
+    "DJANGO_CSRF_COOKIE_SECURE",
+    "DJANGO_SECURE_HSTS_SECONDS",
+    "DJANGO_SECURE_HSTS_INCLUDE_SUBDOMAINS",
+    "DJANGO_SECURE_HSTS_PRELOAD",
+    "DJANGO_SECURE_PROXY_SSL_HEADER",
 )
+# A key as the README says to make one.
+REAL_KEY = secrets.token_urlsafe(50)
 
 REPORT = """
 import json, django
@@ -68,9 +80,102 @@ def test_production_mode_without_a_secret_key_refuses_to_start(tmp_path, debug):
 def test_production_mode_with_a_secret_key_starts(tmp_path):
     # Given DJANGO_DEBUG off and a secret key
     # When Django starts
-    report = settings_of(tmp_path, DJANGO_DEBUG="0", DJANGO_SECRET_KEY="a-real-secret-for-this-test-only")
+    report = settings_of(tmp_path, DJANGO_DEBUG="0", DJANGO_SECRET_KEY=REAL_KEY)
     # Then it runs without debug
     assert report["debug"] is False
+
+
+@pytest.mark.parametrize(
+    ("key", "why"),
+    [
+        ("", "it is empty"),
+        (" ", "it is only whitespace"),
+        ("\t \n", "it is only whitespace"),
+        ("short", "it has 5 characters; at least 50 are needed"),
+        ("a-real-secret-for-this-test-only", "it has 32 characters"),
+        ("ab" * 40, "it has 2 distinct characters; at least 5 are needed"),
+        ("django-insecure-" + "0123456789abcdef" * 4, "one Django generated for development"),
+        ("dev-insecure-rhythmic-key-do-not-use-in-production", "the development key is refused"),
+    ],
+)
+def test_production_mode_refuses_a_weak_secret_key_and_says_why(tmp_path, key, why):
+    # Given DJANGO_DEBUG off and a key that is empty, blank, short, repetitive or a development one
+    # When Django starts
+    result = start(tmp_path, DJANGO_DEBUG="0", DJANGO_SECRET_KEY=key)
+    # Then it stops, saying what is wrong and how to make a good key
+    assert result.returncode != 0
+    assert "needs a real DJANGO_SECRET_KEY: " in result.stderr
+    assert why in result.stderr
+    assert "secrets.token_urlsafe(50)" in result.stderr
+
+
+def test_debug_mode_keeps_its_development_key(tmp_path):
+    # make run serves with DJANGO_DEBUG on and no key: nothing to refuse there
+    assert settings_of(tmp_path)["debug"] is True
+
+
+def deploy_check(tmp_path, **env: str) -> subprocess.CompletedProcess:
+    environment = {key: value for key, value in os.environ.items() if key not in CONTROLLED}
+    environment.update(DJANGO_SETTINGS_MODULE="rhythmic.settings", RHYTHMIC_VAR_DIR=str(tmp_path), **env)
+    return subprocess.run(
+        [sys.executable, "manage.py", "check", "--deploy", "--fail-level", "WARNING"],
+        cwd=ROOT,
+        env=environment,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+
+
+PRODUCTION = {"DJANGO_DEBUG": "0", "DJANGO_SECRET_KEY": REAL_KEY, "DJANGO_ALLOWED_HOSTS": "rhythmic.example.com"}
+
+
+def test_check_deploy_passes_in_production_over_https(tmp_path):
+    # Given production settings for a site behind a TLS-terminating proxy, as the README configures it
+    env = {**PRODUCTION, "DJANGO_HTTPS": "1", "DJANGO_SECURE_PROXY_SSL_HEADER": "1", "DJANGO_SECURE_HSTS_PRELOAD": "1"}
+    # When Django's deployment checks run, failing on any warning
+    result = deploy_check(tmp_path, **env)
+    # Then none is raised
+    assert result.returncode == 0, result.stderr + result.stdout
+    assert "System check identified no issues" in result.stdout
+
+
+def test_without_https_the_deploy_check_names_the_https_settings(tmp_path):
+    # Plain HTTP stays the default (make topology, the compose file): the check says what HTTPS would add.
+    result = deploy_check(tmp_path, **PRODUCTION)
+    assert result.returncode != 0
+    for warning in ("security.W004", "security.W008", "security.W012", "security.W016"):
+        assert warning in result.stderr + result.stdout
+
+
+def test_https_settings_follow_django_https_and_each_can_be_overridden(tmp_path):
+    script = (
+        "import django, json; django.setup(); from django.conf import settings as s; print(json.dumps(["
+        "s.SECURE_SSL_REDIRECT, s.SESSION_COOKIE_SECURE, s.CSRF_COOKIE_SECURE, s.SECURE_HSTS_SECONDS, "
+        "s.SECURE_HSTS_INCLUDE_SUBDOMAINS, s.SECURE_HSTS_PRELOAD, s.SECURE_PROXY_SSL_HEADER]))"
+    )
+    environment = {key: value for key, value in os.environ.items() if key not in CONTROLLED}
+    environment.update(DJANGO_SETTINGS_MODULE="rhythmic.settings", RHYTHMIC_VAR_DIR=str(tmp_path))
+
+    def found(**env: str) -> list:
+        result = subprocess.run(
+            [sys.executable, "-c", script], cwd=ROOT, env={**environment, **env}, capture_output=True, text=True
+        )
+        assert result.returncode == 0, result.stderr
+        return json.loads(result.stdout.strip().splitlines()[-1])
+
+    assert found() == [False, False, False, 0, False, False, None]
+    assert found(DJANGO_HTTPS="1") == [True, True, True, 31536000, True, False, None]
+    assert found(DJANGO_HTTPS="1", DJANGO_SECURE_SSL_REDIRECT="0", DJANGO_SECURE_HSTS_SECONDS="60") == [
+        False,
+        True,
+        True,
+        60,
+        True,
+        False,
+        None,
+    ]
+    assert found(DJANGO_SECURE_PROXY_SSL_HEADER="1")[-1] == ["HTTP_X_FORWARDED_PROTO", "https"]
 
 
 def test_without_database_url_the_database_is_sqlite_in_the_var_dir(tmp_path):

@@ -209,6 +209,7 @@ class AlertRuleListView(MonitoringView):
 
     @extend_schema(
         summary="List the alert rules (?model= for one model's)",
+        operation_id="v1_alert_rules_list",  # not a ListAPIView: spectacular would call it _retrieve, like the detail
         tags=TAGS,
         parameters=[OpenApiParameter("model", OpenApiTypes.STR)],
         responses={200: OpenApiTypes.OBJECT, **errors(400)},
