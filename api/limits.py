@@ -4,11 +4,10 @@ Every route takes a body of at most RHYTHMIC_MAX_JSON_BYTES; the routes that upl
 RHYTHMIC_MAX_ARTIFACT_BYTES (plus a multipart form's overhead). The check runs where the server first sees a
 request's headers: a Django middleware under WSGI (Django reads a WSGI body lazily), and daphne's own request
 under ASGI, since daphne (Twisted) gathers the whole body, and Django's ASGIHandler reads it again, before any
-Django code runs.
+Django code runs; an ASGI wrapper does the same for other ASGI servers.
 """
 
 import json
-import logging
 from urllib.parse import unquote, urlsplit
 
 from django.conf import settings
@@ -16,8 +15,6 @@ from django.http import HttpRequest, JsonResponse
 from django.urls import Resolver404, resolve
 
 from api.errors import error_body
-
-logger = logging.getLogger(__name__)
 
 #: Routes that take an artifact (raw body or multipart form), by URL name; every other route takes JSON.
 UPLOAD_ROUTES = frozenset(
@@ -89,6 +86,47 @@ class BodyLimitMiddleware:
             response.headers["Content-Length"] = str(len(response.content))  # no chunked answer from gunicorn
             return response
         return self.get_response(request)
+
+
+def limit_body(app):
+    """ASGI: the same check for any ASGI server, before Django's ASGIHandler reads (and spools) the whole body.
+
+    Under daphne it never fires (:class:`LimitedWebRequest` refused first); other servers (uvicorn...) hand the
+    body over as it arrives, so a declared length is refused unread and a chunked one once it passes the cap.
+    """
+
+    async def limited(scope, receive, send):
+        if scope["type"] != "http":
+            return await app(scope, receive, send)
+        length = _content_length(dict(scope.get("headers", ())).get(b"content-length"))
+        refused = refusal(path=scope["path"], length=length) if length is not None else None
+        if refused is not None:
+            return await _send_413(send, refused)
+        if length is not None or scope["method"] in ("GET", "HEAD", "OPTIONS"):
+            return await app(scope, receive, send)
+        cap = body_cap(scope["path"])[0]
+        received = 0
+
+        async def counted():
+            nonlocal received
+            message = await receive()
+            if message["type"] == "http.request":
+                received += len(message.get("body", b""))
+                if received > cap:
+                    await _send_413(send, refusal(path=scope["path"], length=None))
+                    return {"type": "http.disconnect"}  # Django stops reading and answers nothing more
+            return message
+
+        return await app(scope, counted, send)
+
+    return limited
+
+
+async def _send_413(send, body: dict) -> None:
+    payload = json.dumps(body).encode()
+    headers = [(b"content-type", b"application/json"), (b"content-length", str(len(payload)).encode())]
+    await send({"type": "http.response.start", "status": 413, "headers": [*headers, (b"connection", b"close")]})
+    await send({"type": "http.response.body", "body": payload})
 
 
 # --- daphne ------------------------------------------------------------------------------------

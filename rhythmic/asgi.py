@@ -13,7 +13,7 @@ os.environ.setdefault("DJANGO_SETTINGS_MODULE", "rhythmic.settings")
 os.environ.setdefault("DATABASE_POOL", "1")
 django_asgi_app = get_asgi_application()
 
-from api.limits import install_daphne_limits  # noqa: E402 - needs the apps loaded
+from api.limits import install_daphne_limits, limit_body  # noqa: E402 - needs the apps loaded
 from api.ws_auth import WebSocketAuth  # noqa: E402
 from monitoring.broadcast import broadcaster  # noqa: E402
 from rhythmic.routing import websocket_urlpatterns  # noqa: E402
@@ -23,7 +23,7 @@ install_daphne_limits()
 
 router = ProtocolTypeRouter(
     {
-        "http": django_asgi_app,
+        "http": limit_body(django_asgi_app),
         "websocket": AllowedHostsOriginValidator(WebSocketAuth(URLRouter(websocket_urlpatterns))),
     }
 )

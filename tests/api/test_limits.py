@@ -1,8 +1,12 @@
 """api/limits.py in-process: which cap a route has, and the WSGI middleware's 413 (real servers: tests/processes)."""
 
-import pytest
+import json
 
-from api.limits import body_cap, refusal
+import pytest
+from asgiref.sync import async_to_sync
+from asgiref.testing import ApplicationCommunicator
+
+from api.limits import body_cap, limit_body, refusal
 
 pytestmark = pytest.mark.django_db
 
@@ -48,3 +52,58 @@ def test_a_json_body_over_the_cap_answers_413_in_the_api_shape(caps, client):
 def test_a_json_body_at_the_cap_goes_through(caps, client):
     response = client.post("/api/v1/models/m/predict", data="x" * 100, content_type="application/json")
     assert response.status_code != 413
+
+
+def http_scope(path: str, headers: list[tuple[bytes, bytes]]) -> dict:
+    return {"type": "http", "method": "POST", "path": path, "headers": headers, "query_string": b""}
+
+
+class BodyReader:
+    """An inner ASGI app that reads the whole body, then answers 200; it notes what it received."""
+
+    def __init__(self):
+        self.messages: list[dict] = []
+
+    async def __call__(self, scope, receive, send):
+        while True:
+            message = await receive()
+            self.messages.append(message)
+            if message["type"] == "http.disconnect":
+                return
+            if not message.get("more_body", False):
+                break
+        await send({"type": "http.response.start", "status": 200, "headers": []})
+        await send({"type": "http.response.body", "body": b"ok"})
+
+
+@async_to_sync
+async def converse(app, scope: dict, chunks: list[bytes]) -> list[dict]:
+    communicator = ApplicationCommunicator(app, scope)
+    for index, chunk in enumerate(chunks):
+        await communicator.send_input({"type": "http.request", "body": chunk, "more_body": index < len(chunks) - 1})
+    start = await communicator.receive_output(5)
+    body = await communicator.receive_output(5)
+    await communicator.wait(5)
+    return [start, body]
+
+
+def test_the_asgi_wrapper_refuses_a_declared_length_without_reading_the_body(caps):
+    inner = BodyReader()
+    start, body = converse(limit_body(inner), http_scope("/api/learn", [(b"content-length", b"101")]), [])
+    assert start["status"] == 413
+    assert json.loads(body["body"])["error"]["code"] == "too_large"
+    assert inner.messages == []  # the application never ran, nothing was read
+
+
+def test_the_asgi_wrapper_stops_a_chunked_body_once_it_passes_the_cap(caps):
+    inner = BodyReader()
+    start, body = converse(limit_body(inner), http_scope("/api/learn", []), [b"x" * 60, b"x" * 60, b"x" * 60])
+    assert start["status"] == 413
+    assert "chunked" in json.loads(body["body"])["error"]["message"]
+    assert inner.messages[-1] == {"type": "http.disconnect"}  # Django stops reading and answers nothing
+
+
+def test_the_asgi_wrapper_passes_a_body_within_the_cap(caps):
+    inner = BodyReader()
+    start, _ = converse(limit_body(inner), http_scope("/api/learn", []), [b"x" * 50, b"x" * 50])
+    assert start["status"] == 200
