@@ -66,9 +66,51 @@ class Learned:
 # --- input checks -------------------------------------------------------------------------------
 
 
+def _check_numbers(value: Any, field: str) -> None:
+    """Refuse NaN, ±infinity and integers no float can hold, anywhere in ``value`` (nested lists and objects too).
+
+    Python's json reads ``1e400`` as infinity and ``10**400`` as an int that ``float()`` cannot convert; such a
+    number would poison the model and its metrics on every replica once logged, so it is refused here, naming
+    the field (``features.x0``, ``features.xs[2]``, ``ground_truth``). A loop, not recursion, so any depth the
+    JSON parser accepted is checked; names are built only for the culprit."""
+    stack = [(value, field)] if isinstance(value, dict | list | tuple) else []
+    if not stack:
+        _check_number(value, field)
+    while stack:
+        container, name = stack.pop()
+        items = container.items() if isinstance(container, dict) else enumerate(container)
+        for key, item in items:
+            if isinstance(item, dict | list | tuple):
+                stack.append((item, f"{name}.{key}" if isinstance(container, dict) else f"{name}[{key}]"))
+            elif isinstance(item, float | int) and not _number_ok(item):
+                _check_number(item, f"{name}.{key}" if isinstance(container, dict) else f"{name}[{key}]")
+
+
+def _number_ok(value: float | int) -> bool:
+    if isinstance(value, float):
+        return math.isfinite(value)
+    try:
+        float(value)
+    except OverflowError:
+        return False
+    return True
+
+
+def _check_number(value: Any, field: str) -> None:
+    if not isinstance(value, float | int) or _number_ok(value):
+        return
+    if isinstance(value, float):
+        raise InvalidInput(f"{field} must be a finite number, not {value!r}", field=field)
+    raise InvalidInput(
+        f"{field} is an integer of {value.bit_length()} bits, out of the range of a float (about ±1.8e308)",
+        field=field,
+    )
+
+
 def _clean_features(features: Any) -> dict:
     if not isinstance(features, dict):
         raise InvalidInput('features must be a JSON object, like {"x": 1.5, "city": "Paris"}', field="features")
+    _check_numbers(features, "features")
     return features
 
 
@@ -85,6 +127,7 @@ def _clean_id(prediction_id: Any) -> Any:
 def _clean_ground_truth(entry: ModelEntry, ground_truth: Any) -> Any:
     if ground_truth is None and entry.flavor.ground_truth_required:
         raise InvalidInput(f"ground_truth is required for a {entry.flavor.name} model", field="ground_truth")
+    _check_numbers(ground_truth, "ground_truth")
     try:
         return entry.flavor.clean_ground_truth(ground_truth)
     except GroundTruthError as exc:
@@ -399,6 +442,8 @@ def metrics(*, model: str, version: int | None = None) -> dict:
             "state_seq": entry.applied_seq,
             "n_learned": replica.n_learned,
             "n_scored": replica.metrics.n_folded,
+            "n_not_scored": replica.metrics.n_skipped,
+            "n_learn_errors": replica.metrics.n_learn_errors,
             "metrics": replica.metrics.values(),
         }
 
