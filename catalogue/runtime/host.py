@@ -33,6 +33,8 @@ class Replica:
     servable: artifacts.Servable
     metrics: OnlineMetrics
     n_learned: int = 0
+    #: The applied sequence at which this replica first predicted a non-finite number (reported once).
+    non_finite_seq: int | None = None
     since_checkpoint: int = 0
     checkpointed_at: float = field(default_factory=time.monotonic)
 

@@ -14,7 +14,7 @@ from catalogue.flavors import GroundTruthError
 from catalogue.models import ModelVersion
 from catalogue.runtime import log, observers
 from catalogue.runtime.codec import decode_prediction, encode_prediction, jsonable
-from catalogue.runtime.host import ModelEntry, host
+from catalogue.runtime.host import ModelEntry, Replica, host
 from catalogue.runtime.stats import stats
 
 MISSING = object()
@@ -137,21 +137,49 @@ def _clean_ground_truth(entry: ModelEntry, ground_truth: Any) -> Any:
 _strict_json = json.JSONEncoder(allow_nan=False).encode
 
 
-def _checked_prediction(prediction: Any) -> Any:
+def _checked_prediction(entry: ModelEntry, replica: Replica, prediction: Any) -> Any:
     try:
         _strict_json(jsonable(prediction))
     except (TypeError, ValueError) as exc:
+        if _non_finite(prediction):
+            _report_non_finite(entry, replica, prediction)
+            raise InvalidInput(
+                f"{entry.name} v{replica.number} predicted {prediction!r}, not a finite number: its live state "
+                f"has turned non-finite (reported: non_finite_seq on the version, a non_finite event); roll back "
+                "or promote another version",
+                code="bad_prediction",
+            ) from None
         raise InvalidInput(
             f"the model's prediction {prediction!r} cannot be sent as JSON ({exc})", code="bad_prediction"
         ) from None
-    if isinstance(prediction, float) and not math.isfinite(prediction):
-        raise InvalidInput("the model predicted a non-finite number", code="bad_prediction")
     return prediction
 
 
-def _predict_with(replica, features: dict) -> Any:
+def _non_finite(prediction: Any) -> bool:
+    """A NaN or infinite number, alone or as a probability: what a model's state turned non-finite answers."""
+    values = prediction.values() if isinstance(prediction, dict) else (prediction,)
+    return any(isinstance(value, float) and not math.isfinite(value) for value in values)
+
+
+def _report_non_finite(entry: ModelEntry, replica: Replica, prediction: Any) -> None:
+    """Tell observers once per replica: the version is flagged, announced and alerted on off the hot path."""
+    if replica.non_finite_seq is not None:
+        return
+    replica.non_finite_seq = entry.applied_seq
+    observers.notify(
+        "non_finite",
+        model=entry.name,
+        model_id=entry.model_id,
+        version_id=replica.version_id,
+        version=replica.number,
+        seq=entry.applied_seq,
+        prediction=repr(prediction)[:200],
+    )
+
+
+def _predict_with(entry: ModelEntry, replica: Replica, features: dict) -> Any:
     try:
-        return _checked_prediction(replica.servable.predict(features))
+        return _checked_prediction(entry, replica, replica.servable.predict(features))
     except RhythmicError:
         raise
     except Exception as exc:  # the model is user code; its failure on these features is the client's to fix
@@ -194,7 +222,7 @@ def predict(*, model: str, features: Any, id: Any = None) -> Prediction:
         entry = _served(model)
         with entry.lock:
             replica = entry.production()
-            prediction = _predict_with(replica, features)
+            prediction = _predict_with(entry, replica, features)
             state_seq = entry.applied_seq
         if prediction_id is not None:
             log.pending_put(
@@ -228,7 +256,7 @@ def predict_many(*, model: str, items: Any) -> list[dict]:
                         raise InvalidInput("each item must be a JSON object with features and an optional id")
                     features = _clean_features(item.get("features"))
                     prediction_id = _clean_id(item.get("id"))
-                    prediction = _predict_with(replica, features)
+                    prediction = _predict_with(entry, replica, features)
                 except RhythmicError as exc:
                     results.append(_item_error(exc))
                     continue
@@ -391,7 +419,7 @@ def _plan_without_id(entry: ModelEntry, features: Any, ground_truth: Any) -> _Pl
     features = _clean_features(features)
     with entry.lock:
         replica = entry.production()
-        prediction = _predict_with(replica, features)
+        prediction = _predict_with(entry, replica, features)
     return _Plan(replica.version_id, replica.number, None, features, ground_truth, prediction, None)
 
 
