@@ -60,10 +60,13 @@ class OnlineMetrics:
         updated = []
         try:
             for metric in self.metrics:
-                y_pred = label if getattr(metric, "requires_labels", False) else prediction
+                needs_label = getattr(metric, "requires_labels", False)
+                y_pred = label if needs_label else prediction
                 metric.update(ground_truth, y_pred)
                 updated.append((metric, y_pred))
-                if not _is_finite(metric.get()):
+                # Metrics on labels are ratios of counts, finite by construction: only the others are read
+                # back (reading a macro metric costs a pass over the classes).
+                if not needs_label and not _is_finite(metric.get()):
                     raise FloatingPointError(f"{type(metric).__name__} would become non-finite")
         except Exception as exc:
             for metric, y_pred in reversed(updated):
