@@ -66,45 +66,52 @@ class Learned:
 # --- input checks -------------------------------------------------------------------------------
 
 
+#: The smallest integer float() cannot convert: it rounds up to 2**1024 (the largest float is 2**1024 - 2**971).
+_INT_LIMIT = 2**1024 - 2**970
+
+
 def _check_numbers(value: Any, field: str) -> None:
     """Refuse NaN, ±infinity and integers no float can hold, anywhere in ``value`` (nested lists and objects too).
 
     Python's json reads ``1e400`` as infinity and ``10**400`` as an int that ``float()`` cannot convert; such a
     number would poison the model and its metrics on every replica once logged, so it is refused here, naming
     the field (``features.x0``, ``features.xs[2]``, ``ground_truth``). A loop, not recursion, so any depth the
-    JSON parser accepted is checked; names are built only for the culprit."""
-    stack = [(value, field)] if isinstance(value, dict | list | tuple) else []
-    if not stack:
+    JSON parser accepted is checked; on the hot path (a flat object of floats) it costs one type test each."""
+    if not isinstance(value, dict | list):
         _check_number(value, field)
+        return
+    stack = [(value, field)]
     while stack:
         container, name = stack.pop()
-        items = container.items() if isinstance(container, dict) else enumerate(container)
-        for key, item in items:
-            if isinstance(item, dict | list | tuple):
-                stack.append((item, f"{name}.{key}" if isinstance(container, dict) else f"{name}[{key}]"))
-            elif isinstance(item, float | int) and not _number_ok(item):
-                _check_number(item, f"{name}.{key}" if isinstance(container, dict) else f"{name}[{key}]")
-
-
-def _number_ok(value: float | int) -> bool:
-    if isinstance(value, float):
-        return math.isfinite(value)
-    try:
-        float(value)
-    except OverflowError:
-        return False
-    return True
+        in_dict = isinstance(container, dict)
+        for key, item in container.items() if in_dict else enumerate(container):
+            kind = type(item)
+            if kind is float:
+                if math.isfinite(item):
+                    continue
+            elif kind is int:
+                if -_INT_LIMIT < item < _INT_LIMIT:
+                    continue
+            elif kind is str or kind is bool or item is None:
+                continue
+            elif kind is dict or kind is list:
+                stack.append((item, f"{name}.{key}" if in_dict else f"{name}[{key}]"))
+                continue
+            _check_number(item, f"{name}.{key}" if in_dict else f"{name}[{key}]")
 
 
 def _check_number(value: Any, field: str) -> None:
-    if not isinstance(value, float | int) or _number_ok(value):
+    """Raise for one number no float holds; anything else (a string, a numpy scalar that fits...) passes."""
+    if isinstance(value, bool) or not isinstance(value, float | int):
         return
     if isinstance(value, float):
-        raise InvalidInput(f"{field} must be a finite number, not {value!r}", field=field)
-    raise InvalidInput(
-        f"{field} is an integer of {value.bit_length()} bits, out of the range of a float (about ±1.8e308)",
-        field=field,
-    )
+        if not math.isfinite(value):
+            raise InvalidInput(f"{field} must be a finite number, not {value!r}", field=field)
+    elif not -_INT_LIMIT < value < _INT_LIMIT:
+        raise InvalidInput(
+            f"{field} is an integer of {value.bit_length()} bits, out of the range of a float (about ±1.8e308)",
+            field=field,
+        )
 
 
 def _clean_features(features: Any) -> dict:

@@ -98,6 +98,18 @@ def test_batches_refuse_the_bad_item_alone_naming_its_field():
     assert "prediction" in predicted[1]
 
 
+def test_the_integer_limit_is_exactly_where_float_overflows():
+    live_model()
+    largest = 2**1024 - 2**970 - 1  # float() rounds it down to the largest float
+    assert float(largest) == 1.7976931348623157e308
+    assert runtime.learn(model="live", features={"x0": 1.0, "big": largest}, ground_truth=1.0).seq == 1
+    with pytest.raises(InvalidInput) as error:
+        runtime.learn(model="live", features={"x0": 1.0, "big": largest + 1}, ground_truth=1.0)
+    assert error.value.field == "features.big"
+    with pytest.raises(OverflowError):
+        float(largest + 1)
+
+
 def test_strings_booleans_and_ordinary_numbers_pass_untouched():
     live_model()
     features = {"x0": 1e308, "x1": -(10**300), "x2": True, "city": "Paris", "tags": ["a", 1, None]}
