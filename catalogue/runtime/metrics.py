@@ -6,6 +6,7 @@ Folding follows river's progressive validation exactly: an empty prediction is s
 labels get the most probable class of a probability dict, the others get the dict (or the score).
 """
 
+import contextlib
 import logging
 import math
 from typing import Any
@@ -70,7 +71,9 @@ class OnlineMetrics:
                     raise FloatingPointError(f"{type(metric).__name__} would become non-finite")
         except Exception as exc:
             for metric, y_pred in reversed(updated):
-                metric.revert(ground_truth, y_pred)
+                # A revert that fails too leaves that metric as it is: the same on every replica.
+                with contextlib.suppress(Exception):
+                    metric.revert(ground_truth, y_pred)
             self.n_skipped += 1
             logger.warning("learn #%s not folded into the metrics: %s: %s", seq, type(exc).__name__, exc)
             return False

@@ -285,6 +285,20 @@ def test_a_metric_turning_non_finite_is_reverted_like_a_raise():
     assert folded.n_skipped == 1
 
 
+def test_a_revert_that_raises_too_still_counts_one_skip():
+    class Unrevertable(Raising):
+        def update(self, y_true, y_pred):
+            pass
+
+        def revert(self, y_true, y_pred):
+            raise RuntimeError("no revert")
+
+    folded = OnlineMetrics(get_flavor("regression"))
+    folded.metrics = [Unrevertable(), Raising()]
+    assert folded.fold(10.0, 2.0) is False
+    assert (folded.n_folded, folded.n_skipped) == (0, 1)
+
+
 def test_a_classifier_s_non_finite_probability_is_left_out():
     folded = OnlineMetrics(get_flavor("binary"))
     assert folded.fold(True, {True: math.nan, False: 0.5}) is False
