@@ -47,12 +47,15 @@ class OnlineMetrics:
         entry) is for the warning."""
         if ground_truth is None or prediction is None or prediction == {}:
             return False
-        label = max(prediction, key=prediction.get) if isinstance(prediction, dict) else prediction
-        error = _error(ground_truth, prediction, label, regression=self.regression)
+        try:
+            label = max(prediction, key=prediction.get) if isinstance(prediction, dict) else prediction
+            error = _error(ground_truth, prediction, label, regression=self.regression)
+        except TypeError:  # probabilities that do not compare (an old log may hold anything)
+            error = None
         if error is None:
             self.n_skipped += 1
             logger.warning(
-                "learn #%s not folded into the metrics: a number is not finite (ground truth %r, prediction %r)",
+                "learn #%s not folded into the metrics: not finite numbers (ground truth %r, prediction %r)",
                 seq,
                 ground_truth,
                 prediction,

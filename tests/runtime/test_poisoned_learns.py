@@ -312,3 +312,9 @@ def test_metrics_checkpointed_before_the_counters_existed_load_with_zero():
         folded.__dict__.pop(name, None)
     loaded = dill.loads(dill.dumps(folded))
     assert (loaded.n_skipped, loaded.n_learn_errors, loaded.n_detector_errors) == (0, 0, 0)
+
+
+def test_probabilities_that_do_not_compare_are_left_out_without_raising():
+    folded = OnlineMetrics(get_flavor("multiclass"))
+    assert folded.fold("a", {"a": None, "b": 0.5}) is False
+    assert (folded.n_folded, folded.n_skipped) == (0, 1)
