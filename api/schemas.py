@@ -45,6 +45,8 @@ METRICS = inline_serializer(
         "state_seq": serializers.IntegerField(),
         "n_learned": serializers.IntegerField(),
         "n_scored": serializers.IntegerField(),
+        "n_not_scored": serializers.IntegerField(help_text="labelled predictions left out: a number not finite"),
+        "n_learn_errors": serializers.IntegerField(help_text="log entries the model raised on when learning"),
         "metrics": serializers.DictField(child=serializers.FloatField(allow_null=True)),
     },
 )

@@ -171,6 +171,8 @@ class VersionSerializer(serializers.ModelSerializer):
             "parent",
             "created_at",
             "validated_at",
+            "non_finite_seq",
+            "non_finite_at",
         ]
         read_only_fields = fields
 

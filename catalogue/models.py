@@ -111,6 +111,10 @@ class ModelVersion(models.Model):
     validation_report = models.JSONField(default=dict, blank=True)
     created_at = models.DateTimeField(auto_now_add=True)
     validated_at = models.DateTimeField(null=True, blank=True)
+    #: The learn-log sequence at which the version's live state first predicted a non-finite number (NaN,
+    #: infinity), as the first serving process to meet it reported; null while its predictions are finite.
+    non_finite_seq = models.BigIntegerField(null=True, blank=True, editable=False)
+    non_finite_at = models.DateTimeField(null=True, blank=True, editable=False)
 
     objects = ModelVersionQuerySet.as_manager()
 

@@ -251,6 +251,16 @@ def model_version_validate(*, version_id: int) -> ModelVersion | None:
 # --- deployments -------------------------------------------------------------------------------
 
 
+def model_version_mark_non_finite(*, version_id: int, seq: int) -> bool:
+    """Record that the version's live state predicted a non-finite number at learn-log ``seq``.
+
+    Only the first report counts (every process, and every restart, may report it again); True for that one."""
+    updated = ModelVersion.objects.filter(pk=version_id, non_finite_seq__isnull=True).update(
+        non_finite_seq=seq, non_finite_at=timezone.now()
+    )
+    return updated == 1
+
+
 def _lock(model: MLModel) -> MLModel:
     return MLModel.objects.select_for_update().get(pk=model.pk)
 

@@ -4,7 +4,8 @@ Runs on learn (at most every RHYTHMIC_ALERT_EVAL_SECONDS per model per process),
 call that detected a drift, and from the periodic task. Signals: ``metric:<name>`` (the production
 version's online metric, the same in every process), ``latency_p99`` (seconds) and ``error_rate`` (0-1)
 over the window (this process's calls, else the snapshots), ``lag`` (learn-log entries this process has
-not applied) and ``drift`` (drift points within the window). A signal with no data here changes nothing.
+not applied), ``drift`` (drift points within the window) and ``non_finite`` (1 once the production version
+has predicted NaN or infinity, else 0). A signal with no data here changes nothing.
 """
 
 import logging
@@ -19,7 +20,7 @@ from django.utils import timezone
 
 from catalogue import runtime
 from catalogue.errors import RhythmicError
-from catalogue.models import MLModel
+from catalogue.models import MLModel, ModelVersion
 from catalogue.runtime.host import host
 from catalogue.runtime.observers import observe
 from monitoring import selectors, services
@@ -91,6 +92,11 @@ def signal_value(rule: AlertRule) -> float | None:
     if signal == "drift":
         since = timezone.now() - timedelta(seconds=rule.window_seconds)
         return float(selectors.drift_count_since(model_id=rule.model_id, since=since))
+    if signal == "non_finite":
+        version_id = rule.model.production_version_id
+        if version_id is None:
+            return None
+        return float(ModelVersion.objects.filter(pk=version_id, non_finite_seq__isnull=False).exists())
     if signal == "lag":
         entry = host.loaded().get(name)
         learn_seq = MLModel.objects.filter(pk=rule.model_id).values_list("learn_seq", flat=True).first()

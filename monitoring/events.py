@@ -1,11 +1,19 @@
 """What the serving core and the catalogue do, turned into live events (see broadcast for delivery)."""
 
+import logging
+import threading
+
 from django.dispatch import receiver
 
 from catalogue.runtime.codec import jsonable
 from catalogue.runtime.observers import observe
 from catalogue.signals import deployment_changed, version_validated
 from monitoring.broadcast import publish, publish_metrics
+
+logger = logging.getLogger(__name__)
+
+_lock = threading.Lock()
+_non_finite: dict[int, dict] = {}  # version id -> the core's first report, until the serving call ends
 
 
 @observe("predict")
@@ -55,6 +63,43 @@ def on_drift(*, model, model_id, version_id, version, seq, n_drifts, **_) -> Non
         model=model,
         sample=False,
     )
+
+
+@observe("non_finite")
+def on_non_finite(**report) -> None:
+    # Reported with the model's lock held: only queue it; the end of the serving call records it.
+    with _lock:
+        _non_finite.setdefault(report["version_id"], report)
+
+
+@observe("request")
+def on_request(**_) -> None:
+    if not _non_finite:  # the hot path: one dict check per serving call
+        return
+    with _lock:
+        reports = list(_non_finite.values())
+        _non_finite.clear()
+    for report in reports:
+        announce_non_finite(**report)
+
+
+def announce_non_finite(*, model, model_id, version_id, version, seq, prediction, **_) -> None:
+    """Flag the version, publish a ``non_finite`` event and evaluate the model's non_finite rules, once for all
+    processes: a process that meets an already flagged version (or a restart) records nothing again."""
+    from catalogue import services as catalogue_services
+    from monitoring import alerts
+
+    if not catalogue_services.model_version_mark_non_finite(version_id=version_id, seq=seq):
+        return
+    logger.warning(
+        "%s v%s predicted %s at learn #%s: its live state has turned non-finite", model, version, prediction, seq
+    )
+    publish(
+        {"type": "non_finite", "model": model, "version": version, "seq": seq, "prediction": prediction},
+        model=model,
+        sample=False,
+    )
+    alerts.evaluate_rules(model=model, signals=("non_finite",))
 
 
 @receiver(deployment_changed)

@@ -67,7 +67,8 @@ class AlertRule(models.Model):
 
     model = models.ForeignKey(MLModel, on_delete=models.CASCADE, related_name="alert_rules")
     name = models.CharField(max_length=100)
-    #: "metric:<river metric name>", "latency_p99" (seconds), "error_rate" (0-1), "lag" (entries) or "drift".
+    #: "metric:<river metric name>", "latency_p99" (seconds), "error_rate" (0-1), "lag" (entries), "drift" or
+    #: "non_finite" (1 once the production version predicted NaN or infinity).
     signal = models.CharField(max_length=100)
     comparison = models.CharField(max_length=2, choices=Comparison.choices)
     threshold = models.FloatField()

@@ -25,7 +25,7 @@ from monitoring.models import Alert, AlertRule, DriftPoint, MetricSnapshot
 
 logger = logging.getLogger(__name__)
 
-SIGNALS = ("latency_p99", "error_rate", "lag", "drift")
+SIGNALS = ("latency_p99", "error_rate", "lag", "drift", "non_finite")
 METRIC_PREFIX = "metric:"
 MAX_WINDOW = 7 * 24 * 3600
 RULE_FIELDS = ("name", "signal", "comparison", "threshold", "window_seconds", "webhook_url", "enabled")

@@ -221,7 +221,8 @@ class AlertRuleListView(MonitoringView):
         summary="Create an alert rule",
         description=(
             "signal: metric:<name> (an online metric of the production version), latency_p99 (seconds), "
-            "error_rate (0 to 1), lag (learn-log entries) or drift (drift points in the window)."
+            "error_rate (0 to 1), lag (learn-log entries), drift (drift points in the window) or non_finite "
+            "(1 once the production version predicted NaN or infinity, else 0)."
         ),
         tags=TAGS,
         request=RULE_BODY,

@@ -144,6 +144,8 @@ class ModelVersionAdmin(ServiceErrorsAsMessages, admin.ModelAdmin):
         "input_example",
         "created_at",
         "validated_at",
+        "non_finite_seq",
+        "non_finite_at",
     )
 
     def get_queryset(self, request):

@@ -33,19 +33,28 @@ class Replica:
     servable: artifacts.Servable
     metrics: OnlineMetrics
     n_learned: int = 0
-    apply_errors: int = 0
+    #: The applied sequence at which this replica first predicted a non-finite number (reported once).
+    non_finite_seq: int | None = None
     since_checkpoint: int = 0
     checkpointed_at: float = field(default_factory=time.monotonic)
 
     def apply(self, event: log.Event) -> bool:
-        """Fold the event into metrics and learn it; True when the version's error stream drifted here."""
-        prediction = decode_prediction(event.prediction)
-        drifted = self.metrics.fold(event.ground_truth, prediction)
+        """Fold the event into metrics and learn it; True when the version's error stream drifted here.
+
+        Total: whatever the metrics or the model raise is counted and logged with the entry's seq, never
+        raised, so an entry is applied exactly once per replica (a replay does not meet it again) and every
+        replica, applying the same entries from the same state, reaches the same outcome."""
+        drifted = False
+        try:
+            drifted = self.metrics.fold(event.ground_truth, decode_prediction(event.prediction), seq=event.seq)
+        except Exception:  # fold guards itself; a stored prediction it cannot even decode lands here
+            self.metrics.n_skipped += 1
+            logger.exception("learn #%s could not be folded into the metrics of version %s", event.seq, self.version_id)
         try:
             self.servable.learn(event.features, event.ground_truth)
         except Exception:
             # Deterministic on every replica (same state, same input), so they stay in step; counted, not fatal.
-            self.apply_errors += 1
+            self.metrics.n_learn_errors += 1
             logger.exception("learn #%s failed on version %s", event.seq, self.version_id)
         self.n_learned += 1
         self.since_checkpoint += 1

@@ -6,6 +6,9 @@ Folding follows river's progressive validation exactly: an empty prediction is s
 labels get the most probable class of a probability dict, the others get the dict (or the score).
 """
 
+import contextlib
+import logging
+import math
 from typing import Any
 
 from django.conf import settings
@@ -14,8 +17,18 @@ from river import metrics as river_metrics
 
 from catalogue.flavors import Flavor
 
+logger = logging.getLogger(__name__)
+
 
 class OnlineMetrics:
+    #: Labelled predictions not folded because a number in them is not finite, or the metrics' result would
+    #: not be (class attributes too, so the metrics of checkpoints written before they existed still load).
+    n_skipped = 0
+    #: Entries on which the drift detector raised.
+    n_detector_errors = 0
+    #: Entries the model raised on when learning (kept here because the metrics are checkpointed).
+    n_learn_errors = 0
+
     def __init__(self, flavor: Flavor):
         self.metrics = [getattr(river_metrics, name)() for name in flavor.metrics]
         self.n_folded = 0
@@ -24,19 +37,58 @@ class OnlineMetrics:
         self.detector = None if flavor.name == "anomaly" else getattr(river_drift, settings.RHYTHMIC_DRIFT_DETECTOR)()
         self.n_drifts = 0
 
-    def fold(self, ground_truth: Any, prediction: Any) -> bool:
-        """Fold one labelled prediction; True when the error stream just drifted."""
+    def fold(self, ground_truth: Any, prediction: Any, *, seq: int | None = None) -> bool:
+        """Fold one labelled prediction, all metrics or none; True when the error stream just drifted.
+
+        Never raises. The fold is skipped as a whole (and counted in ``n_skipped``) when a number in it is not
+        finite, when the regression error squared would not be (RMSE would raise OverflowError), when a metric
+        raises, or when a metric's value turns non-finite: the metrics already updated are reverted. Every
+        replica folds the same entries from the same state, so they all skip the same ones. ``seq`` (the log
+        entry) is for the warning."""
         if ground_truth is None or prediction is None or prediction == {}:
             return False
-        label = max(prediction, key=prediction.get) if isinstance(prediction, dict) else prediction
-        for metric in self.metrics:
-            needs_label = getattr(metric, "requires_labels", False)
-            metric.update(ground_truth, label if needs_label else prediction)
+        try:
+            label = max(prediction, key=prediction.get) if isinstance(prediction, dict) else prediction
+            error = _error(ground_truth, prediction, label, regression=self.regression)
+        except TypeError:  # probabilities that do not compare (an old log may hold anything)
+            error = None
+        if error is None:
+            self.n_skipped += 1
+            logger.warning(
+                "learn #%s not folded into the metrics: not finite numbers (ground truth %r, prediction %r)",
+                seq,
+                ground_truth,
+                prediction,
+            )
+            return False
+        updated = []
+        try:
+            for metric in self.metrics:
+                needs_label = getattr(metric, "requires_labels", False)
+                y_pred = label if needs_label else prediction
+                metric.update(ground_truth, y_pred)
+                updated.append((metric, y_pred))
+                # Metrics on labels are ratios of counts, finite by construction: only the others are read
+                # back (reading a macro metric costs a pass over the classes).
+                if not needs_label and not _is_finite(metric.get()):
+                    raise FloatingPointError(f"{type(metric).__name__} would become non-finite")
+        except Exception as exc:
+            for metric, y_pred in reversed(updated):
+                # A revert that fails too leaves that metric as it is: the same on every replica.
+                with contextlib.suppress(Exception):
+                    metric.revert(ground_truth, y_pred)
+            self.n_skipped += 1
+            logger.warning("learn #%s not folded into the metrics: %s: %s", seq, type(exc).__name__, exc)
+            return False
         self.n_folded += 1
         if self.detector is None:
             return False
-        # Absolute error for regression, 0/1 loss for classification.
-        self.detector.update(abs(ground_truth - label) if self.regression else float(label != ground_truth))
+        try:
+            self.detector.update(error)
+        except Exception:  # the metrics stand; the detector's part is counted, the same on every replica
+            self.n_detector_errors += 1
+            logger.warning("learn #%s: the drift detector failed on an error of %r", seq, error, exc_info=True)
+            return False
         if self.detector.drift_detected:
             self.n_drifts += 1
             return True
@@ -44,6 +96,33 @@ class OnlineMetrics:
 
     def values(self) -> dict[str, float]:
         return {type(metric).__name__: _finite(metric.get()) for metric in self.metrics}
+
+
+def _is_finite(value: Any) -> bool:
+    """A real number that a float can hold and that is finite (numpy scalars too); False for anything else."""
+    if isinstance(value, bool | str) or value is None:
+        return False
+    try:
+        return math.isfinite(value)
+    except (TypeError, ValueError, OverflowError):  # not a number, or an int beyond float range
+        return False
+
+
+def _error(ground_truth: Any, prediction: Any, label: Any, *, regression: bool) -> float | None:
+    """The error the drift detector watches (absolute for regression, 0/1 loss otherwise), or None when a
+    number in the pair is not finite (an old log may hold one) or the squared error would overflow."""
+    if regression:
+        if not (_is_finite(ground_truth) and _is_finite(prediction)):
+            return None
+        error = abs(float(ground_truth) - float(prediction))
+        return error if math.isfinite(error * error) else None
+    if isinstance(prediction, dict) and not all(_is_finite(p) for p in prediction.values()):
+        return None
+    if isinstance(prediction, float) and not math.isfinite(prediction):
+        return None  # an anomaly score, or a float label
+    if isinstance(ground_truth, float) and not math.isfinite(ground_truth):
+        return None
+    return float(label != ground_truth)
 
 
 def _finite(value: Any) -> float | None:

@@ -14,7 +14,15 @@ logger = logging.getLogger(__name__)
 #: learn(model, learned: list of Learned, metrics: {version number: {name: value}}, state_seq)
 #: request(model, route, duration_ns, error: code or None) after every core call, failed or not
 #: drift(model, model_id, version_id, version, seq, n_drifts), on every replica that folds it (also replays)
-_observers: dict[str, list[Callable[..., None]]] = {"predict": [], "learn": [], "request": [], "drift": []}
+#: non_finite(model, model_id, version_id, version, seq, prediction: repr), the first time a replica of this
+#: process predicts NaN or infinity, with the model's lock held
+_observers: dict[str, list[Callable[..., None]]] = {
+    "predict": [],
+    "learn": [],
+    "request": [],
+    "drift": [],
+    "non_finite": [],
+}
 
 
 def observe(kind: str) -> Callable[[Callable[..., None]], Callable[..., None]]:

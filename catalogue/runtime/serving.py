@@ -14,7 +14,7 @@ from catalogue.flavors import GroundTruthError
 from catalogue.models import ModelVersion
 from catalogue.runtime import log, observers
 from catalogue.runtime.codec import decode_prediction, encode_prediction, jsonable
-from catalogue.runtime.host import ModelEntry, host
+from catalogue.runtime.host import ModelEntry, Replica, host
 from catalogue.runtime.stats import stats
 
 MISSING = object()
@@ -66,9 +66,58 @@ class Learned:
 # --- input checks -------------------------------------------------------------------------------
 
 
+#: The smallest integer float() cannot convert: it rounds up to 2**1024 (the largest float is 2**1024 - 2**971).
+_INT_LIMIT = 2**1024 - 2**970
+
+
+def _check_numbers(value: Any, field: str) -> None:
+    """Refuse NaN, ±infinity and integers no float can hold, anywhere in ``value`` (nested lists and objects too).
+
+    Python's json reads ``1e400`` as infinity and ``10**400`` as an int that ``float()`` cannot convert; such a
+    number would poison the model and its metrics on every replica once logged, so it is refused here, naming
+    the field (``features.x0``, ``features.xs[2]``, ``ground_truth``). A loop, not recursion, so any depth the
+    JSON parser accepted is checked; on the hot path (a flat object of floats) it costs one type test each."""
+    if not isinstance(value, dict | list):
+        _check_number(value, field)
+        return
+    stack = [(value, field)]
+    while stack:
+        container, name = stack.pop()
+        in_dict = isinstance(container, dict)
+        for key, item in container.items() if in_dict else enumerate(container):
+            kind = type(item)
+            if kind is float:
+                if math.isfinite(item):
+                    continue
+            elif kind is int:
+                if -_INT_LIMIT < item < _INT_LIMIT:
+                    continue
+            elif kind is str or kind is bool or item is None:
+                continue
+            elif kind is dict or kind is list:
+                stack.append((item, f"{name}.{key}" if in_dict else f"{name}[{key}]"))
+                continue
+            _check_number(item, f"{name}.{key}" if in_dict else f"{name}[{key}]")
+
+
+def _check_number(value: Any, field: str) -> None:
+    """Raise for one number no float holds; anything else (a string, a numpy scalar that fits...) passes."""
+    if isinstance(value, bool) or not isinstance(value, float | int):
+        return
+    if isinstance(value, float):
+        if not math.isfinite(value):
+            raise InvalidInput(f"{field} must be a finite number, not {value!r}", field=field)
+    elif not -_INT_LIMIT < value < _INT_LIMIT:
+        raise InvalidInput(
+            f"{field} is an integer of {value.bit_length()} bits, out of the range of a float (about ±1.8e308)",
+            field=field,
+        )
+
+
 def _clean_features(features: Any) -> dict:
     if not isinstance(features, dict):
         raise InvalidInput('features must be a JSON object, like {"x": 1.5, "city": "Paris"}', field="features")
+    _check_numbers(features, "features")
     return features
 
 
@@ -85,6 +134,7 @@ def _clean_id(prediction_id: Any) -> Any:
 def _clean_ground_truth(entry: ModelEntry, ground_truth: Any) -> Any:
     if ground_truth is None and entry.flavor.ground_truth_required:
         raise InvalidInput(f"ground_truth is required for a {entry.flavor.name} model", field="ground_truth")
+    _check_numbers(ground_truth, "ground_truth")
     try:
         return entry.flavor.clean_ground_truth(ground_truth)
     except GroundTruthError as exc:
@@ -94,21 +144,49 @@ def _clean_ground_truth(entry: ModelEntry, ground_truth: Any) -> Any:
 _strict_json = json.JSONEncoder(allow_nan=False).encode
 
 
-def _checked_prediction(prediction: Any) -> Any:
+def _checked_prediction(entry: ModelEntry, replica: Replica, prediction: Any) -> Any:
     try:
         _strict_json(jsonable(prediction))
     except (TypeError, ValueError) as exc:
+        if _non_finite(prediction):
+            _report_non_finite(entry, replica, prediction)
+            raise InvalidInput(
+                f"{entry.name} v{replica.number} predicted {prediction!r}, not a finite number: its live state "
+                f"has turned non-finite (reported: non_finite_seq on the version, a non_finite event); roll back "
+                "or promote another version",
+                code="bad_prediction",
+            ) from None
         raise InvalidInput(
             f"the model's prediction {prediction!r} cannot be sent as JSON ({exc})", code="bad_prediction"
         ) from None
-    if isinstance(prediction, float) and not math.isfinite(prediction):
-        raise InvalidInput("the model predicted a non-finite number", code="bad_prediction")
     return prediction
 
 
-def _predict_with(replica, features: dict) -> Any:
+def _non_finite(prediction: Any) -> bool:
+    """A NaN or infinite number, alone or as a probability: what a model's state turned non-finite answers."""
+    values = prediction.values() if isinstance(prediction, dict) else (prediction,)
+    return any(isinstance(value, float) and not math.isfinite(value) for value in values)
+
+
+def _report_non_finite(entry: ModelEntry, replica: Replica, prediction: Any) -> None:
+    """Tell observers once per replica: the version is flagged, announced and alerted on off the hot path."""
+    if replica.non_finite_seq is not None:
+        return
+    replica.non_finite_seq = entry.applied_seq
+    observers.notify(
+        "non_finite",
+        model=entry.name,
+        model_id=entry.model_id,
+        version_id=replica.version_id,
+        version=replica.number,
+        seq=entry.applied_seq,
+        prediction=repr(prediction)[:200],
+    )
+
+
+def _predict_with(entry: ModelEntry, replica: Replica, features: dict) -> Any:
     try:
-        return _checked_prediction(replica.servable.predict(features))
+        return _checked_prediction(entry, replica, replica.servable.predict(features))
     except RhythmicError:
         raise
     except Exception as exc:  # the model is user code; its failure on these features is the client's to fix
@@ -151,7 +229,7 @@ def predict(*, model: str, features: Any, id: Any = None) -> Prediction:
         entry = _served(model)
         with entry.lock:
             replica = entry.production()
-            prediction = _predict_with(replica, features)
+            prediction = _predict_with(entry, replica, features)
             state_seq = entry.applied_seq
         if prediction_id is not None:
             log.pending_put(
@@ -185,7 +263,7 @@ def predict_many(*, model: str, items: Any) -> list[dict]:
                         raise InvalidInput("each item must be a JSON object with features and an optional id")
                     features = _clean_features(item.get("features"))
                     prediction_id = _clean_id(item.get("id"))
-                    prediction = _predict_with(replica, features)
+                    prediction = _predict_with(entry, replica, features)
                 except RhythmicError as exc:
                     results.append(_item_error(exc))
                     continue
@@ -348,7 +426,7 @@ def _plan_without_id(entry: ModelEntry, features: Any, ground_truth: Any) -> _Pl
     features = _clean_features(features)
     with entry.lock:
         replica = entry.production()
-        prediction = _predict_with(replica, features)
+        prediction = _predict_with(entry, replica, features)
     return _Plan(replica.version_id, replica.number, None, features, ground_truth, prediction, None)
 
 
@@ -399,6 +477,8 @@ def metrics(*, model: str, version: int | None = None) -> dict:
             "state_seq": entry.applied_seq,
             "n_learned": replica.n_learned,
             "n_scored": replica.metrics.n_folded,
+            "n_not_scored": replica.metrics.n_skipped,
+            "n_learn_errors": replica.metrics.n_learn_errors,
             "metrics": replica.metrics.values(),
         }
 

@@ -206,3 +206,14 @@ def test_uploading_and_init_need_the_upload_permission(reader_client):
     assert reader_client.post("/api/init", {"flavor": "regression"}, format="json").status_code == 403
     response = reader_client.post("/api/model/m", data=regressor_bytes(), content_type="application/octet-stream")
     assert response.status_code == 403
+
+
+def test_numbers_no_float_holds_are_a_400_on_chantilly_routes_too(regression):
+    upload(regression, regressor_bytes())
+    huge = "1" + "0" * 400
+    predicted = regression.post("/api/predict", '{"features": {"x": 1e400}}', content_type="application/json")
+    learned = regression.post(
+        "/api/learn", '{"features": {"x": 1}, "ground_truth": ' + huge + "}", content_type="application/json"
+    )
+    assert (predicted.status_code, predicted.json()["error"]["field"]) == (400, "features.x")
+    assert (learned.status_code, learned.json()["error"]["field"]) == (400, "ground_truth")

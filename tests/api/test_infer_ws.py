@@ -271,3 +271,17 @@ def test_the_inflight_limit_frees_up_as_answers_are_sent(live, token, settings):
         answers += talk([{"op": "predict", "rid": i, "features": {"km": 1.0}}] * 2, token=token)
     # Then none is refused
     assert all("error" not in a for a in answers)
+
+
+def test_numbers_no_float_holds_get_an_error_naming_the_field(live, token):
+    huge = "1" + "0" * 400
+    answers = talk(
+        [
+            '{"op": "learn", "rid": 1, "features": {"km": 1}, "ground_truth": ' + huge + "}",
+            '{"op": "predict", "rid": 2, "features": {"km": 1e400}}',
+            {"op": "predict", "rid": 3, "features": {"km": 1.0}},
+        ],
+        token=token,
+    )
+    assert [answer.get("error", {}).get("field") for answer in answers] == ["ground_truth", "features.km", None]
+    assert not LearnEvent.objects.exists()

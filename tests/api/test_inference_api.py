@@ -167,3 +167,29 @@ def test_a_model_of_another_location_answers_421_saying_where_it_is(maintainer_c
     assert answer.status_code == 421
     assert answer.json()["error"]["code"] == "wrong_location"
     assert "deployed to location 'core'" in answer.json()["error"]["message"]
+
+
+def test_a_huge_ground_truth_is_learned_and_the_model_keeps_serving(maintainer_client, live):
+    # When a client learns a ground truth whose squared error overflows a float
+    learned = maintainer_client.post(url("learn"), {"features": {"x0": 1}, "ground_truth": 1e200}, format="json")
+    # Then it is acknowledged, and predict and metrics still answer
+    assert learned.status_code == 201
+    assert maintainer_client.post(url("predict"), {"features": {"x0": 1}}, format="json").status_code == 200
+    metrics = maintainer_client.get(url("metrics")).json()
+    assert (metrics["n_learned"], metrics["n_scored"], metrics["n_not_scored"]) == (1, 0, 1)
+
+
+@pytest.mark.parametrize(
+    ("body", "field"),
+    [
+        ('{"features": {"x0": 1}, "ground_truth": 1' + "0" * 400 + "}", "ground_truth"),
+        ('{"features": {"x0": 1}, "ground_truth": 1e400}', "ground_truth"),
+        ('{"features": {"x0": -1e400}, "ground_truth": 1}', "features.x0"),
+        ('{"features": {"x0": [1, 1' + "0" * 400 + "]}, " + '"ground_truth": 1}', "features.x0[1]"),
+    ],
+)
+def test_numbers_no_float_holds_are_a_400_naming_the_field(maintainer_client, live, body, field):
+    response = maintainer_client.post(url("learn"), body, content_type="application/json")
+    assert response.status_code == 400
+    assert response.json()["error"]["field"] == field
+    assert maintainer_client.get(url("metrics")).json()["n_learned"] == 0

@@ -134,6 +134,22 @@ def test_the_monitoring_page_follows_predictions_and_learns_live(page, site):
     assert_not_reloaded(page)
 
 
+def test_a_version_whose_state_turns_non_finite_shows_in_the_event_feed(page, site):
+    # given a model in production and its Monitoring page, connected
+    api_model_in_production(site, "taxi")
+    page.goto("/models/taxi/monitoring/")
+    expect(page.locator("#conn-state")).to_have_attribute("data-conn", "live")
+    # when it learns features of ±1e308 (its scaler's variance overflows) and is asked to predict
+    for x in (1e308, -1e308):
+        learned = site.api.post(f"{site.url}/api/v1/models/taxi/learn", json={"features": {"x": x}, "ground_truth": 1})
+        assert learned.status_code == 201, learned.text
+    assert site.api.post(f"{site.url}/api/v1/models/taxi/predict", json={"features": {"x": 1}}).status_code == 400
+    # then the feed says so
+    expect(page.locator("#event-feed .feed-non_finite").first).to_contain_text(
+        "v1 predicted nan at learn #2: its live state turned non-finite"
+    )
+
+
 def test_a_deploy_shows_on_the_monitoring_page_without_a_reload(page, site):
     # given
     api_model_in_production(site, "taxi", versions=2)

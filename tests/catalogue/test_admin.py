@@ -68,6 +68,13 @@ def test_add_pages_render(admin_client, name):
     assert admin_client.get(url(f"{name}_add")).status_code == 200
 
 
+def test_a_version_page_shows_where_its_live_state_turned_non_finite(admin_client, catalogue):
+    services.model_version_mark_non_finite(version_id=catalogue["v1"].pk, seq=41)
+    page = admin_client.get(url("modelversion_change", catalogue["v1"].pk)).content.decode()
+    assert "Non finite seq" in page
+    assert ">41<" in page
+
+
 def test_search_finds_models_by_name(admin_client, catalogue):
     factories.MLModelFactory(name="fraud")
     response = admin_client.get(url("mlmodel_changelist"), {"q": "fra"})

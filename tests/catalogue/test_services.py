@@ -285,3 +285,12 @@ def test_get_version_or_404_explains_what_is_wrong():
         services.get_version_or_404(model, 7)
     with pytest.raises(InvalidInput):
         services.get_version_or_404(model, "seven")
+
+
+def test_a_version_is_marked_non_finite_once_and_keeps_the_first_position():
+    version = factories.ModelVersionFactory()
+    assert services.model_version_mark_non_finite(version_id=version.pk, seq=7) is True
+    assert services.model_version_mark_non_finite(version_id=version.pk, seq=9) is False
+    version.refresh_from_db()
+    assert version.non_finite_seq == 7
+    assert version.non_finite_at is not None

@@ -142,3 +142,28 @@ def test_promote_and_rollback_reach_every_process_without_failing_a_request(star
         thread.join(30)
     # Then no request failed along the way
     assert errors == []
+
+
+def test_a_poisoning_learn_takes_no_process_down_nor_a_restarted_one(start_server, api):
+    # Given one model served by two processes
+    make_live()
+    first, second = start_server(), start_server()
+    # When one learns a ground truth whose squared error overflows, and is sent a 401-digit integer
+    assert api.post(first.url + LEARN, json={"features": {"x0": 1}, "ground_truth": 1e200}).status_code == 201
+    huge = api.post(
+        first.url + LEARN,
+        data='{"features": {"x0": 1}, "ground_truth": 1' + "0" * 400 + "}",
+        headers={"Content-Type": "application/json"},
+    )
+    assert (huge.status_code, huge.json()["error"]["field"]) == (400, "ground_truth")
+    first.kill()
+    restarted = start_server()
+    # Then every process, the restarted one too, predicts and reports the same metrics
+    answers = []
+    for server in (second, restarted):
+        assert api.post(server.url + PREDICT, json={"features": {"x0": 1}}).status_code == 200
+        metrics_answer = api.get(server.url + "/api/v1/models/live/metrics")
+        assert metrics_answer.status_code == 200
+        answers.append(metrics_answer.json())
+    assert answers[0] == answers[1]
+    assert (answers[0]["n_learned"], answers[0]["n_not_scored"]) == (1, 1)

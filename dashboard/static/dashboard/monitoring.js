@@ -97,6 +97,8 @@
         return "v" + e.version + " " + e.status + (e.summary ? ": " + e.summary : "");
       case "drift":
         return "drift of v" + e.version + " at learn #" + e.seq;
+      case "non_finite":
+        return "v" + e.version + " predicted " + e.prediction + " at learn #" + e.seq + ": its live state turned non-finite";
       case "alert":
         return (e.rule || e.name || "alert") + " " + (e.state || "") + (e.message ? ": " + e.message : "");
       default:
