@@ -123,6 +123,11 @@ else:
 CELERY_BROKER_URL = env.str("CELERY_BROKER_URL", default=REDIS_URL)
 # No broker -> tasks run inline in the process that queues them (the embedded default).
 CELERY_TASK_ALWAYS_EAGER = env.bool("CELERY_TASK_ALWAYS_EAGER", default=not CELERY_BROKER_URL)
+if not CELERY_BROKER_URL and CELERY_TASK_ALWAYS_EAGER:
+    # Celery takes a producer even for an inline task (to round-trip its arguments through the serializer):
+    # with no URL, kombu builds one for amqp://localhost and warns "No hostname was supplied" on every task.
+    # kombu's in-process transport is what "no broker" means here: nothing is sent, nothing is warned.
+    CELERY_BROKER_URL = "memory://localhost/"
 CELERY_TASK_EAGER_PROPAGATES = False
 CELERY_RESULT_BACKEND = None
 CELERY_TASK_IGNORE_RESULT = True
