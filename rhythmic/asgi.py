@@ -15,7 +15,10 @@ django_asgi_app = get_asgi_application()
 
 from api.ws_auth import WebSocketAuth  # noqa: E402 - needs the apps loaded
 from monitoring.broadcast import broadcaster  # noqa: E402
+from rhythmic import daphne_close  # noqa: E402
 from rhythmic.routing import websocket_urlpatterns  # noqa: E402
+
+daphne_close.install()  # 4401/4403 reach clients with their reason under daphne too
 
 router = ProtocolTypeRouter(
     {
