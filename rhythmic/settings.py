@@ -216,6 +216,8 @@ RHYTHMIC_MAX_BATCH = env.int("RHYTHMIC_MAX_BATCH", default=1000)
 # Frames a streaming-inference WebSocket may have waiting for answers; more are answered "busy" at once.
 RHYTHMIC_WS_MAX_INFLIGHT = env.int("RHYTHMIC_WS_MAX_INFLIGHT", default=64)
 RHYTHMIC_PUBLIC_INFERENCE = env.bool("RHYTHMIC_PUBLIC_INFERENCE", default=False)
+# The Django user manage.py commands record as author when no --user is given (catalogue.management.author).
+RHYTHMIC_CLI_USER = env.str("RHYTHMIC_CLI_USER", default="")
 # How long a process trusts a token (and its user's permissions) it has checked; 0 disables the cache.
 RHYTHMIC_AUTH_CACHE_SECONDS = env.float("RHYTHMIC_AUTH_CACHE_SECONDS", default=5.0)
 # Live events: per-model rate above which events are sampled, the in-memory queue bound, metric push interval.
