@@ -4,16 +4,11 @@ The server runs on a migrated SQLite file of its own (on either test database): 
 close frame, not the data, so it needs no shared database and runs on the embedded default too.
 """
 
-import os
-import subprocess
-import sys
-
 import pytest
 from websockets.exceptions import ConnectionClosed
 from websockets.sync.client import connect
 
 from api.ws_auth import UNAUTHENTICATED_REASON
-from tests.processes.conftest import ROOT, Server
 
 pytestmark = pytest.mark.slow
 
@@ -29,31 +24,10 @@ print(Token.objects.create(user=user).key)
 
 
 @pytest.fixture(scope="module")
-def server(tmp_path_factory):
+def server(sqlite_site):
     """(daphne on a fresh SQLite file, the token of a user without the infer permission)."""
-    folder = tmp_path_factory.mktemp("close-reasons")
-    env = {
-        **os.environ,
-        "DATABASE_URL": f"sqlite:///{folder / 'db.sqlite3'}",
-        "DJANGO_SETTINGS_MODULE": "rhythmic.settings",
-        "RHYTHMIC_LOG_LEVEL": "WARNING",
-        "RHYTHMIC_VAR_DIR": str(folder),
-    }
-    env.pop("REDIS_URL", None)
-    env.pop("CELERY_BROKER_URL", None)
-
-    def manage(*args: str) -> str:
-        done = subprocess.run(
-            [sys.executable, "manage.py", *args], cwd=ROOT, env=env, capture_output=True, text=True, timeout=300
-        )
-        assert done.returncode == 0, done.stderr
-        return done.stdout
-
-    manage("migrate", "--noinput", "-v0")
-    token = manage("shell", "-c", MAKE_USER).strip().splitlines()[-1]
-    daphne = Server(env, folder / "server.log").start()
-    yield daphne, token
-    daphne.stop()
+    daphne, manage = sqlite_site
+    return daphne, manage("shell", "-c", MAKE_USER).strip().splitlines()[-1]
 
 
 def closed_by(url: str, origin: str, **headers: str):
