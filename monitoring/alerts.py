@@ -107,8 +107,9 @@ def signal_value(rule: AlertRule) -> float | None:
     if signal == "error_rate":
         return sum(1 for call in calls if call[2]) / len(calls) if calls else None
     if signal == "latency_p99":
-        if calls:
-            return _p99([call[1] for call in calls]) / 1e9
+        answered = [call[1] for call in calls if not call[2]]  # refusals are errors, not latency
+        if answered:
+            return _p99(answered) / 1e9
         return _snapshot_p99(rule)
     return None
 

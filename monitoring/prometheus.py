@@ -55,8 +55,9 @@ def on_learn(*, model, learned, **_) -> None:
 
 @observe("request")
 def on_request(*, model, route, duration_ns, error) -> None:
-    LATENCY.labels(model, route).observe(duration_ns / 1e9)
-    if error is not None:
+    if error is None:
+        LATENCY.labels(model, route).observe(duration_ns / 1e9)
+    else:  # a refusal is no answer: counted by code, not as latency
         ERRORS.labels(model, route, error).inc()
 
 

@@ -18,7 +18,7 @@ from rest_framework.exceptions import AuthenticationFailed
 
 from api.authentication import CachedTokenAuthentication
 from api.errors import error_body
-from catalogue import compat, runtime
+from catalogue import compat, runtime, selectors
 from catalogue.errors import Conflict, NotFound, RhythmicError
 from monitoring.broadcast import ALL_EVENTS, events_group, metrics_group
 
@@ -33,14 +33,14 @@ HEARTBEAT = ": ping\n\n"  # a comment line: SSE clients ignore it, proxies see t
 async def stream_events(request):
     """chantilly's event stream: ``event: predict|learn`` then ``data: {model, features, prediction[, ground_truth]}``.
 
-    Of ``?model=``, else of the workspace's default model, else of every model. Other events (deploy,
-    validation, drift, alert...) come with their own event name and the whole event as data.
+    Of ``?model=`` (any catalogue model), else of the workspace's default model, else of every model. Other
+    events (deploy, validation, drift, alert...) come with their own event name and the whole event as data.
     """
     refused = await _refuse(request)
     if refused is not None:
         return refused
     try:
-        name = await sync_to_async(_events_model)(request.GET.get("model"))
+        name = await sync_to_async(_stream_model)(request.GET.get("model"), required=False)
     except RhythmicError as exc:
         return _error(exc)
     groups = [events_group(name)] if name else [ALL_EVENTS]
@@ -51,13 +51,13 @@ async def stream_events(request):
 async def stream_metrics(request):
     """chantilly's metric stream: ``data: {MetricName: value}`` of the production version, at each change.
 
-    Of ``?model=``, else of the workspace's default model. The current values come first.
+    Of ``?model=`` (any catalogue model), else of the workspace's default model. The current values come first.
     """
     refused = await _refuse(request)
     if refused is not None:
         return refused
     try:
-        name = await sync_to_async(compat.resolve)(request.GET.get("model"))
+        name = await sync_to_async(_stream_model)(request.GET.get("model"), required=True)
     except RhythmicError as exc:
         return _error(exc)
     return _event_stream_response(_metrics(name))
@@ -108,12 +108,28 @@ def _error(exc: RhythmicError) -> JsonResponse:
     return JsonResponse(error_body(exc.code, exc.message, exc.field), status=exc.status)
 
 
-def _events_model(name) -> str | None:
-    """The named workspace model, else the default one, else None (every model)."""
+def _stream_model(name, *, required: bool) -> str | None:
+    """The model a stream follows: the named one, else the workspace's default, else None (every model).
+
+    ``?model=`` may name any catalogue model, not only one uploaded through ``/api/model``: models made through
+    the REST API, the CLI or the pages are streamed too. ``required``: no default is a 404 saying what to name.
+    """
     if name is not None:
-        return compat.resolve(name)
+        if selectors.model_get(name=name) is not None:
+            return name
+        return compat.resolve(name)  # not found: chantilly's 404 (or 400 for a name that is not a string)
     default = compat.workspace().default_model
-    return default.name if default else None
+    if default is not None or not required:
+        return default.name if default else None
+    names = list(selectors.model_list().order_by("name").values_list("name", flat=True)[:5])
+    if not names:
+        return compat.resolve()  # nothing uploaded at all: chantilly's own 404
+    raise NotFound(
+        "no default model (POST the dill bytes of a model to /api/model makes one): name a catalogue model "
+        f"with ?model=<name>, e.g. ?model={names[0]} (models: {', '.join(names)}{', ...' if len(names) == 5 else ''})",
+        field="model",
+        code="no_default_model",
+    )
 
 
 # --- streams -------------------------------------------------------------------------------------

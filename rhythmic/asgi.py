@@ -16,10 +16,12 @@ django_asgi_app = get_asgi_application()
 from api.limits import install_daphne_limits, limit_body  # noqa: E402 - needs the apps loaded
 from api.ws_auth import WebSocketAuth  # noqa: E402
 from monitoring.broadcast import broadcaster  # noqa: E402
+from rhythmic import daphne_close  # noqa: E402
 from rhythmic.routing import websocket_urlpatterns  # noqa: E402
 
 # Body and WebSocket message limits, enforced by daphne itself before it buffers anything.
 install_daphne_limits()
+daphne_close.install()  # 4401/4403 reach clients with their reason under daphne too
 
 router = ProtocolTypeRouter(
     {

@@ -162,6 +162,11 @@ else:
 CELERY_BROKER_URL = env.str("CELERY_BROKER_URL", default=REDIS_URL)
 # No broker -> tasks run inline in the process that queues them (the embedded default).
 CELERY_TASK_ALWAYS_EAGER = env.bool("CELERY_TASK_ALWAYS_EAGER", default=not CELERY_BROKER_URL)
+if not CELERY_BROKER_URL and CELERY_TASK_ALWAYS_EAGER:
+    # Celery takes a producer even for an inline task (to round-trip its arguments through the serializer):
+    # with no URL, kombu builds one for amqp://localhost and warns "No hostname was supplied" on every task.
+    # kombu's in-process transport is what "no broker" means here: nothing is sent, nothing is warned.
+    CELERY_BROKER_URL = "memory://localhost/"
 CELERY_TASK_EAGER_PROPAGATES = False
 CELERY_RESULT_BACKEND = None
 CELERY_TASK_IGNORE_RESULT = True
@@ -255,6 +260,8 @@ RHYTHMIC_MAX_BATCH = env.int("RHYTHMIC_MAX_BATCH", default=1000)
 # Frames a streaming-inference WebSocket may have waiting for answers; more are answered "busy" at once.
 RHYTHMIC_WS_MAX_INFLIGHT = env.int("RHYTHMIC_WS_MAX_INFLIGHT", default=64)
 RHYTHMIC_PUBLIC_INFERENCE = env.bool("RHYTHMIC_PUBLIC_INFERENCE", default=False)
+# The Django user manage.py commands record as author when no --user is given (catalogue.management.author).
+RHYTHMIC_CLI_USER = env.str("RHYTHMIC_CLI_USER", default="")
 # How long a process trusts a token (and its user's permissions) it has checked; 0 disables the cache.
 RHYTHMIC_AUTH_CACHE_SECONDS = env.float("RHYTHMIC_AUTH_CACHE_SECONDS", default=5.0)
 # Live events: per-model rate above which events are sampled, the in-memory queue bound, metric push interval.

@@ -214,6 +214,25 @@ def test_without_redis_url_channels_stay_in_memory_and_tasks_run_inline(tmp_path
     assert report["eager"] is True
 
 
+def test_without_a_broker_a_queued_task_runs_inline_without_a_broker_connection_warning(tmp_path):
+    # Given neither REDIS_URL nor CELERY_BROKER_URL (the CLI's and make run's default)
+    script = (
+        "import django\ndjango.setup()\nfrom rhythmic.celery import app\n"
+        "@app.task\ndef double(x):\n    return 2 * x\n"
+        "print(double.delay(21).get())\n"
+    )
+    environment = {key: value for key, value in os.environ.items() if key not in CONTROLLED}
+    environment.update(DJANGO_SETTINGS_MODULE="rhythmic.settings", RHYTHMIC_VAR_DIR=str(tmp_path))
+    # When a task is queued
+    result = subprocess.run(
+        [sys.executable, "-c", script], cwd=ROOT, env=environment, capture_output=True, text=True, timeout=60
+    )
+    # Then it runs inline, and kombu says nothing about a broker host (none is used)
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.split() == ["42"]
+    assert "kombu" not in result.stderr, result.stderr
+
+
 def test_a_celery_broker_alone_sends_tasks_to_it_but_keeps_channels_in_memory(tmp_path):
     # Given CELERY_BROKER_URL without REDIS_URL
     # When Django starts

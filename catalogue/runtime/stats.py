@@ -76,6 +76,9 @@ class StatsBook:
     def timed(self, model: str, route: str) -> Iterator[None]:
         """Time a core call; observers of ``request`` hear of it with its error code, if it failed.
 
+        Only calls that produced an answer count in the route stats (calls and latency): a refusal (409 no
+        production, 400 bad input...) is no prediction, and its few microseconds would flatter the latency.
+        Observers hear of every call and count refusals by code, not as latency (``error`` is not None).
         Calls to a model that does not exist are told as the one model "": any name a client sends would
         otherwise become stats, alert windows and Prometheus series."""
         started = time.perf_counter_ns()
@@ -93,7 +96,7 @@ class StatsBook:
             raise
         finally:
             duration = time.perf_counter_ns() - started
-            if model:
+            if error is None:
                 self.record(model, route, duration)
             observers.notify("request", model=model, route=route, duration_ns=duration, error=error)
 

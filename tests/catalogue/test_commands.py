@@ -213,6 +213,70 @@ def test_rollback_refuses_an_unknown_model():
         run("rollback", "ghost")
 
 
+# --- who the CLI acts as -----------------------------------------------------------------------------
+
+
+def test_add_model_with_user_records_the_author_and_the_owner(artifact):
+    alice = factories.UserFactory(username="alice")
+    run("add_model", str(artifact), "--name", "taxi", "--flavor", "regression", "--user", "alice")
+    version = ModelVersion.objects.select_related("model").get()
+    assert (version.author, version.model.owner) == (alice, alice)
+
+
+def test_promote_and_rollback_with_user_record_who_deployed(artifact):
+    # Given v1 and v2 of a model
+    alice = factories.UserFactory(username="alice")
+    model = factories.MLModelFactory(name="taxi")
+    factories.ModelVersionFactory(model=model)
+    factories.ModelVersionFactory(model=model)
+    # When alice promotes both, then rolls back
+    run("promote", "taxi", "--version", "1", "--user", "alice")
+    run("promote", "taxi", "--version", "2", "--user", "alice")
+    run("rollback", "taxi", "--user", "alice")
+    # Then each deployment is hers
+    assert [d.user for d in Deployment.objects.all()] == [alice, alice, alice]
+
+
+def test_without_user_the_cli_acts_as_rhythmic_cli_user(artifact, settings):
+    settings.RHYTHMIC_CLI_USER = "ops"
+    ops = factories.UserFactory(username="ops")
+    run("add_model", str(artifact), "--name", "taxi", "--flavor", "regression")
+    assert ModelVersion.objects.get().author == ops
+
+
+def test_without_user_the_cli_acts_as_the_django_user_named_like_the_os_user(artifact, monkeypatch):
+    monkeypatch.setattr("getpass.getuser", lambda: "carol")
+    factories.UserFactory(username="admin", is_superuser=True)
+    carol = factories.UserFactory(username="carol")
+    run("add_model", str(artifact), "--name", "taxi", "--flavor", "regression")
+    assert ModelVersion.objects.get().author == carol
+
+
+def test_without_user_the_cli_acts_as_the_first_superuser(artifact, monkeypatch):
+    monkeypatch.setattr("getpass.getuser", lambda: "nobody-here")
+    demo = factories.UserFactory(username="demo", is_superuser=True)
+    factories.UserFactory(username="later", is_superuser=True)
+    factories.ModelVersionFactory(model__name="ready")
+    run("add_model", str(artifact), "--name", "taxi", "--flavor", "regression")
+    run("promote", "ready", "--version", "1")
+    assert ModelVersion.objects.get(model__name="taxi").author == demo
+    assert Deployment.objects.get().user == demo
+
+
+def test_an_unknown_user_is_refused_before_anything_changes(artifact):
+    with pytest.raises(CommandError, match="--user: no user named 'ghost'"):
+        run("add_model", str(artifact), "--name", "taxi", "--flavor", "regression", "--user", "ghost")
+    assert not MLModel.objects.exists()
+
+
+@pytest.mark.django_db(transaction=True)
+def test_deploy_with_user_records_the_author_and_who_promoted(config_dir):
+    alice = factories.UserFactory(username="alice")
+    run("deploy", str(config_dir / "deploy.toml"), "--user", "alice")
+    assert ModelVersion.objects.get().author == alice
+    assert Deployment.objects.get().user == alice
+
+
 # --- models, versions, routes -----------------------------------------------------------------------
 
 

@@ -89,3 +89,23 @@ def test_bootstrap_never_overwrites_a_password_set_outside_it():
     # Then the password is untouched and not claimed
     assert get_user_model().objects.get(username="demo").check_password("correct-horse-battery")
     assert "changepassword demo" in printed(output, "Password")
+
+
+def test_bootstrap_prints_urls_on_the_port_make_run_serves(monkeypatch):
+    # Given `make run PORT=9000` (make exports HOST and PORT to bootstrap)
+    monkeypatch.setenv("HOST", "127.0.0.1")
+    monkeypatch.setenv("PORT", "9000")
+    # When bootstrap runs without --url
+    output = bootstrap()
+    # Then every printed link is on port 9000
+    assert printed(output, "Open") == "http://127.0.0.1:9000/"
+    assert "8000" not in output
+
+
+def test_bootstrap_prints_a_reachable_address_for_a_wildcard_host(monkeypatch):
+    # Given a server listening on every interface
+    monkeypatch.setenv("PORT", "9000")
+    # When bootstrap is told that address
+    output = bootstrap(url="http://0.0.0.0:9000")
+    # Then it prints one a browser can open
+    assert printed(output, "Open") == "http://127.0.0.1:9000/"

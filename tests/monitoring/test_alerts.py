@@ -195,6 +195,15 @@ def test_latency_p99_is_measured_in_seconds_over_this_processs_calls(live):
     assert 0 < value < 60
 
 
+def test_latency_p99_leaves_out_refused_calls(live):
+    # Given a rule on latency and only a refused call in this process
+    slow = rule(name="slow", signal="latency_p99", comparison=">", threshold=0.0)
+    with pytest.raises(InvalidInput):
+        runtime.predict(model="live", features=[1])
+    # Then latency has no data (the refusal still counts in error_rate)
+    assert alerts.signal_value(slow) is None
+
+
 def test_latency_p99_falls_back_to_the_snapshots_of_other_processes(live):
     slow = rule(name="slow", signal="latency_p99", comparison=">", threshold=0.0)
     runtime.predict(model="live", features={"x": 1.0})

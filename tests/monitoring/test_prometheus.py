@@ -14,7 +14,7 @@ from prometheus_client.parser import text_string_to_metric_families
 from river import linear_model, preprocessing
 
 from catalogue import runtime, services
-from catalogue.errors import InvalidInput, NotFound
+from catalogue.errors import Conflict, InvalidInput, NotFound
 from catalogue.runtime import serving
 from catalogue.runtime.host import Host, host
 from catalogue.runtime.stats import stats
@@ -104,6 +104,21 @@ def test_refused_calls_count_as_errors_by_code(anon_client):
         runtime.predict(model="refused", features="not an object")
     samples = scrape(anon_client)
     assert value(samples, "rhythmic_errors_total", model="refused", route="predict", code="invalid") == 1
+
+
+def test_refused_calls_are_errors_not_latency_nor_predictions(anon_client):
+    # Given a model without a production version
+    factories.MLModelFactory(name="unserved")
+    # When a predict is refused with 409
+    with pytest.raises(Conflict):
+        runtime.predict(model="unserved", features={"x": 1.0})
+    samples = scrape(anon_client)
+    # Then it counts as an error by code, and in no latency histogram nor prediction counter
+    assert value(samples, "rhythmic_errors_total", model="unserved", route="predict", code="no_production") == 1
+    assert not [
+        key for key in samples if key[0].startswith("rhythmic_request_duration") and ("model", "unserved") in key[1]
+    ]
+    assert not [key for key in samples if key[0].startswith("rhythmic_predictions") and ("model", "unserved") in key[1]]
 
 
 def test_calls_to_unknown_models_count_under_one_empty_name_not_one_series_per_name(anon_client):

@@ -235,6 +235,48 @@ def test_the_metrics_stream_without_any_uploaded_model_is_answered_404(token):
     assert "POST the dill bytes of a model to /api/model" in body["error"]["message"]
 
 
+@pytest.fixture
+def catalogue_model(db, regressor_bytes):
+    """A model made through the catalogue (REST, CLI, pages), not chantilly's /api/model: "housing" v1 live."""
+    model = factories.MLModelFactory(name="housing")
+    version, _ = services.model_version_register(model=model, data=regressor_bytes)
+    services.deployment_promote(version=version)
+    return model
+
+
+def test_without_a_default_model_the_metrics_stream_says_to_name_a_catalogue_model(token, catalogue_model):
+    async def scenario():
+        stream = await Stream("/api/stream/metrics", token=token).open()
+        return stream.status, json.loads(await stream.body())
+
+    status, body = run(scenario)
+    assert status == 404
+    assert body["error"]["code"] == "no_default_model"
+    assert "?model=housing" in body["error"]["message"]
+
+
+@pytest.mark.parametrize("path", ["/api/stream/events?model=housing", "/api/stream/metrics?model=housing"])
+def test_the_model_parameter_names_any_catalogue_model(token, catalogue_model, path):
+    async def scenario():
+        stream = await Stream(path, token=token).connected()
+        await stream.close()
+        return stream.status
+
+    assert run(scenario) == 200
+
+
+def test_the_metrics_stream_of_a_catalogue_model_sends_its_production_metrics(token, catalogue_model):
+    runtime.learn(model="housing", features={"x": 1.0}, ground_truth=2.0)
+
+    async def scenario():
+        stream = await Stream("/api/stream/metrics?model=housing", token=token).connected()
+        first = await stream.message()
+        await stream.close()
+        return first
+
+    assert data_of(run(scenario))[1]["MAE"] == 2.0
+
+
 # --- /api/stream/events --------------------------------------------------------------------------
 
 

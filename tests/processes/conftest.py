@@ -106,6 +106,34 @@ def start_server(transactional_db, tmp_path):
         server.stop()
 
 
+@pytest.fixture(scope="module")
+def sqlite_site(tmp_path_factory):
+    """(daphne on a freshly migrated SQLite file of its own, manage(*args) -> stdout on that database).
+
+    For what needs a real server but no shared data (close frames, the README's examples as a new user runs
+    them): it runs on either test database, and the module's tests share it."""
+    folder = tmp_path_factory.mktemp("site")
+    env = {
+        **{key: value for key, value in os.environ.items() if key not in ("REDIS_URL", "CELERY_BROKER_URL")},
+        "DATABASE_URL": f"sqlite:///{folder / 'db.sqlite3'}",
+        "DJANGO_SETTINGS_MODULE": "rhythmic.settings",
+        "RHYTHMIC_LOG_LEVEL": "WARNING",
+        "RHYTHMIC_VAR_DIR": str(folder),
+    }
+
+    def manage(*args: str) -> str:
+        done = subprocess.run(
+            [sys.executable, "manage.py", *args], cwd=ROOT, env=env, capture_output=True, text=True, timeout=300
+        )
+        assert done.returncode == 0, done.stderr
+        return done.stdout
+
+    manage("migrate", "--noinput", "-v0")
+    server = Server(env, folder / "server.log").start()
+    yield server, manage
+    server.stop()
+
+
 @pytest.fixture
 def api(transactional_db) -> requests.Session:
     """A keep-alive HTTP session with the token of a user who may do everything."""

@@ -329,6 +329,21 @@ def test_stats_count_calls_and_report_percentiles():
     assert stats["mean_duration_human"].endswith("ns")
 
 
+def test_refused_calls_are_neither_predictions_nor_latency_in_the_route_stats():
+    # Given a model without a production version, and a live one
+    factories.MLModelFactory(name="idle")
+    live_model(regressor())
+    # When each refuses a call (409 no production; 400 bad features)
+    with pytest.raises(Conflict, match="no production version"):
+        runtime.predict(model="idle", features={"x": 1})
+    with pytest.raises(InvalidInput):
+        runtime.predict(model="live", features="not an object")
+    runtime.predict(model="live", features={"x": 1})
+    # Then only the answered call counts
+    assert runtime.route_stats(model="idle") == {}
+    assert runtime.route_stats(model="live")["predict"]["n_calls"] == 1
+
+
 def test_expired_pending_predictions_are_swept_without_a_scheduler(settings):
     # Given an old pending prediction and a process that sweeps on every write
     settings.RHYTHMIC_PENDING_SWEEP_SECONDS = 0

@@ -9,6 +9,7 @@ from django.db import transaction
 from catalogue import artifacts, selectors, services
 from catalogue.errors import RhythmicError
 from catalogue.flavors import FLAVORS
+from catalogue.management.author import add_user_argument, cli_user
 from catalogue.models import ModelVersion
 
 
@@ -57,8 +58,10 @@ class Command(BaseCommand):
         parser.add_argument("--requirements", help="a requirements.txt file the model needs")
         parser.add_argument("--description", default="", help="a longer description of this version")
         parser.add_argument("--input-example", help="one input as a JSON object, e.g. '{\"x\": 1.5}'")
+        add_user_argument(parser)
 
     def handle(self, *args, **options):
+        options["author"] = cli_user(options["user"])
         data = read_file(options["path"], "PATH").read_bytes()
         requirements = ""
         if options["requirements"]:
@@ -94,7 +97,9 @@ class Command(BaseCommand):
                     f"there is no model named {options['name']!r} yet; give --flavor "
                     f"({', '.join(FLAVORS)}) to create it"
                 )
-            model = services.model_create(name=options["name"], flavor=options["flavor"], location=options["location"])
+            model = services.model_create(
+                name=options["name"], flavor=options["flavor"], location=options["location"], owner=options["author"]
+            )
         elif options["flavor"] and options["flavor"] != model.flavor:
             raise CommandError(f"{model.name} is a {model.flavor} model, not {options['flavor']}")
         elif options["location"] and options["location"] != getattr(model.location, "name", None):
@@ -110,5 +115,6 @@ class Command(BaseCommand):
             message=options["message"],
             description=options["description"],
             input_example=input_example,
+            author=options["author"],
         )
         return version, created, new_model

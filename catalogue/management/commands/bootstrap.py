@@ -1,11 +1,14 @@
 """``manage.py bootstrap``: make a fresh install usable (demo superuser, default location, API token).
 
 Idempotent: run it on every start. The demo password is generated once and kept in ``RHYTHMIC_VAR_DIR``
-so later runs print the same one.
+so later runs print the same one. The printed links use ``--url``, else ``HOST`` and ``PORT`` (as ``make run``
+and ``make topology`` listen), with a wildcard address shown as one a browser can open.
 """
 
+import os
 import secrets
 from pathlib import Path
+from urllib.parse import urlsplit, urlunsplit
 
 from django.conf import settings
 from django.contrib.auth import get_user_model
@@ -14,6 +17,21 @@ from django.db import transaction
 from rest_framework.authtoken.models import Token
 
 from catalogue import selectors, services
+
+#: Addresses a server listens on but a browser cannot open: the links show the loopback address instead.
+WILDCARD_HOSTS = {"", "0.0.0.0", "::"}  # noqa: S104 - recognised in a URL, never bound
+
+
+def server_url(url: str | None) -> str:
+    """The base URL to print: ``url``, else http://$HOST:$PORT (default 127.0.0.1:8000), never a wildcard host."""
+    if not url:
+        # The variables make run and make topology listen on (the Makefile exports them).
+        url = f"http://{os.environ.get('HOST') or '127.0.0.1'}:{os.environ.get('PORT') or '8000'}"
+    parts = urlsplit(url.rstrip("/"))
+    if (parts.hostname or "") in WILDCARD_HOSTS:  # urlsplit drops an IPv6 address's brackets
+        port = f":{parts.port}" if parts.port else ""
+        parts = parts._replace(netloc=f"127.0.0.1{port}")
+    return urlunsplit(parts)
 
 
 def password_file(username: str) -> Path:
@@ -43,11 +61,11 @@ class Command(BaseCommand):
     def add_arguments(self, parser):
         parser.add_argument("--username", default="demo", help="the demo superuser's name (default: demo)")
         parser.add_argument(
-            "--url", default="http://127.0.0.1:8000", help="the server's base URL, for the printed links"
+            "--url", help="the server's base URL, for the printed links (default: http://$HOST:$PORT, 127.0.0.1:8000)"
         )
 
-    def handle(self, *args, username: str, url: str, **options):
-        url = url.rstrip("/")
+    def handle(self, *args, username: str, url: str | None, **options):
+        url = server_url(url)
         with transaction.atomic():
             password = self._demo_user(username)
             user = get_user_model().objects.get(username=username)

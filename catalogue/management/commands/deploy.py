@@ -4,6 +4,7 @@ from django.core.management.base import BaseCommand, CommandError
 
 from catalogue import deploy_config
 from catalogue.errors import RhythmicError
+from catalogue.management.author import add_user_argument, cli_user
 from catalogue.management.commands.add_model import raise_if_failed, version_lines
 
 
@@ -15,11 +16,13 @@ class Command(BaseCommand):
 
     def add_arguments(self, parser):
         parser.add_argument("config", help="the TOML deploy config file")
+        add_user_argument(parser)
 
     def handle(self, *args, **options):
+        user = cli_user(options["user"])
         try:
             config = deploy_config.load(options["config"])
-            outcome = deploy_config.apply(config)
+            outcome = deploy_config.apply(config, user=user)
         except RhythmicError as exc:
             raise CommandError(exc.message) from None
         model, version = outcome.model, outcome.version

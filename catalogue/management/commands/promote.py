@@ -4,6 +4,7 @@ from django.core.management.base import BaseCommand, CommandError
 
 from catalogue import services
 from catalogue.errors import RhythmicError
+from catalogue.management.author import add_user_argument, cli_user
 
 
 class Command(BaseCommand):
@@ -17,12 +18,14 @@ class Command(BaseCommand):
         parser.add_argument("name", help="the model's name")
         parser.add_argument("--version", required=True, dest="number", help="the version number to promote")
         parser.add_argument("--note", default="", help="why, recorded in the deployment history")
+        add_user_argument(parser)
 
     def handle(self, *args, **options):
+        user = cli_user(options["user"])
         try:
             model = services.get_model_or_404(options["name"])
             version = services.get_version_or_404(model, options["number"])
-            deployment = services.deployment_promote(version=version, note=options["note"])
+            deployment = services.deployment_promote(version=version, user=user, note=options["note"])
         except RhythmicError as exc:
             raise CommandError(exc.message) from None
         previous = f"v{deployment.from_version.number}" if deployment.from_version else "none"
