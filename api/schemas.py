@@ -46,6 +46,14 @@ METRICS = inline_serializer(
         "n_learned": serializers.IntegerField(),
         "n_scored": serializers.IntegerField(),
         "metrics": serializers.DictField(child=serializers.FloatField(allow_null=True)),
+        "labels": inline_serializer(
+            "LabelCoverage",
+            {
+                "labelled": serializers.IntegerField(),
+                "expired": serializers.IntegerField(),
+                "coverage": serializers.FloatField(allow_null=True),
+            },
+        ),
     },
 )
 STATS = inline_serializer("RouteStats", {"predict": serializers.DictField(), "learn": serializers.DictField()})
