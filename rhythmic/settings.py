@@ -208,7 +208,7 @@ RHYTHMIC_MAX_PENDING = env.int("RHYTHMIC_MAX_PENDING", default=1_000_000)
 # checkpoint of their version covers them (0 turns a bound off; both 0: the log is kept whole).
 RHYTHMIC_LOG_RETENTION_DAYS = env.int("RHYTHMIC_LOG_RETENTION_DAYS", default=30)
 RHYTHMIC_LOG_RETENTION_ENTRIES = env.int("RHYTHMIC_LOG_RETENTION_ENTRIES", default=0)
-# Without a broker (tasks inline) a process that learns prunes the log at most this often.
+# A process that learns prunes the log at most this often (Celery beat also prunes it hourly).
 RHYTHMIC_LOG_PRUNE_SECONDS = env.int("RHYTHMIC_LOG_PRUNE_SECONDS", default=3600)
 # river.drift detector run on each live version's error stream (ADWIN, KSWIN, PageHinkley, ...).
 RHYTHMIC_DRIFT_DETECTOR = env.str("RHYTHMIC_DRIFT_DETECTOR", default="ADWIN")

@@ -108,12 +108,10 @@ _last_prune = float("-inf")
 
 
 def maybe_prune() -> None:
-    """Without a Celery broker (the embedded default) nothing runs beat's hourly prune: a process that learns
-    prunes at most every RHYTHMIC_LOG_PRUNE_SECONDS instead."""
+    """A process that learns prunes at most every RHYTHMIC_LOG_PRUNE_SECONDS: the embedded default has no
+    Celery beat, and a deployment may run without one (as the pending sweep, beat's hourly run is extra)."""
     global _last_prune
-    from rhythmic.celery import app
-
-    if not app.conf.task_always_eager or time.monotonic() - _last_prune < settings.RHYTHMIC_LOG_PRUNE_SECONDS:
+    if time.monotonic() - _last_prune < settings.RHYTHMIC_LOG_PRUNE_SECONDS:
         return
     _last_prune = time.monotonic()
     try:

@@ -258,8 +258,8 @@ def test_the_prune_task_prunes_and_celery_beat_runs_it_hourly(retention_settings
     }
 
 
-def test_without_a_broker_a_process_that_learns_prunes_now_and_then(retention_settings):
-    # Given old entries, and a process with no broker that may prune at every learn
+def test_a_process_that_learns_prunes_now_and_then_without_celery_beat(retention_settings):
+    # Given old entries, and a process that may prune at every learn
     retention_settings.RHYTHMIC_LOG_PRUNE_SECONDS = 0
     live_model()
     learn_stream()
