@@ -9,13 +9,14 @@ the ORM cost more than running them.
 
 import contextlib
 import json
+import logging
 import time
 from collections import defaultdict
 from datetime import UTC, datetime, timedelta
 from typing import Any, NamedTuple
 
 from django.conf import settings
-from django.db import connection, transaction
+from django.db import DatabaseError, connection, transaction
 from django.db.models import F
 from django.utils import timezone
 from django.utils.dateparse import parse_datetime
@@ -27,6 +28,8 @@ MODEL = MLModel._meta.db_table
 LOCATION = Location._meta.db_table
 EVENT = LearnEvent._meta.db_table
 PENDING = PendingPrediction._meta.db_table
+
+logger = logging.getLogger(__name__)
 
 
 class Head(NamedTuple):
@@ -186,7 +189,10 @@ def pending_put(*, model_id: int, rows: list[tuple[str, int, dict, Any]]) -> Non
         _stored_since_trim[model_id] += len(unique)
         if _stored_since_trim[model_id] >= max(1, cap // 10):
             _stored_since_trim[model_id] = 0
-            pending_trim(model_id=model_id, cap=cap)
+            try:
+                pending_trim(model_id=model_id, cap=cap)
+            except DatabaseError:  # say a deadlock with another process's trim: theirs did it, or the next will
+                logger.warning("could not trim the pending predictions of model %s", model_id, exc_info=True)
 
 
 def forget_counts() -> None:

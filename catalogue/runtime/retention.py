@@ -8,6 +8,7 @@ sequence and reloads its replicas from those checkpoints (``ModelEntry.sync``).
 """
 
 import logging
+import threading
 import time
 from datetime import datetime, timedelta
 
@@ -105,6 +106,7 @@ def _delete(*, version_id: int, upto: int) -> int:
 
 
 _last_prune = float("-inf")
+_pruning = threading.Lock()
 
 
 def maybe_prune() -> None:
@@ -113,8 +115,12 @@ def maybe_prune() -> None:
     global _last_prune
     if time.monotonic() - _last_prune < settings.RHYTHMIC_LOG_PRUNE_SECONDS:
         return
-    _last_prune = time.monotonic()
+    if not _pruning.acquire(blocking=False):
+        return  # another thread of this process is at it
     try:
+        _last_prune = time.monotonic()
         log_prune()
     except Exception:  # a learn was acknowledged already; the next sweep tries again
         logger.exception("the learn-log prune failed")
+    finally:
+        _pruning.release()

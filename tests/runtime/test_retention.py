@@ -5,6 +5,7 @@ from datetime import timedelta
 
 import dill
 import pytest
+from django.db import DatabaseError
 from django.utils import timezone
 from river import datasets, linear_model, preprocessing
 
@@ -298,6 +299,20 @@ def test_the_cap_is_checked_once_per_tenth_of_it_not_at_every_predict(settings):
     gone = [log.pending_key(i) for i in range(10)]
     assert not PendingPrediction.objects.filter(key__in=gone).exists()
     assert PendingPrediction.objects.filter(key=log.pending_key(10)).exists()
+
+
+def test_a_trim_that_fails_does_not_fail_the_predict(settings, monkeypatch):
+    # Given a cap checked at every id, and a trim that fails (a deadlock with another process's, say)
+    settings.RHYTHMIC_MAX_PENDING = 1
+    live_model()
+
+    def deadlock(**_):
+        raise DatabaseError("deadlock detected")
+
+    monkeypatch.setattr(log, "pending_trim", deadlock)
+    # When a prediction with an id is made, then it is answered and kept
+    assert runtime.predict(model="live", features=PROBE, id="a").id == "a"
+    assert PendingPrediction.objects.filter(key='"a"').exists()
 
 
 def test_label_coverage_counts_labelled_ids_and_every_way_an_id_expires(settings):
