@@ -48,6 +48,14 @@ METRICS = inline_serializer(
         "n_not_scored": serializers.IntegerField(help_text="labelled predictions left out: a number not finite"),
         "n_learn_errors": serializers.IntegerField(help_text="log entries the model raised on when learning"),
         "metrics": serializers.DictField(child=serializers.FloatField(allow_null=True)),
+        "labels": inline_serializer(
+            "LabelCoverage",
+            {
+                "labelled": serializers.IntegerField(),
+                "expired": serializers.IntegerField(),
+                "coverage": serializers.FloatField(allow_null=True),
+            },
+        ),
     },
 )
 STATS = inline_serializer("RouteStats", {"predict": serializers.DictField(), "learn": serializers.DictField()})

@@ -18,3 +18,11 @@ class CatalogueConfig(AppConfig):
                 f"RHYTHMIC_DRIFT_DETECTOR={settings.RHYTHMIC_DRIFT_DETECTOR!r} is not a drift detector of river.drift; "
                 "use ADWIN, KSWIN or PageHinkley"
             )
+        for name in (
+            "RHYTHMIC_MAX_PENDING",
+            "RHYTHMIC_LOG_RETENTION_DAYS",
+            "RHYTHMIC_LOG_RETENTION_ENTRIES",
+            "RHYTHMIC_LOG_PRUNE_SECONDS",
+        ):
+            if getattr(settings, name) < 0:
+                raise ImproperlyConfigured(f"{name}={getattr(settings, name)} is negative; 0 turns the bound off")

@@ -54,6 +54,11 @@ class MLModel(models.Model):
     # Counters bumped under the row lock: the next version number and the learn log's head.
     version_counter = models.PositiveIntegerField(default=0, editable=False)
     learn_seq = models.BigIntegerField(default=0, editable=False)
+    # Label coverage: predictions with an id that got their ground truth, and those that expired without
+    # (past RHYTHMIC_PENDING_TTL, or pushed out by RHYTHMIC_MAX_PENDING). Bumped in the statements that
+    # already write the row or the pending table, never counted.
+    pending_labelled = models.BigIntegerField(default=0, editable=False)
+    pending_expired = models.BigIntegerField(default=0, editable=False)
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)
 

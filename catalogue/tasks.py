@@ -18,3 +18,11 @@ def expire_pending() -> int:
     from catalogue.runtime import log
 
     return log.pending_expire()
+
+
+@shared_task(name="catalogue.prune_log")
+def prune_log() -> int:
+    """Delete learn-log entries past the retention that checkpoints cover (run hourly by Celery beat)."""
+    from catalogue.runtime import retention
+
+    return retention.log_prune()

@@ -10,15 +10,17 @@ import logging
 import os
 import threading
 
+from django.db.models import Count
 from prometheus_client import CONTENT_TYPE_LATEST, REGISTRY, CollectorRegistry, Counter, Histogram, generate_latest
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily
 from prometheus_client.multiprocess import MultiProcessCollector
 
 from catalogue import runtime
 from catalogue.errors import RhythmicError
-from catalogue.models import MLModel
+from catalogue.models import MLModel, PendingPrediction
 from catalogue.runtime.host import host
 from catalogue.runtime.observers import observe
+from catalogue.runtime.serving import label_coverage
 from monitoring import selectors
 
 logger = logging.getLogger(__name__)
@@ -84,6 +86,22 @@ class ServingCollector:
                 "rhythmic_drifts", "Drifts detected in a version's error stream", labels=["model", "version"]
             ),
             "alerts": GaugeMetricFamily("rhythmic_alerts_open", "Open alerts, by state", labels=["model", "state"]),
+            "labelled": CounterMetricFamily(
+                "rhythmic_pending_labelled", "Predictions made with an id that got their ground truth", labels=["model"]
+            ),
+            "expired": CounterMetricFamily(
+                "rhythmic_pending_expired",
+                "Predictions made with an id that expired unlabelled (RHYTHMIC_PENDING_TTL, RHYTHMIC_MAX_PENDING)",
+                labels=["model"],
+            ),
+            "coverage": GaugeMetricFamily(
+                "rhythmic_label_coverage",
+                "Share of the predictions made with an id, labelled or expired, that got their ground truth",
+                labels=["model"],
+            ),
+            "pending": GaugeMetricFamily(
+                "rhythmic_pending", "Predictions made with an id waiting for their ground truth", labels=["model"]
+            ),
         }
         try:
             self._serving(families)
@@ -92,7 +110,18 @@ class ServingCollector:
         yield from families.values()
 
     def _serving(self, families: dict) -> None:
-        heads = dict(MLModel.objects.values_list("name", "learn_seq"))
+        rows = MLModel.objects.values_list("name", "learn_seq", "pending_labelled", "pending_expired")
+        heads = {name: learn_seq for name, learn_seq, _, _ in rows}
+        for name, _, labelled, expired in rows:
+            families["labelled"].add_metric([name], labelled)
+            families["expired"].add_metric([name], expired)
+            coverage = label_coverage(labelled=labelled, expired=expired)["coverage"]
+            if coverage is not None:
+                families["coverage"].add_metric([name], coverage)
+        for name, waiting in (
+            PendingPrediction.objects.values_list("model__name").annotate(n=Count("pk")).values_list("model__name", "n")
+        ):
+            families["pending"].add_metric([name], waiting)
         loaded = host.loaded()
         for name, learn_seq in heads.items():
             families["seq"].add_metric([name], learn_seq)

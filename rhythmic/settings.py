@@ -251,6 +251,14 @@ RHYTHMIC_CHECKPOINT_SECONDS = env.float("RHYTHMIC_CHECKPOINT_SECONDS", default=6
 RHYTHMIC_CHECKPOINTS_KEPT = env.int("RHYTHMIC_CHECKPOINTS_KEPT", default=3)
 RHYTHMIC_PENDING_TTL = env.int("RHYTHMIC_PENDING_TTL", default=7 * 24 * 3600)  # seconds
 RHYTHMIC_PENDING_SWEEP_SECONDS = env.int("RHYTHMIC_PENDING_SWEEP_SECONDS", default=600)
+# Pending predictions kept per model; past it the oldest expire first (0: no cap).
+RHYTHMIC_MAX_PENDING = env.int("RHYTHMIC_MAX_PENDING", default=1_000_000)
+# Learn-log retention: entries older than N days, or beyond the newest N of their model, are deleted once a
+# checkpoint of their version covers them (0 turns a bound off; both 0: the log is kept whole).
+RHYTHMIC_LOG_RETENTION_DAYS = env.int("RHYTHMIC_LOG_RETENTION_DAYS", default=30)
+RHYTHMIC_LOG_RETENTION_ENTRIES = env.int("RHYTHMIC_LOG_RETENTION_ENTRIES", default=0)
+# A process that learns prunes the log at most this often (Celery beat also prunes it hourly).
+RHYTHMIC_LOG_PRUNE_SECONDS = env.int("RHYTHMIC_LOG_PRUNE_SECONDS", default=3600)
 # river.drift detector run on each live version's error stream (ADWIN, KSWIN, PageHinkley, ...).
 RHYTHMIC_DRIFT_DETECTOR = env.str("RHYTHMIC_DRIFT_DETECTOR", default="ADWIN")
 # The location (serving pool) this process serves: predict and learn of models deployed elsewhere answer
@@ -283,6 +291,7 @@ RHYTHMIC_WEBHOOK_TIMEOUT = env.float("RHYTHMIC_WEBHOOK_TIMEOUT", default=5.0)
 RHYTHMIC_METRICS_TOKEN = env.str("RHYTHMIC_METRICS_TOKEN", default="")
 CELERY_BEAT_SCHEDULE = {
     "expire-pending-predictions": {"task": "catalogue.expire_pending", "schedule": 3600.0},
+    "prune-learn-log": {"task": "catalogue.prune_log", "schedule": 3600.0},
     "monitoring-snapshot-models": {"task": "monitoring.snapshot_models", "schedule": 60.0},
     "monitoring-evaluate-alerts": {"task": "monitoring.evaluate_alerts", "schedule": 30.0},
     "monitoring-prune-history": {"task": "monitoring.prune_history", "schedule": 24 * 3600.0},

@@ -284,3 +284,17 @@ def test_a_drift_detector_that_is_not_one_refuses_to_start(tmp_path, name):
 
 def test_another_river_drift_detector_is_accepted(tmp_path):
     assert settings_of(tmp_path, RHYTHMIC_DRIFT_DETECTOR="KSWIN")["engine"].endswith("sqlite3")
+
+
+BOUNDS = ["RHYTHMIC_MAX_PENDING", "RHYTHMIC_LOG_RETENTION_DAYS", "RHYTHMIC_LOG_RETENTION_ENTRIES"]
+
+
+@pytest.mark.parametrize("name", [*BOUNDS, "RHYTHMIC_LOG_PRUNE_SECONDS"])
+def test_a_negative_retention_bound_refuses_to_start(tmp_path, name):
+    result = start(tmp_path, **{name: "-1"})
+    assert result.returncode != 0
+    assert f"{name}=-1 is negative" in result.stderr
+
+
+def test_retention_bounds_of_zero_are_accepted(tmp_path):
+    assert settings_of(tmp_path, **dict.fromkeys(BOUNDS, "0"))["engine"].endswith("sqlite3")

@@ -75,6 +75,7 @@ class ModelEntry:
         self.applied_seq = head.learn_seq
         self.replicas: dict[int, Replica] = {}
         self.synced_at = 0.0
+        self.pending_labelled, self.pending_expired = head.pending_labelled, head.pending_expired
 
     # --- catching up --------------------------------------------------------------------------
 
@@ -94,11 +95,18 @@ class ModelEntry:
         """Apply every log entry up to ``head`` to the loaded replicas, in order. Call with the lock held."""
         self.production_version_id = head.production_version_id
         self.location = head.location
+        self.pending_labelled, self.pending_expired = head.pending_labelled, head.pending_expired
         if head.learn_seq > self.applied_seq:
-            for event in log.read_tail(model_id=self.model_id, after=self.applied_seq, upto=head.learn_seq):
-                replica = self.replicas.get(event.version_id)
-                if replica is not None:
-                    self._apply(replica, event)
+            events = log.read_tail(model_id=self.model_id, after=self.applied_seq, upto=head.learn_seq)
+            if len(events) < head.learn_seq - self.applied_seq:
+                # Sequence numbers have no holes, so entries this process never applied were pruned (each
+                # one covered by a newer checkpoint of its version): the replicas reload from those.
+                self.replicas.clear()
+            else:
+                for event in events:
+                    replica = self.replicas.get(event.version_id)
+                    if replica is not None:
+                        self._apply(replica, event)
             self.applied_seq = head.learn_seq
             self.maybe_checkpoint()
         self.synced_at = time.monotonic()
@@ -136,7 +144,14 @@ class ModelEntry:
         version = ModelVersion.objects.filter(pk=version_id, model_id=self.model_id).first()
         if version is None:
             raise NotFound(f"{self.name} has no such version (it may have been deleted)")
-        checkpoint = log.checkpoint_latest(version_id=version_id, upto=self.applied_seq)
+        checkpoint = log.checkpoint_latest(version_id=version_id)
+        if checkpoint is not None and checkpoint.seq > self.applied_seq:
+            # Another process got further: the entries before its checkpoint may be pruned already, so
+            # catch up to it (the head is at least its seq) and start from it.
+            head = log.read_head(self.name)
+            if head is None or head.model_id != self.model_id:
+                raise NotFound(f"{self.name} was deleted")
+            self.sync(head)
         if checkpoint is not None:
             obj = artifacts.load_state(bytes(checkpoint.state))
             metrics = artifacts.load_state(bytes(checkpoint.metrics))
@@ -153,6 +168,10 @@ class ModelEntry:
         )
         for event in log.read_tail(model_id=self.model_id, after=base, upto=self.applied_seq, version_id=version_id):
             self._apply(replica, event)
+        newer = log.checkpoint_latest(version_id=version_id)
+        if newer is not None and newer.seq > base:
+            # Written while this one replayed: a prune may have taken part of the tail it read. Start again.
+            return self._load(version_id)
         return replica
 
     def maybe_checkpoint(self) -> None:

@@ -9,12 +9,15 @@ the ORM cost more than running them.
 
 import contextlib
 import json
+import logging
 import time
+from collections import defaultdict
 from datetime import UTC, datetime, timedelta
 from typing import Any, NamedTuple
 
 from django.conf import settings
-from django.db import connection, transaction
+from django.db import DatabaseError, connection, transaction
+from django.db.models import F
 from django.utils import timezone
 from django.utils.dateparse import parse_datetime
 
@@ -26,6 +29,8 @@ LOCATION = Location._meta.db_table
 EVENT = LearnEvent._meta.db_table
 PENDING = PendingPrediction._meta.db_table
 
+logger = logging.getLogger(__name__)
+
 
 class Head(NamedTuple):
     model_id: int
@@ -33,6 +38,8 @@ class Head(NamedTuple):
     learn_seq: int
     flavor: str
     location: str | None
+    pending_labelled: int = 0
+    pending_expired: int = 0
 
 
 class Event(NamedTuple):
@@ -62,7 +69,8 @@ def _now() -> Any:
 def read_head(name: str) -> Head | None:
     with connection.cursor() as cursor:
         cursor.execute(
-            f"SELECT m.id, m.production_version_id, m.learn_seq, m.flavor, l.name FROM {MODEL} m "  # noqa: S608
+            f"SELECT m.id, m.production_version_id, m.learn_seq, m.flavor, l.name, m.pending_labelled, "  # noqa: S608
+            f"m.pending_expired FROM {MODEL} m "
             f"LEFT JOIN {LOCATION} l ON l.id = m.location_id WHERE m.name = %s",
             [name],
         )
@@ -81,12 +89,15 @@ def read_tail(*, model_id: int, after: int, upto: int, version_id: int | None = 
 def append(*, model_id: int, entries: list[dict]) -> list[int]:
     """Append entries (version_id, key, features, ground_truth, prediction) in order; call inside a transaction.
 
-    Returns their sequence numbers. The counter update is the one statement that serializes appenders.
+    Returns their sequence numbers. The counter update is the one statement that serializes appenders; it
+    also counts the entries with a key as labelled pending predictions (label coverage).
     """
+    labelled = sum(1 for e in entries if e["key"] is not None)
     with connection.cursor() as cursor:
         cursor.execute(
-            f"UPDATE {MODEL} SET learn_seq = learn_seq + %s WHERE id = %s RETURNING learn_seq",  # noqa: S608
-            [len(entries), model_id],
+            f"UPDATE {MODEL} SET learn_seq = learn_seq + %s, pending_labelled = pending_labelled + %s "  # noqa: S608
+            "WHERE id = %s RETURNING learn_seq",
+            [len(entries), labelled, model_id],
         )
         row = cursor.fetchone()
         if row is None:
@@ -141,6 +152,7 @@ class Pending(NamedTuple):
 
 
 _last_sweep = float("-inf")
+_stored_since_trim: dict[int, int] = defaultdict(int)  # per model: ids stored by this process since its last trim
 
 
 def pending_put(*, model_id: int, rows: list[tuple[str, int, dict, Any]]) -> None:
@@ -170,6 +182,37 @@ def pending_put(*, model_id: int, rows: list[tuple[str, int, dict, Any]]) -> Non
             "prediction = excluded.prediction, created_at = excluded.created_at",
             unique,
         )
+    cap = settings.RHYTHMIC_MAX_PENDING
+    if cap:
+        # Amortized: a trim reads past the newest ``cap`` rows, so run it once per tenth of the cap's worth
+        # of ids this process stored, not a COUNT per predict.
+        _stored_since_trim[model_id] += len(unique)
+        if _stored_since_trim[model_id] >= max(1, cap // 10):
+            _stored_since_trim[model_id] = 0
+            try:
+                pending_trim(model_id=model_id, cap=cap)
+            except DatabaseError:  # say a deadlock with another process's trim: theirs did it, or the next will
+                logger.warning("could not trim the pending predictions of model %s", model_id, exc_info=True)
+
+
+def forget_counts() -> None:
+    """Forget this process's count of ids stored since each model's last trim (as a freshly started process)."""
+    _stored_since_trim.clear()
+
+
+def pending_trim(*, model_id: int, cap: int) -> int:
+    """Expire the model's oldest pending predictions beyond the newest ``cap``; returns how many."""
+    newest_first = PendingPrediction.objects.filter(model_id=model_id).order_by("-created_at", "-pk")
+    beyond = newest_first.values_list("pk", flat=True)[cap:]
+    with transaction.atomic():
+        deleted, _ = PendingPrediction.objects.filter(pk__in=beyond).delete()
+        _count_expired(model_id=model_id, n=deleted)
+    return deleted
+
+
+def _count_expired(*, model_id: int, n: int) -> None:
+    if n:
+        MLModel.objects.filter(pk=model_id).update(pending_expired=F("pending_expired") + n)
 
 
 def pending_take(*, model_id: int, keys: list[str]) -> dict[str, Pending]:
@@ -185,11 +228,13 @@ def pending_take(*, model_id: int, keys: list[str]) -> dict[str, Pending]:
         )
         rows = cursor.fetchall()
     cutoff = timezone.now() - pending_ttl()
-    return {
+    taken = {
         key: Pending(version_id, json.loads(features), json.loads(prediction) if prediction else None)
         for key, version_id, features, prediction, created_at in rows
         if _aware(created_at) >= cutoff
     }
+    _count_expired(model_id=model_id, n=len(rows) - len(taken))
+    return taken
 
 
 def _aware(value: Any) -> datetime:
@@ -204,16 +249,26 @@ def was_learned(*, model_id: int, key: str) -> bool:
 
 
 def pending_expire() -> int:
-    """Remove pending predictions older than RHYTHMIC_PENDING_TTL; returns how many."""
-    deleted, _ = PendingPrediction.objects.filter(created_at__lt=timezone.now() - pending_ttl()).delete()
-    return deleted
+    """Remove pending predictions older than RHYTHMIC_PENDING_TTL, counting them per model; returns how many."""
+    expired = PendingPrediction.objects.filter(created_at__lt=timezone.now() - pending_ttl())
+    total = 0
+    for model_id in expired.values_list("model_id", flat=True).distinct():
+        with transaction.atomic():
+            deleted, _ = expired.filter(model_id=model_id).delete()
+            _count_expired(model_id=model_id, n=deleted)
+        total += deleted
+    return total
 
 
 # --- checkpoints --------------------------------------------------------------------------------
 
 
-def checkpoint_latest(*, version_id: int, upto: int) -> Checkpoint | None:
-    return Checkpoint.objects.filter(version_id=version_id, seq__lte=upto).order_by("-seq").first()
+def checkpoint_latest(*, version_id: int, upto: int | None = None) -> Checkpoint | None:
+    """The version's newest checkpoint (including entries up to ``upto`` at most, if given)."""
+    checkpoints = Checkpoint.objects.filter(version_id=version_id)
+    if upto is not None:
+        checkpoints = checkpoints.filter(seq__lte=upto)
+    return checkpoints.order_by("-seq").first()
 
 
 def checkpoint_write(*, version_id: int, seq: int, n_learned: int, state: bytes, metrics: bytes) -> None:

@@ -12,7 +12,7 @@ from catalogue import artifacts, services
 from catalogue.errors import Conflict, InvalidInput, NotFound, RhythmicError, WrongLocation
 from catalogue.flavors import GroundTruthError
 from catalogue.models import ModelVersion
-from catalogue.runtime import log, observers
+from catalogue.runtime import log, observers, retention
 from catalogue.runtime.codec import decode_prediction, encode_prediction, jsonable
 from catalogue.runtime.host import ModelEntry, Replica, host
 from catalogue.runtime.stats import stats
@@ -327,14 +327,17 @@ def learn(*, model: str, ground_truth: Any = None, id: Any = None, features: Any
     ``features``) and consumed; without, the production version predicts first. Durable before it returns."""
     with stats.timed(model, "learn"):
         results = _learn(model, [{"ground_truth": ground_truth, "id": id, "features": features}], single=True)
-        return results[0]
+    retention.maybe_prune()
+    return results[0]
 
 
 def learn_many(*, model: str, items: Any) -> list[dict]:
     """Learn a list of ``{"ground_truth", "id"?, "features"?}`` in one transaction; one result per item."""
     items = _clean_batch(items)
     with stats.timed(model, "learn_many"):
-        return [r if isinstance(r, dict) else r.as_dict() for r in _learn(model, items, single=False)]
+        results = [r if isinstance(r, dict) else r.as_dict() for r in _learn(model, items, single=False)]
+    retention.maybe_prune()
+    return results
 
 
 def _learn(model: str, items: list, *, single: bool) -> list:
@@ -433,9 +436,12 @@ def _plan_without_id(entry: ModelEntry, features: Any, ground_truth: Any) -> _Pl
 def _unknown_id(entry: ModelEntry, key: str, prediction_id: Any) -> RhythmicError:
     if log.was_learned(model_id=entry.model_id, key=key):
         return Conflict(f"id {prediction_id!r} was already learned; an id is consumed by its first learn", field="id")
+    cap = settings.RHYTHMIC_MAX_PENDING
+    crowded = f", or sooner when {cap} newer ones wait" if cap else ""
     return NotFound(
-        f"no pending prediction with id {prediction_id!r}: predict with this id first (ids expire after "
-        f"{settings.RHYTHMIC_PENDING_TTL} s), or send the features instead",
+        f"no pending prediction with id {prediction_id!r}: predict with this id first, or send the features "
+        f"instead (an id waits {settings.RHYTHMIC_PENDING_TTL} s at most{crowded}; an id learned longer ago "
+        "than the learn log's retention is not remembered)",
         field="id",
     )
 
@@ -480,7 +486,14 @@ def metrics(*, model: str, version: int | None = None) -> dict:
             "n_not_scored": replica.metrics.n_skipped,
             "n_learn_errors": replica.metrics.n_learn_errors,
             "metrics": replica.metrics.values(),
+            "labels": label_coverage(labelled=entry.pending_labelled, expired=entry.pending_expired),
         }
+
+
+def label_coverage(*, labelled: int, expired: int) -> dict:
+    """Of the model's predictions made with an id, how many got their ground truth and how many expired first."""
+    done = labelled + expired
+    return {"labelled": labelled, "expired": expired, "coverage": labelled / done if done else None}
 
 
 def live_state(*, model: str) -> tuple[int, bytes]:

@@ -39,6 +39,8 @@ def test_predict_then_learn_by_id(maintainer_client, live):
     metrics = maintainer_client.get(url("metrics")).json()
     assert metrics["n_learned"] == 1
     assert set(metrics["metrics"]) == {"MAE", "RMSE", "SMAPE"}
+    # And the label coverage of predictions made with an id
+    assert metrics["labels"] == {"labelled": 1, "expired": 0, "coverage": 1.0}
 
 
 def test_batch_routes_answer_one_result_per_item(maintainer_client, live):

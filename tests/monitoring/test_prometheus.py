@@ -245,3 +245,20 @@ def test_the_grafana_dashboard_queries_only_exported_metrics(anon_client):
     for expr in exprs:
         names = set(re.findall(r"\b(rhythmic_[a-z0-9_]+)", expr))
         assert names and names <= exported, (expr, names - exported)
+
+
+def test_label_coverage_is_exported_per_model_from_the_database(anon_client, settings):
+    # Given a model with three predictions made with an id: one labelled, one pushed out by the cap, one waiting
+    settings.RHYTHMIC_MAX_PENDING = 2
+    live_model("covered")
+    for key in "abc":
+        runtime.predict(model="covered", features={"x": 1.0}, id=key)
+    runtime.learn(model="covered", id="c", ground_truth=1.0)
+    # When Prometheus scrapes a process that never served it
+    host.forget()
+    samples = scrape(anon_client)
+    # Then it sees the labelled and expired counts, the coverage and what still waits
+    assert value(samples, "rhythmic_pending_labelled_total", model="covered") == 1
+    assert value(samples, "rhythmic_pending_expired_total", model="covered") == 1
+    assert value(samples, "rhythmic_label_coverage", model="covered") == 0.5
+    assert value(samples, "rhythmic_pending", model="covered") == 1

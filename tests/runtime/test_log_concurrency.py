@@ -1,11 +1,18 @@
 """The learn log under concurrent writers on Postgres: sequence order is visibility order."""
 
+import itertools
 import threading
 
+import dill
 import pytest
 from django.db import connections, transaction
+from river import datasets, linear_model, preprocessing
 
-from catalogue.runtime import log
+from catalogue import runtime, services
+from catalogue.models import LearnEvent
+from catalogue.runtime import log, retention, serving
+from catalogue.runtime.host import Host
+from catalogue.runtime.host import host as this_process
 from tests import factories
 from tests.conftest import is_postgres
 
@@ -81,3 +88,62 @@ def test_a_reader_never_sees_a_sequence_number_before_all_smaller_ones():
     assert gaps == []
     final = log.read_tail(model_id=model_id, after=0, upto=10**9)
     assert [e.seq for e in final] == list(range(1, WRITERS * APPENDS + 1))
+
+
+def test_pruning_while_writers_learn_leaves_every_process_with_the_state_of_the_log_order(settings):
+    # Given a live model that checkpoints every 10 learns and keeps only its newest 3 entries, pruned at
+    # every learn, and four threads of one process learning at once
+    settings.RHYTHMIC_CHECKPOINT_EVERY = 10
+    settings.RHYTHMIC_LOG_RETENTION_DAYS = 0
+    settings.RHYTHMIC_LOG_RETENTION_ENTRIES = 3
+    settings.RHYTHMIC_LOG_PRUNE_SECONDS = 0
+
+    def regressor():
+        return preprocessing.StandardScaler() | linear_model.LinearRegression()
+
+    model = factories.MLModelFactory(name="pruned")
+    services.deployment_promote(version=factories.ModelVersionFactory(model=model, artifact=dill.dumps(regressor())))
+    stream = list(itertools.islice(datasets.TrumpApproval(), WRITERS * APPENDS))
+    start = threading.Barrier(WRITERS)
+    learned: list[tuple[int, dict, float]] = []
+    errors: list[BaseException] = []
+
+    def writer(n: int) -> None:
+        try:
+            start.wait()
+            for x, y in stream[n::WRITERS]:
+                seq = runtime.learn(model="pruned", features=x, ground_truth=y).seq
+                learned.append((seq, x, y))
+        except BaseException as exc:  # surfaced in the main thread
+            errors.append(exc)
+        finally:
+            connections.close_all()
+
+    threads = [threading.Thread(target=writer, args=(n,)) for n in range(WRITERS)]
+    # When they learn while each learn prunes
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(120)
+    assert errors == []
+    retention.log_prune()
+    # Then the log was pruned to its newest entries
+    assert LearnEvent.objects.filter(model=model).count() < WRITERS * APPENDS
+    # And this process and a fresh one both hold the model fed every learn in sequence order
+    reference = regressor()
+    for _, x, y in sorted(learned, key=lambda item: item[0]):
+        reference.learn_one(x, y)
+    probe = stream[0][0]
+    fresh = Host()
+    answers = []
+    for process in (this_process, fresh):
+        serving.host = process
+        try:
+            answers.append(
+                (runtime.predict(model="pruned", features=probe).prediction, runtime.metrics(model="pruned"))
+            )
+        finally:
+            serving.host = this_process
+    assert answers[0] == answers[1]
+    assert answers[0][0] == reference.predict_one(probe)
+    assert answers[0][1]["n_learned"] == WRITERS * APPENDS
