@@ -67,7 +67,7 @@ def maintainer(db):
     return factories.UserFactory(username="maintainer", permissions=ALL_PERMISSIONS)
 
 
-def _client_for(user) -> APIClient:
+def client_for(user) -> APIClient:
     client = APIClient()
     if user is not None:
         token, _ = Token.objects.get_or_create(user=user)
@@ -82,9 +82,9 @@ def anon_client() -> APIClient:
 
 @pytest.fixture
 def reader_client(reader) -> APIClient:
-    return _client_for(reader)
+    return client_for(reader)
 
 
 @pytest.fixture
 def maintainer_client(maintainer) -> APIClient:
-    return _client_for(maintainer)
+    return client_for(maintainer)
