@@ -1,5 +1,7 @@
 """Shared fixtures: users with the right permissions, API clients with tokens, real river artifacts."""
 
+import uuid
+
 import pytest
 from django.conf import settings as django_settings
 from rest_framework.authtoken.models import Token
@@ -34,6 +36,15 @@ def _fresh_process():
     forget()
     yield
     host.forget()
+
+
+@pytest.fixture(autouse=True)
+def _fresh_throttles(settings):
+    """Each test counts failed authentications and request rates from zero (a key prefix of its own in Redis)."""
+    throttle = dict(settings.CACHES["throttle"])
+    throttle["KEY_PREFIX"] = f"{throttle.get('KEY_PREFIX', '')}:{uuid.uuid4().hex}"
+    throttle["LOCATION"] = throttle["LOCATION"] if "Redis" in throttle["BACKEND"] else throttle["KEY_PREFIX"]
+    settings.CACHES = {**settings.CACHES, "throttle": throttle}
 
 
 @pytest.fixture(autouse=True)
