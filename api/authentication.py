@@ -25,19 +25,28 @@ MAX_ENTRIES = 10_000
 
 class CachedTokenAuthentication(TokenAuthentication):
     def authenticate(self, request):
-        """As DRF's, but a client address that failed too often is refused (429) before its token is checked.
-
-        A token this process has already checked is let through first: the hot path costs nothing more.
-        """
+        """As DRF's, but a client address that failed too often is refused (429) before its token is checked."""
         auth = get_authorization_header(request).split()
         if not auth or auth[0].lower() != self.keyword.lower().encode():
             return None  # no token: another authentication, or anonymous
-        if len(auth) == 2 and _fresh(auth[1].decode("latin-1")) is not None:
-            return super().authenticate(request)
+        key = auth[1].decode("latin-1") if len(auth) == 2 else None
+        return self._guarded(request, key, lambda: super(CachedTokenAuthentication, self).authenticate(request))
+
+    def authenticate_key(self, key: str, request):
+        """(user, token) for a key given outside the Authorization header (WebSockets), throttled alike.
+
+        ``request`` needs only ``META`` (REMOTE_ADDR, HTTP_X_FORWARDED_FOR): it names the client address.
+        """
+        return self._guarded(request, key, lambda: self.authenticate_credentials(key))
+
+    def _guarded(self, request, key: str | None, check):
+        # A token this process has already checked is let through first: the hot path costs nothing more.
+        if key is not None and _fresh(key) is not None:
+            return check()
         throttle = FailedAuthThrottle()
         throttle.refuse_if_over(request)
         try:
-            return super().authenticate(request)
+            return check()
         except AuthenticationFailed:
             throttle.record_failure(request)
             raise
