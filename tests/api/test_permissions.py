@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 from asgiref.sync import async_to_sync
 from django.conf import settings as django_settings
-from django.db import transaction
+from django.db import connections, transaction
 from django.test import Client
 from django.urls import URLPattern, URLResolver, get_resolver
 
@@ -132,7 +132,6 @@ def call(user, method: str, route: str) -> int | None:
         return None if status in (401, 403) else status
     body = {"data": b"{}", "content_type": "application/json"} if method in ("POST", "PATCH", "PUT") else {}
     response = client.generic(method, path, **body)
-    response.close()
     return None if refused(response) else response.status_code
 
 
@@ -160,8 +159,14 @@ def test_every_route_answers_each_kind_of_user_as_the_readme_table_says(users, l
     assert server_errors == []
 
 
+@pytest.fixture
+def asgi_threads(monkeypatch):
+    """Django runs each ASGI request's sync code in a thread of its own: close its connection at the end."""
+    monkeypatch.setitem(connections.settings["default"], "CONN_MAX_AGE", 0)
+
+
 @pytest.mark.django_db(transaction=True)  # the ASGI application reads the session on a connection of its own
-def test_the_streams_answer_each_kind_of_user_as_the_readme_table_says(users, live_chantilly_model):
+def test_the_streams_answer_each_kind_of_user_as_the_readme_table_says(users, live_chantilly_model, asgi_threads):
     table = {key: needs for key, needs in documented_table().items() if key[0] in SSE}
     assert len(table) == len(SSE)
     mismatches, server_errors = check(table, users, rollback=False)
