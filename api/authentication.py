@@ -2,7 +2,8 @@
 
 Looking up the token and the user's permissions cost three queries, two thirds of a predict request.
 A token revoked here stops working at once in this process (a signal evicts it) and within
-RHYTHMIC_AUTH_CACHE_SECONDS in the others.
+RHYTHMIC_AUTH_CACHE_SECONDS in the others. A bad token counts against its client address's
+RHYTHMIC_THROTTLE_FAILED_AUTH (api/throttling.py); past it, tokens from there are refused unchecked.
 """
 
 import threading
