@@ -15,8 +15,9 @@ from rest_framework.permissions import IsAuthenticated
 from rest_framework.response import Response
 
 from api import schemas
-from api.inference import INFERENCE_PERMISSIONS, CanUpload, json_object
-from catalogue import compat, runtime
+from api.errors import error_body
+from api.inference import INFERENCE_PERMISSIONS, json_object
+from catalogue import compat, runtime, selectors
 from catalogue.errors import InvalidInput, TooLarge
 from catalogue.runtime.stats import empty_stats
 
@@ -35,8 +36,23 @@ def raw_body(request) -> bytes:
         raise InvalidInput("send the model bytes as the raw body, not as a form") from None
 
 
-class CanInit(CanUpload):
-    message = "setting the flavor needs the catalogue.add_modelversion permission"
+# What each write needs: exactly what its REST equivalent needs (api/views/catalogue.py).
+ADD_MODEL = ("catalogue.add_mlmodel", "creating a model")
+UPLOAD = ("catalogue.add_modelversion", "uploading a version (loading an artifact runs its code)")
+PROMOTE = ("catalogue.change_mlmodel", "promoting a version")
+RESET = ("catalogue.change_mlmodel", "starting the chantilly workspace afresh (it retires every model in it)")
+DELETE = ("catalogue.delete_mlmodel", "deleting a model")
+
+
+def _refusal(request, *required: tuple[str, str]) -> Response | None:
+    """A 403 naming the first permission of ``required`` the user lacks, or None when they hold them all."""
+    for permission, action in required:
+        if not request.user.has_perm(permission):
+            return Response(
+                error_body("permission_denied", f"{action} needs the {permission} permission"),
+                status=status.HTTP_403_FORBIDDEN,
+            )
+    return None
 
 
 @extend_schema(
@@ -49,19 +65,13 @@ class CanInit(CanUpload):
 def init(request) -> Response:
     if request.method == "GET":
         return Response({"flavor": compat.flavor()})
-    if not CanInit().has_permission(request, None):
-        return _forbidden(CanInit.message)
+    if refused := _refusal(request, RESET):
+        return refused
     body = json_object(request)
     if "flavor" not in body:
         raise InvalidInput('send {"flavor": "regression" | "binary" | "multiclass"}', field="flavor")
     compat.init(flavor_name=body["flavor"])
     return Response({}, status=status.HTTP_201_CREATED)
-
-
-def _forbidden(message: str) -> Response:
-    from api.errors import error_body
-
-    return Response(error_body("permission_denied", message), status=status.HTTP_403_FORBIDDEN)
 
 
 def _model(request, name: str | None):
@@ -70,13 +80,17 @@ def _model(request, name: str | None):
         response = HttpResponse(data, content_type="application/octet-stream")
         response["X-Model-Version"] = str(number)
         return response
-    if not CanUpload().has_permission(request, None):
-        return _forbidden(CanUpload.message)
     if request.method == "DELETE":
+        if refused := _refusal(request, DELETE):
+            return refused
         if name is None:
             raise InvalidInput("name the model to delete: DELETE /api/model/<name>")
         compat.remove(name=name)
         return Response(status=status.HTTP_204_NO_CONTENT)
+    # An upload to a new name (or to no name: a generated one) creates the model too.
+    creates = name is None or selectors.model_get(name=name) is None
+    if refused := _refusal(request, *((ADD_MODEL,) if creates else ()), UPLOAD, PROMOTE):
+        return refused
     created = compat.upload(data=raw_body(request), name=name, user=request.user)
     return Response({"name": created.name}, status=status.HTTP_201_CREATED)
 

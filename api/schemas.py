@@ -7,7 +7,7 @@ from rest_framework import serializers
 from api.serializers import ErrorSerializer
 
 ERROR = ErrorSerializer
-ERRORS = {code: OpenApiResponse(ERROR) for code in (400, 401, 403, 404, 409, 413)}
+ERRORS = {code: OpenApiResponse(ERROR) for code in (400, 401, 403, 404, 409, 413, 429)}
 
 ANY = serializers.JSONField
 PREDICT_REQUEST = inline_serializer("PredictRequest", {"features": serializers.DictField(), "id": ANY(required=False)})

@@ -10,14 +10,13 @@ from typing import Any
 from django.db import transaction
 from django.utils import timezone
 
-from catalogue import artifacts, selectors, services
+from catalogue import selectors, services
 from catalogue.errors import Conflict, InvalidInput, NotFound
 from catalogue.flavors import FLAVORS
 from catalogue.models import CompatWorkspace, MLModel, ModelVersion
 from catalogue.runtime import log
 from catalogue.runtime.host import host
 from catalogue.runtime.stats import stats
-from catalogue.validation import run_checks
 
 
 def workspace() -> CompatWorkspace:
@@ -92,7 +91,12 @@ def resolve_for_id(prediction_id: Any) -> str | None:
 
 @transaction.atomic
 def upload(*, data: bytes, name: str | None = None, user=None) -> MLModel:
-    """Validate ``data`` before storing anything; store it as a new version, promote it, make it the default."""
+    """Register ``data`` as the model's next version, validate it now, promote it and make it the default.
+
+    The same services as a REST upload (register, then the validation the worker would run), so the same
+    report, log line and live event; only the validation runs before the answer, because chantilly's
+    clients expect the model live when the POST returns. A refused model rolls everything back.
+    """
     space = CompatWorkspace.objects.select_for_update().get_or_create(pk=1)[0]
     if not space.flavor:
         raise InvalidInput('no flavor is set: POST /api/init with {"flavor": "regression"} first', code="no_flavor")
@@ -101,30 +105,19 @@ def upload(*, data: bytes, name: str | None = None, user=None) -> MLModel:
     model = selectors.model_get(name=name)
     if model is not None and model.flavor != space.flavor:
         raise Conflict(f"model {name!r} exists with flavor {model.flavor}; the workspace flavor is {space.flavor}")
-
-    probe = ModelVersion(model=model or MLModel(name=name, flavor=space.flavor), artifact=data, format="dill")
     if not data:
         raise InvalidInput("the body is empty: send the dill or pickle bytes of a model")
-    report = run_checks(probe)
-    if not report["ok"]:
-        raise InvalidInput(f"the model was refused: {report['summary']}", code="invalid_model")
 
     if model is None:
         model = services.model_create(name=name, flavor=space.flavor, owner=user)
-    version, created = services.model_version_register(
-        model=model,
-        data=data,
-        fmt=artifacts.guess_format(data),
-        message="uploaded through /api/model",
-        author=user,
-        validate=False,
+    version, _ = services.model_version_register(
+        model=model, data=data, message="uploaded through /api/model", author=user, validate=False
     )
-    if created:
-        ModelVersion.objects.filter(pk=version.pk).update(
-            status=ModelVersion.Status.READY, validation_report=report, validated_at=timezone.now()
-        )
-        version.status = ModelVersion.Status.READY
-    elif version.status != ModelVersion.Status.READY:
+    if version.status in (ModelVersion.Status.PENDING, ModelVersion.Status.FAILED):
+        version = services.model_version_validate(version_id=version.pk)
+    if version.status == ModelVersion.Status.FAILED:
+        raise InvalidInput(f"the model was refused: {version.validation_report['summary']}", code="invalid_model")
+    if version.status != ModelVersion.Status.READY:
         raise Conflict(f"these bytes are {name} v{version.number}, which is {version.status}; it cannot go live")
     live = MLModel.objects.values_list("production_version_id", flat=True).get(pk=model.pk)
     if live != version.pk:

@@ -244,7 +244,8 @@ def model_version_validate(*, version_id: int) -> ModelVersion | None:
     version.validated_at = timezone.now()
     version.save(update_fields=["status", "validation_report", "validated_at"])
     logger.info("validated %s: %s", version, version.status)
-    signals.version_validated.send(sender=ModelVersion, version=version)
+    # After commit: a caller validating inside its own transaction (chantilly's upload) may still roll back.
+    _after_commit(signals.version_validated, version=version)
     return version
 
 

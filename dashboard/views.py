@@ -31,6 +31,22 @@ def error_page(request, message: str, status: int, *, title: str = ""):
     return render(request, "dashboard/error.html", context, status=status)
 
 
+def login_lockout(request, original_response=None, credentials=None):
+    """django-axes' answer to a locked-out login (the login page's or the admin's): 429 with Retry-After."""
+    from axes.helpers import get_cool_off
+
+    seconds = int(get_cool_off(request).total_seconds())
+    response = error_page(
+        request,
+        f"too many failed logins: try again in {seconds} s (RHYTHMIC_LOGIN_FAILURE_LIMIT, "
+        "RHYTHMIC_LOGIN_COOLOFF_SECONDS).",
+        429,
+        title="Too many failed logins",
+    )
+    response["Retry-After"] = str(seconds)
+    return response
+
+
 def page(permission: str | None = None, action: str = ""):
     """Login required; ``permission`` (with a phrase naming the action) for writes; core errors as pages."""
 

@@ -6,6 +6,7 @@ served by daphne (ASGI). Under a WSGI server a stream would hold a whole worker 
 
 import asyncio
 import json
+import math
 from contextlib import aclosing
 
 from asgiref.sync import sync_to_async
@@ -14,7 +15,7 @@ from django.conf import settings
 from django.core.handlers.asgi import ASGIRequest
 from django.http import JsonResponse, StreamingHttpResponse
 from django.views.decorators.csrf import csrf_exempt
-from rest_framework.exceptions import AuthenticationFailed
+from rest_framework.exceptions import AuthenticationFailed, Throttled
 
 from api.authentication import CachedTokenAuthentication
 from api.errors import error_body
@@ -89,6 +90,10 @@ async def _refuse(request) -> JsonResponse | None:
         found = await sync_to_async(CachedTokenAuthentication().authenticate)(request)
     except AuthenticationFailed as exc:
         return _unauthorized("authentication_failed", str(exc.detail))
+    except Throttled as exc:  # this address sent too many bad tokens
+        response = JsonResponse(error_body("throttled", str(exc.detail)), status=429)
+        response["Retry-After"] = str(math.ceil(exc.wait or 1))
+        return response
     user = found[0] if found else await request.auser()
     if not user.is_authenticated:
         return _unauthorized(

@@ -4,6 +4,7 @@ Every value has an embedded default that needs nothing installed (SQLite in ``va
 channel layer, Celery tasks run inline); production sets ``DATABASE_URL``, ``REDIS_URL`` and the secret key.
 """
 
+from datetime import timedelta
 from pathlib import Path
 
 import environ
@@ -76,6 +77,7 @@ INSTALLED_APPS = [
     "drf_spectacular",
     "drf_spectacular_sidecar",
     "channels",
+    "axes",
     "catalogue",
     "monitoring",
     "api",
@@ -93,6 +95,7 @@ MIDDLEWARE = [
     "django.contrib.auth.middleware.AuthenticationMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
+    "axes.middleware.AxesMiddleware",  # last: it turns a locked-out login into the lockout response
 ]
 
 ROOT_URLCONF = "rhythmic.urls"
@@ -159,6 +162,17 @@ if REDIS_URL:
 else:
     CHANNEL_LAYERS = {"default": {"BACKEND": "channels.layers.InMemoryChannelLayer"}}
 
+# The cache holds throttle counts only; Redis makes them shared by every server process.
+CACHES = {"default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"}}
+if REDIS_URL:
+    CACHES["throttle"] = {
+        "BACKEND": "django.core.cache.backends.redis.RedisCache",
+        "LOCATION": REDIS_URL,
+        "KEY_PREFIX": env.str("RHYTHMIC_CHANNEL_PREFIX", default="asgi") + ":throttle",
+    }
+else:
+    CACHES["throttle"] = {"BACKEND": "django.core.cache.backends.locmem.LocMemCache", "LOCATION": "throttle"}
+
 CELERY_BROKER_URL = env.str("CELERY_BROKER_URL", default=REDIS_URL)
 # No broker -> tasks run inline in the process that queues them (the embedded default).
 CELERY_TASK_ALWAYS_EAGER = env.bool("CELERY_TASK_ALWAYS_EAGER", default=not CELERY_BROKER_URL)
@@ -180,6 +194,20 @@ AUTH_PASSWORD_VALIDATORS = [
     {"NAME": "django.contrib.auth.password_validation.CommonPasswordValidator"},
     {"NAME": "django.contrib.auth.password_validation.NumericPasswordValidator"},
 ]
+# django-axes counts failed logins (the login page and the admin's) in the database and locks a
+# (username, address) pair out for a cool-off: 429 with Retry-After.
+AUTHENTICATION_BACKENDS = ["axes.backends.AxesStandaloneBackend", "django.contrib.auth.backends.ModelBackend"]
+AXES_FAILURE_LIMIT = env.int("RHYTHMIC_LOGIN_FAILURE_LIMIT", default=5)
+AXES_COOLOFF_TIME = timedelta(seconds=env.int("RHYTHMIC_LOGIN_COOLOFF_SECONDS", default=900))
+# "username+ip_address" locks a user out from one address only; "ip_address" locks the address for any user.
+AXES_LOCKOUT_PARAMETERS = [
+    combination.split("+") if "+" in combination else combination
+    for combination in env.list("RHYTHMIC_LOGIN_LOCKOUT_BY", default=["username+ip_address"])
+]
+AXES_RESET_ON_SUCCESS = True
+AXES_CLIENT_IP_CALLABLE = "api.throttling.client_address"
+AXES_LOCKOUT_CALLABLE = "dashboard.views.login_lockout"
+AXES_VERBOSE = False
 LOGIN_URL = "/accounts/login/"
 LOGIN_REDIRECT_URL = "/"
 LOGOUT_REDIRECT_URL = "/accounts/login/"
@@ -195,7 +223,16 @@ REST_FRAMEWORK = {
     "DEFAULT_PAGINATION_CLASS": "rest_framework.pagination.LimitOffsetPagination",
     "PAGE_SIZE": 100,
     "UNAUTHENTICATED_USER": "django.contrib.auth.models.AnonymousUser",
+    # Rates come from the RHYTHMIC_THROTTLE_* settings below (api/throttling.py); failed tokens are
+    # throttled in the token authentication itself.
+    "DEFAULT_THROTTLE_CLASSES": ["api.throttling.AnonThrottle", "api.throttling.UserThrottle"],
 }
+# Throttles: "N/s", "N/min", "N/hour" or "N/day"; empty: no limit. Over the rate: 429 with Retry-After.
+RHYTHMIC_THROTTLE_FAILED_AUTH = env.str("RHYTHMIC_THROTTLE_FAILED_AUTH", default="20/min")  # bad tokens per address
+RHYTHMIC_THROTTLE_ANON = env.str("RHYTHMIC_THROTTLE_ANON", default="")  # API requests without credentials
+RHYTHMIC_THROTTLE_USER = env.str("RHYTHMIC_THROTTLE_USER", default="")  # API requests per user
+# Proxies in front of the server: the client address is then read from X-Forwarded-For (never otherwise).
+RHYTHMIC_NUM_PROXIES = env.int("RHYTHMIC_NUM_PROXIES", default=0)
 SPECTACULAR_SETTINGS = {
     "TITLE": "Rhythmic API",
     "DESCRIPTION": "Deploy online machine-learning models from a versioned catalogue.",

@@ -1,5 +1,7 @@
 """Shared fixtures: users with the right permissions, API clients with tokens, real river artifacts."""
 
+import uuid
+
 import pytest
 from django.conf import settings as django_settings
 from rest_framework.authtoken.models import Token
@@ -39,6 +41,15 @@ def _fresh_process():
 
 
 @pytest.fixture(autouse=True)
+def _fresh_throttles(settings):
+    """Each test counts failed authentications and request rates from zero (a key prefix of its own in Redis)."""
+    throttle = dict(settings.CACHES["throttle"])
+    throttle["KEY_PREFIX"] = f"{throttle.get('KEY_PREFIX', '')}:{uuid.uuid4().hex}"
+    throttle["LOCATION"] = throttle["LOCATION"] if "Redis" in throttle["BACKEND"] else throttle["KEY_PREFIX"]
+    settings.CACHES = {**settings.CACHES, "throttle": throttle}
+
+
+@pytest.fixture(autouse=True)
 def _celery_inline():
     """Tasks run inline in tests unless a test starts a real worker (it flips this back itself)."""
     previous = celery_app.conf.task_always_eager
@@ -69,7 +80,7 @@ def maintainer(db):
     return factories.UserFactory(username="maintainer", permissions=ALL_PERMISSIONS)
 
 
-def _client_for(user) -> APIClient:
+def client_for(user) -> APIClient:
     client = APIClient()
     if user is not None:
         token, _ = Token.objects.get_or_create(user=user)
@@ -84,9 +95,9 @@ def anon_client() -> APIClient:
 
 @pytest.fixture
 def reader_client(reader) -> APIClient:
-    return _client_for(reader)
+    return client_for(reader)
 
 
 @pytest.fixture
 def maintainer_client(maintainer) -> APIClient:
-    return _client_for(maintainer)
+    return client_for(maintainer)

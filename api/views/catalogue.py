@@ -35,12 +35,13 @@ ERRORS = {
     401: OpenApiResponse(s.ErrorSerializer, description="not logged in (send Authorization: Token <key>)"),
     403: OpenApiResponse(s.ErrorSerializer, description="missing the permission the message names"),
     404: OpenApiResponse(s.ErrorSerializer, description="no such model or version"),
+    429: OpenApiResponse(s.ErrorSerializer, description="throttled: retry after Retry-After seconds"),
 }
 
 
 def errors(*codes: int) -> dict:
-    """The documented error responses: 401 and 404 always, plus ``codes``."""
-    documented = {code: ERRORS[code] for code in (401, 404, *codes) if code in ERRORS}
+    """The documented error responses: 401, 404 and 429 always, plus ``codes``."""
+    documented = {code: ERRORS[code] for code in (401, 404, 429, *codes) if code in ERRORS}
     for code, description in ((409, "the current state forbids it"), (413, "the artifact is too large")):
         if code in codes:
             documented[code] = OpenApiResponse(s.ErrorSerializer, description=description)
@@ -442,7 +443,7 @@ class LocationListView(CatalogueView):
     @extend_schema(
         summary="List the locations (serving pools)",
         tags=TAGS,
-        responses={200: s.LocationSerializer(many=True), 401: ERRORS[401]},
+        responses={200: s.LocationSerializer(many=True), 401: ERRORS[401], 429: ERRORS[429]},
     )
     def get(self, request) -> Response:
         return self.page(selectors.location_list(), s.LocationSerializer)

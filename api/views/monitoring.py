@@ -41,12 +41,13 @@ ERRORS = {
         (403, "missing the permission the message names"),
         (404, "no such model, rule or alert"),
         (409, "the alert's state forbids it"),
+        (429, "throttled: retry after Retry-After seconds"),
     )
 }
 
 
 def errors(*codes: int) -> dict:
-    return {code: ERRORS[code] for code in (401, *codes)}
+    return {code: ERRORS[code] for code in (401, 429, *codes)}
 
 
 class MonitoringView(GenericAPIView):

@@ -1,10 +1,15 @@
 """chantilly 0.3.0's routes and shapes: its clients' flows work unchanged; its 500s are clear 4xx here."""
 
+import logging
+
 import dill
 import pytest
 from river import linear_model, preprocessing, tree
 
+from catalogue import signals
 from catalogue.models import MLModel, ModelVersion
+from tests import factories
+from tests.conftest import client_for
 
 pytestmark = pytest.mark.django_db
 
@@ -217,3 +222,84 @@ def test_numbers_no_float_holds_are_a_400_on_chantilly_routes_too(regression):
     )
     assert (predicted.status_code, predicted.json()["error"]["field"]) == (400, "features.x")
     assert (learned.status_code, learned.json()["error"]["field"]) == (400, "ground_truth")
+
+
+@pytest.fixture
+def uploader_client(db):
+    """A user holding only catalogue.add_modelversion: they may upload a version, nothing more."""
+    return client_for(factories.UserFactory(username="uploader", permissions=["add_modelversion"]))
+
+
+def test_the_upload_permission_alone_cannot_put_a_version_live_retire_or_reset(regression, uploader_client):
+    # Given a live chantilly model
+    upload(regression, regressor_bytes(), "taxi")
+    live = MLModel.objects.get(name="taxi").production_version_id
+    # When a user holding only add_modelversion tries every chantilly write
+    replaced = upload(uploader_client, regressor_bytes(intercept=5.0), "taxi")
+    deleted = uploader_client.delete("/api/model/taxi")
+    reset = uploader_client.post("/api/init", {"flavor": "regression"}, format="json")
+    # Then each is refused with the permission it lacks, and nothing changed
+    assert [r.status_code for r in (replaced, deleted, reset)] == [403, 403, 403]
+    assert "catalogue.change_mlmodel" in replaced.json()["error"]["message"]
+    assert "catalogue.delete_mlmodel" in deleted.json()["error"]["message"]
+    assert "catalogue.change_mlmodel" in reset.json()["error"]["message"]
+    model = MLModel.objects.get(name="taxi")
+    assert model.production_version_id == live
+    assert model.versions.count() == 1
+
+
+def test_uploading_to_a_new_name_needs_the_create_permission_too(regression, db):
+    # Given a user who may upload and promote but not create models
+    client = client_for(factories.UserFactory(username="p", permissions=["add_modelversion", "change_mlmodel"]))
+    # When they upload to a name that does not exist, then to no name (a generated one)
+    named, unnamed = upload(client, regressor_bytes(), "new"), upload(client, regressor_bytes())
+    # Then both are refused as creating a model would be
+    assert [named.status_code, unnamed.status_code] == [403, 403]
+    assert "catalogue.add_mlmodel" in named.json()["error"]["message"]
+    assert not MLModel.objects.exists()
+
+
+def test_a_chantilly_upload_is_validated_by_the_same_service_as_a_rest_upload(
+    regression, caplog, django_capture_on_commit_callbacks
+):
+    # Given a listener of the validation signal
+    validated = []
+
+    def listen(sender, version, **kwargs):
+        validated.append((version.model.name, version.number, version.status))
+
+    signals.version_validated.connect(listen)
+    try:
+        # When a model is uploaded through chantilly's route
+        with (
+            caplog.at_level(logging.INFO, logger="catalogue.services"),
+            django_capture_on_commit_callbacks(execute=True),
+        ):
+            assert upload(regression, regressor_bytes(), "taxi").status_code == 201
+    finally:
+        signals.version_validated.disconnect(listen)
+    # Then it was validated like a REST upload: the event, the log line and the full report
+    assert validated == [("taxi", 1, "ready")]
+    assert "validated taxi v1: ready" in caplog.text
+    version = ModelVersion.objects.get(model__name="taxi")
+    assert version.validated_at is not None
+    assert {c["name"] for c in version.validation_report["checks"]} >= {"load", "interface", "determinism"}
+
+
+def test_a_refused_chantilly_upload_sends_no_validation_event(regression, django_capture_on_commit_callbacks):
+    # Given a listener of the validation signal
+    validated = []
+
+    def listen(sender, version, **kwargs):
+        validated.append(version)
+
+    signals.version_validated.connect(listen)
+    try:
+        # When an upload is refused (its transaction rolls back: no version exists)
+        with django_capture_on_commit_callbacks(execute=True):
+            assert upload(regression, dill.dumps({"not": "a model"}), "m").status_code == 400
+    finally:
+        signals.version_validated.disconnect(listen)
+    # Then no event announces a version that does not exist
+    assert validated == []
+    assert not ModelVersion.objects.exists()

@@ -195,6 +195,15 @@ def test_a_wrong_token_is_closed_with_4401(live):
     assert close_code(token="not-a-token") == 4401
 
 
+def test_an_address_that_sent_too_many_bad_tokens_is_closed_with_4429_even_with_a_good_one(live, token, settings):
+    # Given a limit of 1 failed token authentication a minute, used up by a bad token
+    settings.RHYTHMIC_THROTTLE_FAILED_AUTH = "1/min"
+    assert close_code(token="not-a-token") == 4401
+    # When the same address connects with a valid token it had not used before
+    # Then it is closed unchecked with 4429, saying when to retry
+    assert close_code(token=token) == 4429
+
+
 def test_a_user_without_the_inference_permission_is_closed_with_4403(live, reader):
     token = Token.objects.create(user=reader).key
     assert close_code(token=token) == 4403
