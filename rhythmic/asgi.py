@@ -13,14 +13,15 @@ os.environ.setdefault("DJANGO_SETTINGS_MODULE", "rhythmic.settings")
 os.environ.setdefault("DATABASE_POOL", "1")
 django_asgi_app = get_asgi_application()
 
-from api.ws_auth import WebSocketAuth  # noqa: E402 - needs the apps loaded
+from api.guards import RefuseNulSockets  # noqa: E402 - needs the apps loaded
+from api.ws_auth import WebSocketAuth  # noqa: E402
 from monitoring.broadcast import broadcaster  # noqa: E402
 from rhythmic.routing import websocket_urlpatterns  # noqa: E402
 
 router = ProtocolTypeRouter(
     {
         "http": django_asgi_app,
-        "websocket": AllowedHostsOriginValidator(WebSocketAuth(URLRouter(websocket_urlpatterns))),
+        "websocket": RefuseNulSockets(AllowedHostsOriginValidator(WebSocketAuth(URLRouter(websocket_urlpatterns)))),
     }
 )
 

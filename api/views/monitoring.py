@@ -17,11 +17,11 @@ from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema
 from rest_framework import status
 from rest_framework.generics import GenericAPIView
-from rest_framework.parsers import JSONParser
 from rest_framework.permissions import IsAuthenticated
 from rest_framework.response import Response
 
 from api.errors import json_error
+from api.parsers import JSONParser
 from api.permissions import ModelPermission, requires
 from api.serializers import ErrorSerializer
 from catalogue import selectors as catalogue_selectors
