@@ -218,3 +218,40 @@ def test_group_names_of_any_model_name_are_valid_for_channels(length):
 def test_long_model_names_get_distinct_groups():
     assert events_group("a" * 100) != events_group("a" * 99 + "b")
     assert events_group("short") == "events.short"
+
+
+# --- alert rules -------------------------------------------------------------------------------
+
+
+@pytest.fixture
+def rule(maintainer_client, live) -> int:
+    body = {"model": "taxi", "name": "slow", "signal": "latency_p99", "comparison": ">", "threshold": 1.0}
+    response = maintainer_client.post("/api/v1/alert-rules/", body, format="json")
+    assert response.status_code == 201, response.content
+    return response.json()["id"]
+
+
+@pytest.mark.parametrize("key", ["rule", "model", "created_by"])
+def test_changing_an_alert_rule_with_a_field_it_does_not_have_is_a_400(maintainer_client, rule, key):
+    response = maintainer_client.patch(f"/api/v1/alert-rules/{rule}/", {key: 1}, format="json")
+    assert_error(response, field=key)
+
+
+def test_an_alert_rule_id_beyond_64_bits_is_a_404(maintainer_client):
+    assert_error(maintainer_client.get("/api/v1/alert-rules/" + "9" * 300 + "/"), 404)
+    assert_error(maintainer_client.post("/api/v1/alerts/" + "9" * 300 + "/acknowledge"), 404)
+
+
+# --- metric history ----------------------------------------------------------------------------
+
+
+def test_a_since_with_an_offset_postgres_refuses_is_read_in_utc(maintainer_client, live):
+    # An offset of -17:49 is valid ISO 8601; PostgreSQL refuses offsets beyond 15:59 (found by schemathesis)
+    response = maintainer_client.get("/api/v1/models/taxi/metrics/history?since=0615-02-11T03%3A21%3A43-17%3A49")
+    assert response.status_code == 200, response.content
+    assert response.json()["since"] == "0615-02-11T21:10:43+00:00"
+
+
+def test_a_since_before_year_one_in_utc_is_a_400(maintainer_client, live):
+    response = maintainer_client.get("/api/v1/models/taxi/metrics/history?since=0001-01-01T00%3A00%3A00%2B05%3A00")
+    assert_error(response, field="since")
