@@ -16,6 +16,7 @@ from channels.db import database_sync_to_async
 from channels.generic.websocket import AsyncWebsocketConsumer
 from django.conf import settings
 
+from api import parsers
 from api.ws_auth import CLOSE_UNAUTHENTICATED, UNAUTHENTICATED_REASON
 from catalogue import runtime
 from catalogue.errors import RhythmicError
@@ -164,8 +165,8 @@ class InferenceConsumer(AsyncWebsocketConsumer):
             await self._send(error(None, "invalid", "send JSON text frames, not binary ones"))
             return
         try:
-            frame = json.loads(text_data)
-        except ValueError as exc:
+            frame = parsers.loads(text_data)
+        except parsers.InvalidJSON as exc:
             await self._send(error(None, "invalid", f"the frame is not valid JSON: {exc}"))
             return
         if self.inflight >= max_inflight():

@@ -2,6 +2,7 @@
 
 from django.core.exceptions import PermissionDenied
 from django.http import Http404, JsonResponse
+from django.views.decorators.csrf import csrf_exempt
 from rest_framework import exceptions, status
 from rest_framework.response import Response
 from rest_framework.views import exception_handler as drf_exception_handler
@@ -53,8 +54,9 @@ def json_error(code: str, message: str, http_status: int = status.HTTP_400_BAD_R
     return JsonResponse(error_body(code, message), status=http_status)
 
 
+@csrf_exempt  # else a POST, PUT or DELETE would get the CSRF check's HTML 403 instead of this 404
 def api_not_found(request, path: str = "") -> JsonResponse:
-    """Unknown routes under /api/ answer in the API's shape, not with an HTML page."""
+    """Unknown routes under /api/ answer in the API's shape, not with an HTML page, whatever the method."""
     return json_error("not_found", f"no API route {request.method} {request.path}; see /api/docs/", 404)
 
 

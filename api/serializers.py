@@ -4,13 +4,13 @@ Input serializers only check types and reject unknown fields; the catalogue serv
 (names, flavors, metadata, locations) and write.
 """
 
-import json
 from collections.abc import Mapping
 from typing import Any
 
 from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
+from api import parsers
 from catalogue import artifacts
 from catalogue.flavors import FLAVORS
 from catalogue.models import Deployment, Location, MLModel, ModelVersion
@@ -63,9 +63,10 @@ def _json_object_text(data: Any, field: serializers.Field, *, example: str) -> A
     """Decode JSON text from a form or query string; the services check the decoded value's shape."""
     if isinstance(data, str):
         try:
-            data = json.loads(data)
-        except ValueError:
-            raise serializers.ValidationError(f"must be a JSON object, like {example}; got {data!r}") from None
+            data = parsers.loads(data)
+        except parsers.InvalidJSON as exc:
+            message = f"must be a JSON object, like {example}; got {data[:80]!r} ({exc})"
+            raise serializers.ValidationError(message) from None
     if not isinstance(data, dict):
         raise serializers.ValidationError(f"must be a JSON object, like {example}")
     return data

@@ -12,7 +12,6 @@ from django.utils import timezone
 
 from catalogue import selectors, services
 from catalogue.errors import Conflict, InvalidInput, NotFound
-from catalogue.flavors import FLAVORS
 from catalogue.models import CompatWorkspace, MLModel, ModelVersion
 from catalogue.runtime import log
 from catalogue.runtime.host import host
@@ -33,8 +32,7 @@ def flavor() -> str:
 @transaction.atomic
 def init(*, flavor_name: Any) -> CompatWorkspace:
     """Set the flavor and start afresh: archive the workspace's models, forget the default."""
-    if flavor_name not in FLAVORS:
-        raise InvalidInput(f"flavor must be one of: {', '.join(FLAVORS)}; got {flavor_name!r}", field="flavor")
+    flavor_name = services.clean_flavor(flavor_name)
     space = CompatWorkspace.objects.select_for_update().get_or_create(pk=1)[0]
     for model in list(space.members.all()):
         _archive(model)

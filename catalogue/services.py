@@ -45,8 +45,9 @@ def _clean_metadata(metadata: Any) -> dict[str, str]:
     return metadata
 
 
-def _clean_flavor(flavor: Any) -> str:
-    if flavor not in FLAVORS:
+def clean_flavor(flavor: Any) -> str:
+    """``flavor`` if it names a flavor; anything else (a list, a number...) is an InvalidInput."""
+    if not isinstance(flavor, str) or flavor not in FLAVORS:
         raise InvalidInput(f"flavor must be one of: {', '.join(FLAVORS)}; got {flavor!r}", field="flavor")
     return flavor
 
@@ -96,7 +97,7 @@ def model_create(
     owner=None,
 ) -> MLModel:
     _clean_name(name)
-    _clean_flavor(flavor)
+    clean_flavor(flavor)
     metadata = _clean_metadata(metadata)
     location = _clean_location(location) or selectors.location_default()
     if MLModel.objects.filter(name=name).exists():

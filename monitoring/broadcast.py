@@ -7,11 +7,12 @@ how many were skipped); metric pushes are coalesced to one per model per RHYTHMI
 when the queue is full the event is dropped and counted. A slow listener is the channel layer's problem
 (its per-channel capacity drops for it alone), never the request's.
 
-Groups: ``events`` (everything), ``events.<model>``, ``metrics.<model>``.
+Groups: ``events`` (everything), ``events.<model>``, ``metrics.<model>`` (hashed when a name is too long).
 """
 
 import asyncio
 import contextlib
+import hashlib
 import logging
 import threading
 import time
@@ -27,12 +28,26 @@ ALL_EVENTS = "events"
 MESSAGE_TYPE = "rhythmic.event"
 
 
+# Channels refuses group names of 100 characters or more; a model name may have 100 on its own.
+MAX_GROUP_NAME = 99
+
+
+def _group(kind: str, model: str) -> str:
+    """``<kind>.<model>``, or ``<kind>.sha256.<digest>`` when that would be too long for Channels.
+
+    Model names never contain a period, so a hashed name cannot be another model's plain one."""
+    name = f"{kind}.{model}"
+    if len(name) <= MAX_GROUP_NAME:
+        return name
+    return f"{kind}.sha256.{hashlib.sha256(model.encode()).hexdigest()}"
+
+
 def events_group(model: str) -> str:
-    return f"events.{model}"
+    return _group("events", model)
 
 
 def metrics_group(model: str) -> str:
-    return f"metrics.{model}"
+    return _group("metrics", model)
 
 
 class Broadcaster:

@@ -4,13 +4,13 @@ They only relay what monitoring.broadcast sends to the channel layer. A slow or 
 others nothing: the layer's per-channel capacity drops messages for a full channel alone.
 """
 
-import json
 from urllib.parse import parse_qs
 
 from channels.db import database_sync_to_async
 from channels.generic.websocket import AsyncJsonWebsocketConsumer
 from django.utils import timezone
 
+from api import parsers
 from api.ws_auth import CLOSE_UNAUTHENTICATED, UNAUTHENTICATED_REASON
 from catalogue import runtime, selectors
 from catalogue.errors import Conflict, NotFound
@@ -86,9 +86,9 @@ class LiveConsumer(AsyncJsonWebsocketConsumer):
             await self.send_json(error("invalid", f"binary frames are not understood; {PING_HINT}"))
             return
         try:
-            content = json.loads(text_data)
-        except ValueError:
-            await self.send_json(error("invalid", f"the message is not JSON; {PING_HINT}"))
+            content = parsers.loads(text_data)
+        except parsers.InvalidJSON as exc:
+            await self.send_json(error("invalid", f"the message is not JSON the server accepts ({exc}); {PING_HINT}"))
             return
         await self.receive_json(content)
 

@@ -13,7 +13,8 @@ os.environ.setdefault("DJANGO_SETTINGS_MODULE", "rhythmic.settings")
 os.environ.setdefault("DATABASE_POOL", "1")
 django_asgi_app = get_asgi_application()
 
-from api.limits import install_daphne_limits, limit_body  # noqa: E402 - needs the apps loaded
+from api.guards import RefuseNulSockets  # noqa: E402 - needs the apps loaded
+from api.limits import install_daphne_limits, limit_body  # noqa: E402
 from api.ws_auth import WebSocketAuth  # noqa: E402
 from monitoring.broadcast import broadcaster  # noqa: E402
 from rhythmic import daphne_close  # noqa: E402
@@ -26,7 +27,7 @@ daphne_close.install()  # 4401/4403 reach clients with their reason under daphne
 router = ProtocolTypeRouter(
     {
         "http": limit_body(django_asgi_app),
-        "websocket": AllowedHostsOriginValidator(WebSocketAuth(URLRouter(websocket_urlpatterns))),
+        "websocket": RefuseNulSockets(AllowedHostsOriginValidator(WebSocketAuth(URLRouter(websocket_urlpatterns)))),
     }
 )
 

@@ -88,6 +88,7 @@ MIDDLEWARE = [
     # First: refuses a body over its route's cap before anything reads it (api/limits.py).
     "api.limits.BodyLimitMiddleware",
     "django.middleware.security.SecurityMiddleware",
+    "api.guards.RefuseNulMiddleware",  # a NUL in the path or query: 400 before any view or database query
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.common.CommonMiddleware",
@@ -220,7 +221,10 @@ REST_FRAMEWORK = {
     "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.IsAuthenticated"],
     "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
     "EXCEPTION_HANDLER": "api.errors.exception_handler",
-    "DEFAULT_PAGINATION_CLASS": "rest_framework.pagination.LimitOffsetPagination",
+    # One JSON parser (nesting limit, no NUL) for every DRF view; form fields get the same NUL check.
+    "DEFAULT_PARSER_CLASSES": ["api.parsers.JSONParser", "api.parsers.FormParser", "api.parsers.MultiPartParser"],
+    "DEFAULT_METADATA_CLASS": "api.metadata.Metadata",
+    "DEFAULT_PAGINATION_CLASS": "api.pagination.Pagination",
     "PAGE_SIZE": 100,
     "UNAUTHENTICATED_USER": "django.contrib.auth.models.AnonymousUser",
     # Rates come from the RHYTHMIC_THROTTLE_* settings below (api/throttling.py); failed tokens are
@@ -253,6 +257,10 @@ RHYTHMIC_WS_MAX_FRAME_BYTES = env.int("RHYTHMIC_WS_MAX_FRAME_BYTES", default=4 *
 # Raw-body uploads are read whole: the same cap keeps a huge body from exhausting memory.
 DATA_UPLOAD_MAX_MEMORY_SIZE = RHYTHMIC_MAX_ARTIFACT_BYTES
 FILE_UPLOAD_MAX_MEMORY_SIZE = 8 * 1024 * 1024
+# JSON bodies and WebSocket frames nested deeper than this are refused (400, or an error frame) before parsing.
+RHYTHMIC_MAX_JSON_DEPTH = env.int("RHYTHMIC_MAX_JSON_DEPTH", default=32)
+# The largest ?limit= of a list route (the default page is PAGE_SIZE, 100).
+RHYTHMIC_MAX_PAGE_SIZE = env.int("RHYTHMIC_MAX_PAGE_SIZE", default=1000)
 RHYTHMIC_VALIDATION_EXAMPLES = env.int("RHYTHMIC_VALIDATION_EXAMPLES", default=50)
 
 # --- Static files, i18n, logging --------------------------------------------------------------

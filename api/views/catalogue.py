@@ -17,11 +17,11 @@ from rest_framework import status
 from rest_framework.exceptions import UnsupportedMediaType
 from rest_framework.generics import GenericAPIView
 from rest_framework.negotiation import DefaultContentNegotiation
-from rest_framework.parsers import JSONParser, MultiPartParser
 from rest_framework.permissions import IsAuthenticated
 from rest_framework.response import Response
 
 from api import serializers as s
+from api.parsers import JSONParser, MultiPartParser
 from api.permissions import ModelPermission, requires
 from catalogue import selectors, services
 from catalogue.errors import InvalidInput, NotFound, TooLarge

@@ -17,11 +17,11 @@ from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema
 from rest_framework import status
 from rest_framework.generics import GenericAPIView
-from rest_framework.parsers import JSONParser
 from rest_framework.permissions import IsAuthenticated
 from rest_framework.response import Response
 
 from api.errors import json_error
+from api.parsers import JSONParser
 from api.permissions import ModelPermission, requires
 from api.serializers import ErrorSerializer
 from catalogue import selectors as catalogue_selectors
@@ -98,7 +98,13 @@ def _since(raw: str | None) -> datetime | None:
             f"since must be an ISO 8601 date and time, like 2025-01-31T12:00:00Z (encode + as %2B); got {raw!r}",
             field="since",
         )
-    return parsed if timezone.is_aware(parsed) else parsed.replace(tzinfo=UTC)
+    if timezone.is_naive(parsed):
+        return parsed.replace(tzinfo=UTC)
+    try:
+        # In UTC: PostgreSQL refuses offsets beyond ±15:59, which ISO 8601 (and parse_datetime) allow.
+        return parsed.astimezone(UTC)
+    except OverflowError:
+        raise InvalidInput(f"since is out of range: {raw!r}", field="since") from None
 
 
 def _version_number(raw: str | None) -> int | None:
@@ -197,10 +203,19 @@ RULE_BODY = {
             "webhook_url": {"type": "string", "format": "uri"},
             "enabled": {"type": "boolean", "default": True},
         },
+        "additionalProperties": False,
     }
 }
 CREATE_FIELDS = ("model", *services.RULE_FIELDS)
 REQUIRED_FIELDS = ("model", "name", "signal", "comparison", "threshold")
+CREATE_RULE_BODY = {"application/json": {**RULE_BODY["application/json"], "required": list(REQUIRED_FIELDS)}}
+# A rule's model cannot change.
+CHANGE_RULE_BODY = {
+    "application/json": {
+        **RULE_BODY["application/json"],
+        "properties": {k: v for k, v in RULE_BODY["application/json"]["properties"].items() if k != "model"},
+    }
+}
 
 
 class AlertRuleListView(MonitoringView):
@@ -226,7 +241,7 @@ class AlertRuleListView(MonitoringView):
             "(1 once the production version predicted NaN or infinity, else 0)."
         ),
         tags=TAGS,
-        request=RULE_BODY,
+        request=CREATE_RULE_BODY,
         responses={201: OpenApiTypes.OBJECT, **errors(400, 403)},
     )
     def post(self, request) -> Response:
@@ -260,11 +275,18 @@ class AlertRuleDetailView(MonitoringView):
     @extend_schema(
         summary="Change an alert rule (any of its fields but model); disabling it resolves its open alert",
         tags=TAGS,
-        request=RULE_BODY,
+        request=CHANGE_RULE_BODY,
         responses={200: OpenApiTypes.OBJECT, **errors(400, 403, 404)},
     )
     def patch(self, request, pk: int) -> Response:
-        rule = services.alert_rule_update(rule=self.get_rule(), **self.body())
+        body = self.body()
+        unknown = sorted(set(body) - set(services.RULE_FIELDS))
+        if unknown:  # before the call: a body key like "rule" must not collide with its arguments
+            raise InvalidInput(
+                f"cannot change {unknown[0]!r}; a rule's changeable fields are {', '.join(services.RULE_FIELDS)}",
+                field=unknown[0],
+            )
+        rule = services.alert_rule_update(rule=self.get_rule(), **body)
         return Response(rule_data(rule))
 
     @extend_schema(summary="Delete an alert rule and its alerts", tags=TAGS, responses={204: None, **errors(403, 404)})

@@ -128,6 +128,11 @@ def _clean_id(prediction_id: Any) -> Any:
         raise InvalidInput(f"id must be an integer or a string, not {prediction_id!r}", field="id")
     if isinstance(prediction_id, str) and not 0 < len(prediction_id) <= 190:
         raise InvalidInput("a string id must have 1 to 190 characters", field="id")
+    if isinstance(prediction_id, int) and not -(2**63) <= prediction_id < 2**63:
+        # Its JSON text is the stored key (at most 200 characters): a 64-bit integer always fits.
+        raise InvalidInput(
+            "an integer id must fit in 64 bits (-2**63 to 2**63 - 1); send a long one as a string", field="id"
+        )
     return prediction_id
 
 
