@@ -1,5 +1,6 @@
 """Sanity of the deployment files: no docker engine runs here, so they are checked as text and by nginx -t."""
 
+import json
 import re
 import shutil
 import string
@@ -55,3 +56,14 @@ def test_the_nginx_configuration_is_valid_once_filled_in(tmp_path):
     assert out.returncode == 0, out.stderr
     assert re.search(r"location /ws/ \{\s+proxy_pass http://asgi;", text)
     assert re.search(r"location /api/stream/ \{\s+proxy_pass http://asgi;", text)
+
+
+def test_a_body_over_the_proxy_limit_is_refused_in_the_api_error_shape():
+    # Given deploy/nginx.conf
+    text = (ROOT / "deploy" / "nginx.conf").read_text()
+    # When nginx refuses a body over client_max_body_size
+    page = re.search(r"error_page 413 (@\w+);", text)
+    body = re.search(r"location " + re.escape(page.group(1)) + r" \{.*?return 413 '([^']*)';", text, re.DOTALL)
+    # Then the answer is the API's JSON error, not nginx's HTML page
+    assert json.loads(body.group(1))["error"]["code"] == "too_large"
+    assert "default_type application/json;" in text
