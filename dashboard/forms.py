@@ -3,12 +3,10 @@
 Type checks and parsing only (JSON, ``key: value`` lines, file size); the services decide what is allowed.
 """
 
-import json
-
 from django import forms
 from django.conf import settings
 
-from catalogue import selectors
+from catalogue import jsontext, selectors
 from catalogue.flavors import FLAVOR_CHOICES
 from catalogue.models import ModelVersion
 
@@ -109,7 +107,7 @@ class VersionUploadForm(forms.Form):
         if not text:
             return None
         try:
-            value = json.loads(text)
+            value = jsontext.loads(text)
         except ValueError as exc:
             raise forms.ValidationError(f"this is not valid JSON: {exc}") from None
         if not isinstance(value, dict):

@@ -205,6 +205,29 @@ def test_an_upload_with_an_input_example_that_is_not_an_object_says_so(maintaine
     assert "JSON object of features" in response.context["form"].errors["input_example"][0]
 
 
+@pytest.mark.parametrize(
+    ("example", "reason"),
+    [
+        ('{"x": ' + "[" * 10_000 + "]" * 10_000 + "}", "nested deeper than"),
+        ('{"city": "Par\\u0000is"}', "NUL characters"),
+        ('{"x": NaN}', "NaN is not valid JSON"),
+    ],
+)
+def test_an_upload_with_an_input_example_the_api_would_refuse_is_refused_by_the_page_too(
+    maintainer_web, regressor_bytes, example, reason
+):
+    # given
+    model = factories.MLModelFactory(name="m")
+    # when
+    response = maintainer_web.post(
+        url("version-upload", model), {"file": artifact(regressor_bytes), "input_example": example}
+    )
+    # then: the form says why (the one JSON reader), never a server error
+    assert response.status_code == 400
+    assert reason in response.context["form"].errors["input_example"][0]
+    assert not model.versions.exists()
+
+
 def test_an_upload_over_the_size_limit_is_refused_with_the_limit(maintainer_web, regressor_bytes, settings):
     # given
     settings.RHYTHMIC_MAX_ARTIFACT_BYTES = 100
