@@ -14,9 +14,9 @@ from catalogue import selectors, services
 from catalogue.errors import Conflict, InvalidInput, NotFound
 from catalogue.flavors import FLAVORS
 from catalogue.models import CompatWorkspace, MLModel, ModelVersion
-from catalogue.runtime import log
-from catalogue.runtime.host import host
-from catalogue.runtime.stats import stats
+from serving import log
+from serving.replicas import host
+from serving.timings import stats
 
 
 def workspace() -> CompatWorkspace:

@@ -15,7 +15,7 @@ def validate_version(version_id: int) -> str | None:
 @shared_task(name="catalogue.expire_pending")
 def expire_pending() -> int:
     """Remove pending predictions older than RHYTHMIC_PENDING_TTL (run hourly by Celery beat)."""
-    from catalogue.runtime import log
+    from serving import log
 
     return log.pending_expire()
 
@@ -23,6 +23,6 @@ def expire_pending() -> int:
 @shared_task(name="catalogue.prune_log")
 def prune_log() -> int:
     """Delete learn-log entries past the retention that checkpoints cover (run hourly by Celery beat)."""
-    from catalogue.runtime import retention
+    from serving import retention
 
     return retention.log_prune()

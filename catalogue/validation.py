@@ -93,7 +93,7 @@ class NotJSON(artifacts.ArtifactError):
 
 
 def _as_json(prediction: Any) -> str:
-    from catalogue.runtime.codec import jsonable
+    from serving.codec import jsonable
 
     try:
         return json.dumps(jsonable(prediction), sort_keys=True, allow_nan=False)

@@ -18,13 +18,13 @@ from datetime import timedelta
 from django.conf import settings
 from django.utils import timezone
 
-from catalogue import runtime
+import serving
 from catalogue.errors import RhythmicError
 from catalogue.models import MLModel, ModelVersion
-from catalogue.runtime.host import host
-from catalogue.runtime.observers import observe
 from monitoring import selectors, services
 from monitoring.models import Alert, AlertRule
+from serving.observers import observe
+from serving.replicas import host
 
 logger = logging.getLogger(__name__)
 
@@ -86,7 +86,7 @@ def signal_value(rule: AlertRule) -> float | None:
     signal = rule.signal
     if signal.startswith(services.METRIC_PREFIX):
         try:
-            return runtime.metrics(model=name)["metrics"].get(signal[len(services.METRIC_PREFIX) :])
+            return serving.metrics(model=name)["metrics"].get(signal[len(services.METRIC_PREFIX) :])
         except RhythmicError:  # no production version
             return None
     if signal == "drift":

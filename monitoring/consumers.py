@@ -11,8 +11,9 @@ from channels.db import database_sync_to_async
 from channels.generic.websocket import AsyncJsonWebsocketConsumer
 from django.utils import timezone
 
+import serving
 from api.ws_auth import CLOSE_UNAUTHENTICATED, UNAUTHENTICATED_REASON
-from catalogue import runtime, selectors
+from catalogue import selectors
 from catalogue.errors import Conflict, NotFound
 from monitoring.broadcast import ALL_EVENTS, events_group, metrics_group
 
@@ -40,7 +41,7 @@ def _model_exists(name: str) -> bool:
 def _metrics_snapshot(name: str) -> dict:
     """The production version's metrics in the shape of a metrics push (``versions`` empty when none is live)."""
     try:
-        current = runtime.metrics(model=name)
+        current = serving.metrics(model=name)
     except Conflict:  # no production version yet: nothing to show, the pushes will come after a promote
         return {"type": "metrics", "model": name, "state_seq": None, "versions": {}}
     return {

@@ -15,13 +15,13 @@ from prometheus_client import CONTENT_TYPE_LATEST, REGISTRY, CollectorRegistry, 
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily
 from prometheus_client.multiprocess import MultiProcessCollector
 
-from catalogue import runtime
+import serving
 from catalogue.errors import RhythmicError
 from catalogue.models import MLModel, PendingPrediction
-from catalogue.runtime.host import host
-from catalogue.runtime.observers import observe
-from catalogue.runtime.serving import label_coverage
 from monitoring import selectors
+from serving.inference import label_coverage
+from serving.observers import observe
+from serving.replicas import host
 
 logger = logging.getLogger(__name__)
 
@@ -136,7 +136,7 @@ class ServingCollector:
                 numbers = [replica.number for replica in entry.replicas.values()]
             for number in numbers:
                 try:
-                    values = runtime.metrics(model=name, version=number)  # catches up first: same everywhere
+                    values = serving.metrics(model=name, version=number)  # catches up first: same everywhere
                 except RhythmicError:
                     continue
                 live.add((name, number))

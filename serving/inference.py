@@ -12,10 +12,10 @@ from catalogue import artifacts, services
 from catalogue.errors import Conflict, InvalidInput, NotFound, RhythmicError, WrongLocation
 from catalogue.flavors import GroundTruthError
 from catalogue.models import ModelVersion
-from catalogue.runtime import log, observers, retention
-from catalogue.runtime.codec import decode_prediction, encode_prediction, jsonable
-from catalogue.runtime.host import ModelEntry, Replica, host
-from catalogue.runtime.stats import stats
+from serving import log, observers, retention
+from serving.codec import decode_prediction, encode_prediction, jsonable
+from serving.replicas import ModelEntry, Replica, host
+from serving.timings import stats
 
 MISSING = object()
 

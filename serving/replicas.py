@@ -17,9 +17,9 @@ from catalogue import artifacts
 from catalogue.errors import Conflict, NotFound, UnknownModel
 from catalogue.flavors import Flavor, get_flavor
 from catalogue.models import ModelVersion
-from catalogue.runtime import log, observers
-from catalogue.runtime.codec import decode_prediction
-from catalogue.runtime.metrics import OnlineMetrics
+from serving import log, observers
+from serving.codec import decode_prediction
+from serving.online_metrics import OnlineMetrics
 
 logger = logging.getLogger(__name__)
 

@@ -17,7 +17,7 @@ from django.db.models import Max
 from django.utils import timezone
 
 from catalogue.models import Checkpoint, LearnEvent, MLModel, ModelVersion
-from catalogue.runtime.host import host
+from serving.replicas import host
 
 logger = logging.getLogger(__name__)
 

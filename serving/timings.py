@@ -8,7 +8,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 
 from catalogue.errors import RhythmicError, UnknownModel
-from catalogue.runtime import observers
+from serving import observers
 
 WINDOW = 2048
 EWM_ALPHA = 0.3

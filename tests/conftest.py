@@ -28,9 +28,9 @@ def is_postgres() -> bool:
 def _fresh_process():
     """Each test starts as a freshly started server process: no replicas, stats or cached tokens."""
     from api.authentication import forget
-    from catalogue.runtime import log
-    from catalogue.runtime.host import host
-    from catalogue.runtime.stats import stats
+    from serving import log
+    from serving.replicas import host
+    from serving.timings import stats
 
     host.forget()
     stats.reset()

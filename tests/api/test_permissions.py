@@ -176,7 +176,7 @@ def test_the_streams_answer_each_kind_of_user_as_the_readme_table_says(users, li
 
 def check(table: dict[tuple[str, str], str], users: dict, *, rollback: bool) -> tuple[list[str], list[str]]:
     from api.authentication import forget
-    from catalogue.runtime.host import host
+    from serving.replicas import host
 
     mismatches, server_errors = [], []
     for (route, method), needs in sorted(table.items()):

@@ -4,12 +4,13 @@ import dill
 import pytest
 from river import linear_model, preprocessing
 
-from catalogue import runtime, services
-from catalogue.runtime.host import Host, host
-from catalogue.runtime.stats import stats
+import serving
+from catalogue import services
 from monitoring import alerts, events, history
 from monitoring import services as monitoring_services
 from monitoring.models import Alert, DriftPoint
+from serving.replicas import Host, host
+from serving.timings import stats
 from tests import factories
 
 pytestmark = pytest.mark.django_db
@@ -49,7 +50,7 @@ def stream(start: int, stop: int) -> list[dict]:
 
 def learn_stream(steps: int = 500) -> None:
     for start in range(0, steps, 100):
-        runtime.learn_many(model="live", items=stream(start, min(steps, start + 100)))
+        serving.learn_many(model="live", items=stream(start, min(steps, start + 100)))
 
 
 def n_drifts(on: Host) -> int:

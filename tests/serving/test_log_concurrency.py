@@ -8,11 +8,12 @@ import pytest
 from django.db import connections, transaction
 from river import datasets, linear_model, preprocessing
 
-from catalogue import runtime, services
+import serving
+from catalogue import services
 from catalogue.models import LearnEvent
-from catalogue.runtime import log, retention, serving
-from catalogue.runtime.host import Host
-from catalogue.runtime.host import host as this_process
+from serving import inference, log, retention
+from serving.replicas import Host
+from serving.replicas import host as this_process
 from tests import factories
 from tests.conftest import is_postgres
 
@@ -112,7 +113,7 @@ def test_pruning_while_writers_learn_leaves_every_process_with_the_state_of_the_
         try:
             start.wait()
             for x, y in stream[n::WRITERS]:
-                seq = runtime.learn(model="pruned", features=x, ground_truth=y).seq
+                seq = serving.learn(model="pruned", features=x, ground_truth=y).seq
                 learned.append((seq, x, y))
         except BaseException as exc:  # surfaced in the main thread
             errors.append(exc)
@@ -137,13 +138,13 @@ def test_pruning_while_writers_learn_leaves_every_process_with_the_state_of_the_
     fresh = Host()
     answers = []
     for process in (this_process, fresh):
-        serving.host = process
+        inference.host = process
         try:
             answers.append(
-                (runtime.predict(model="pruned", features=probe).prediction, runtime.metrics(model="pruned"))
+                (serving.predict(model="pruned", features=probe).prediction, serving.metrics(model="pruned"))
             )
         finally:
-            serving.host = this_process
+            inference.host = this_process
     assert answers[0] == answers[1]
     assert answers[0][0] == reference.predict_one(probe)
     assert answers[0][1]["n_learned"] == WRITERS * APPENDS
