@@ -15,7 +15,8 @@ from django.utils import timezone
 import serving
 from catalogue.errors import RhythmicError
 from catalogue.flavors import get_flavor
-from catalogue.models import Deployment, LearnEvent, MLModel, ModelVersion
+from catalogue.models import Deployment, MLModel, ModelVersion
+from serving.models import LearnEvent
 
 logger = logging.getLogger(__name__)
 

@@ -17,9 +17,10 @@ from prometheus_client.multiprocess import MultiProcessCollector
 
 import serving
 from catalogue.errors import RhythmicError
-from catalogue.models import MLModel, PendingPrediction
+from catalogue.models import MLModel
 from monitoring import selectors
 from serving.inference import label_coverage
+from serving.models import PendingPrediction
 from serving.observers import observe
 from serving.replicas import host
 

@@ -22,7 +22,8 @@ from django.utils import timezone
 from django.utils.dateparse import parse_datetime
 
 from catalogue.errors import NotFound
-from catalogue.models import Checkpoint, LearnEvent, Location, MLModel, PendingPrediction
+from catalogue.models import Location, MLModel
+from serving.models import Checkpoint, LearnEvent, PendingPrediction
 
 MODEL = MLModel._meta.db_table
 LOCATION = Location._meta.db_table

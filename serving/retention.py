@@ -16,7 +16,8 @@ from django.conf import settings
 from django.db.models import Max
 from django.utils import timezone
 
-from catalogue.models import Checkpoint, LearnEvent, MLModel, ModelVersion
+from catalogue.models import MLModel, ModelVersion
+from serving.models import Checkpoint, LearnEvent
 from serving.replicas import host
 
 logger = logging.getLogger(__name__)

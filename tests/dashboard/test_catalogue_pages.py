@@ -9,8 +9,9 @@ from django.utils import timezone
 
 import serving
 from catalogue import services
-from catalogue.models import LearnEvent, MLModel
+from catalogue.models import MLModel
 from monitoring.models import MetricSnapshot
+from serving.models import LearnEvent
 from tests import factories
 
 pytestmark = pytest.mark.django_db

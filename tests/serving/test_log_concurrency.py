@@ -10,8 +10,8 @@ from river import datasets, linear_model, preprocessing
 
 import serving
 from catalogue import services
-from catalogue.models import LearnEvent
 from serving import inference, log, retention
+from serving.models import LearnEvent
 from serving.replicas import Host
 from serving.replicas import host as this_process
 from tests import factories

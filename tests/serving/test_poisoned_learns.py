@@ -11,7 +11,8 @@ import serving
 from catalogue import services
 from catalogue.errors import InvalidInput
 from catalogue.flavors import get_flavor
-from catalogue.models import Checkpoint, LearnEvent, MLModel, PendingPrediction
+from catalogue.models import MLModel
+from serving.models import Checkpoint, LearnEvent, PendingPrediction
 from serving.online_metrics import OnlineMetrics
 from serving.replicas import Host, host
 from tests import factories

@@ -12,8 +12,9 @@ from river import datasets, linear_model, preprocessing
 import serving
 from catalogue import services, tasks
 from catalogue.errors import NotFound
-from catalogue.models import Checkpoint, LearnEvent, MLModel, PendingPrediction
+from catalogue.models import MLModel
 from serving import log, retention
+from serving.models import Checkpoint, LearnEvent, PendingPrediction
 from serving.replicas import Host, host
 from tests import factories
 

@@ -11,8 +11,9 @@ from river import anomaly, datasets, evaluate, linear_model, metrics, preprocess
 import serving
 from catalogue import services
 from catalogue.errors import Conflict, InvalidInput, NotFound, WrongLocation
-from catalogue.models import Checkpoint, LearnEvent, MLModel, PendingPrediction
+from catalogue.models import MLModel
 from serving import log
+from serving.models import Checkpoint, LearnEvent, PendingPrediction
 from serving.replicas import Host, host
 from tests import factories
 
