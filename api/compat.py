@@ -18,8 +18,9 @@ import serving
 from api import schemas
 from api.errors import error_body
 from api.inference import INFERENCE_PERMISSIONS, json_object
-from catalogue import compat, selectors
+from catalogue import selectors
 from catalogue.errors import InvalidInput, TooLarge
+from serving import compat
 from serving.timings import empty_stats
 
 TAGS = ["chantilly"]

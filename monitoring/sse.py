@@ -20,9 +20,10 @@ from rest_framework.exceptions import AuthenticationFailed, Throttled
 import serving
 from api.authentication import CachedTokenAuthentication
 from api.errors import error_body
-from catalogue import compat, selectors
+from catalogue import selectors
 from catalogue.errors import Conflict, NotFound, RhythmicError
 from monitoring.broadcast import ALL_EVENTS, events_group, metrics_group
+from serving import compat
 
 CONNECTED = object()  # yielded once the channel has joined its groups
 HEARTBEAT = ": ping\n\n"  # a comment line: SSE clients ignore it, proxies see traffic

@@ -197,8 +197,8 @@ class ModelEntry:
         replica.checkpointed_at = time.monotonic()
 
 
-class Host:
-    """All model entries of this process."""
+class Replicas:
+    """All model entries of this process (one per ``ServingProcess``)."""
 
     def __init__(self) -> None:
         self._lock = threading.Lock()
@@ -236,6 +236,3 @@ class Host:
 
     def loaded(self) -> dict[str, ModelEntry]:
         return dict(self._entries)
-
-
-host = Host()

@@ -15,9 +15,7 @@ from monitoring import alerts, history
 from monitoring import services as monitoring_services
 from monitoring.models import Alert, AlertRule
 from monitoring.tasks import evaluate_alerts, send_webhook
-from serving import inference
-from serving.replicas import Host, host
-from serving.timings import stats
+from serving.process import ServingProcess, acting_as, current
 from tests import factories
 
 pytestmark = pytest.mark.django_db
@@ -27,12 +25,11 @@ pytestmark = pytest.mark.django_db
 def _fresh(settings):
     # A learn evaluates the rules only once an hour here: tests evaluate explicitly (after the first learn).
     settings.RHYTHMIC_ALERT_EVAL_SECONDS = 3600
-    host.forget()
-    stats.reset()
+    current().reset()
     history.reset()
     alerts.reset()
     yield
-    host.forget()
+    current().forget()
 
 
 @pytest.fixture
@@ -209,8 +206,8 @@ def test_latency_p99_falls_back_to_the_snapshots_of_other_processes(live):
     slow = rule(name="slow", signal="latency_p99", comparison=">", threshold=0.0)
     serving.predict(model="live", features={"x": 1.0})
     serving.learn(model="live", features={"x": 1.0}, ground_truth=1.0)  # snapshot with the predict's stats
-    p99 = stats.for_model("live")["predict"]["p99_duration"]
-    alerts.reset()  # as seen from a process that served no call
+    p99 = serving.route_stats(model="live")["predict"]["p99_duration"]
+    current().reset()  # as seen from a process that served no call
     assert alerts.signal_value(slow) == pytest.approx(p99 / 1e9)
 
 
@@ -223,10 +220,9 @@ def test_a_signal_without_data_here_changes_nothing(live):
 def test_lag_fires_when_this_process_is_behind_the_log(live, monkeypatch):
     rule(name="lag", signal="lag", comparison=">=", threshold=2)
     serving.predict(model="live", features={"x": 1.0})
-    monkeypatch.setattr(inference, "host", Host())  # another process learns
-    for truth in (1.0, 2.0):
-        serving.learn(model="live", features={"x": 1.0}, ground_truth=truth)
-    monkeypatch.undo()
+    with acting_as(ServingProcess()):  # another process learns
+        for truth in (1.0, 2.0):
+            serving.learn(model="live", features={"x": 1.0}, ground_truth=truth)
     alert = alerts.evaluate_rules(model="live", signals=("lag",))[0]
     assert alert.value == 2
 

@@ -21,7 +21,7 @@ from api import authentication
 from catalogue import services
 from monitoring.broadcast import broadcaster, publish
 from rhythmic.asgi import application
-from serving.replicas import host
+from serving.process import current
 from tests import factories
 
 # The consumers read the database through database_sync_to_async, which closes connections that are
@@ -43,7 +43,7 @@ def _fresh(settings):
     if is_redis(settings):
         layers["default"]["CONFIG"]["prefix"] = f"rhythmic-test-{uuid.uuid4().hex[:12]}"
     settings.CHANNEL_LAYERS = layers  # channels builds a new layer when this setting changes
-    host.forget()
+    current().forget()
     authentication.forget()
     broadcaster._server_loop = None
     broadcaster._last_metrics_flush = 0.0
@@ -51,7 +51,7 @@ def _fresh(settings):
     yield
     if is_redis(settings):
         forget_keys(settings.REDIS_URL, layers["default"]["CONFIG"]["prefix"])
-    host.forget()
+    current().forget()
     broadcaster._server_loop = None
     broadcaster._queue.clear()
     broadcaster._metrics.clear()

@@ -13,8 +13,7 @@ from monitoring import alerts, history
 from monitoring import services as monitoring_services
 from monitoring.models import DriftPoint, MetricSnapshot
 from monitoring.tasks import prune_history, snapshot_models
-from serving.replicas import host
-from serving.timings import stats
+from serving.process import current
 from tests import factories
 
 pytestmark = pytest.mark.django_db
@@ -23,12 +22,11 @@ pytestmark = pytest.mark.django_db
 @pytest.fixture(autouse=True)
 def _fresh():
     """Each test starts as a freshly started process."""
-    host.forget()
-    stats.reset()
+    current().reset()
     history.reset()
     alerts.reset()
     yield
-    host.forget()
+    current().forget()
 
 
 def live_model(name="live"):

@@ -12,8 +12,7 @@ from catalogue.errors import InvalidInput
 from monitoring import alerts, events
 from monitoring import services as monitoring_services
 from monitoring.models import Alert
-from serving.replicas import host
-from serving.timings import stats
+from serving.process import current
 from tests import factories
 
 pytestmark = pytest.mark.django_db
@@ -22,11 +21,10 @@ pytestmark = pytest.mark.django_db
 @pytest.fixture(autouse=True)
 def _fresh(settings):
     settings.RHYTHMIC_ALERT_EVAL_SECONDS = 3600  # only the report itself evaluates the rules
-    host.forget()
-    stats.reset()
+    current().reset()
     alerts.reset()
     yield
-    host.forget()
+    current().forget()
 
 
 @pytest.fixture
@@ -81,7 +79,7 @@ def test_a_live_event_announces_it_once_for_every_process(live, published):
     poison()
     for _ in range(2):
         predict_refused()
-    host.forget()
+    current().forget()
     predict_refused()
     # Then one non_finite event was published
     announced = [event for event in published if event["type"] == "non_finite"]
@@ -125,7 +123,7 @@ def test_a_reported_version_costs_no_query_on_later_predictions(live):
 
 
 def test_a_model_whose_output_is_not_json_is_not_reported_as_non_finite(live, monkeypatch, published):
-    entry = host.entry("live")
+    entry = current().replicas.entry("live")
     monkeypatch.setattr(entry.production().servable, "predict", lambda features: object())
     with pytest.raises(InvalidInput, match="cannot be sent as JSON"):
         serving.predict(model="live", features={"x0": 1.0})

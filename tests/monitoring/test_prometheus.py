@@ -18,9 +18,7 @@ from catalogue import services
 from catalogue.errors import Conflict, InvalidInput, NotFound
 from monitoring import alerts, history, prometheus
 from monitoring import services as monitoring_services
-from serving import inference
-from serving.replicas import Host, host
-from serving.timings import stats
+from serving.process import ServingProcess, acting_as, current
 from tests import factories
 
 pytestmark = pytest.mark.django_db
@@ -30,12 +28,11 @@ DASHBOARD = Path(django_settings.BASE_DIR) / "deploy" / "grafana" / "dashboards"
 
 @pytest.fixture(autouse=True)
 def _fresh():
-    host.forget()
-    stats.reset()
+    current().reset()
     history.reset()
     alerts.reset()
     yield
-    host.forget()
+    current().forget()
 
 
 def live_model(name):
@@ -154,7 +151,7 @@ def test_online_metrics_are_gauges_equal_to_the_serving_cores(anon_client):
 def test_a_model_this_process_does_not_serve_reports_its_latest_snapshot(anon_client):
     live_model("elsewhere")
     serving.learn(model="elsewhere", features={"x": 1.0}, ground_truth=3.0)  # snapshotted on learn
-    host.forget()  # as seen from a process that never loaded it
+    current().forget()  # as seen from a process that never loaded it
     samples = scrape(anon_client)
     assert value(samples, "rhythmic_online_metric", model="elsewhere", version="1", metric="MAE") == 3.0
     assert ("rhythmic_learn_lag", frozenset({"model": "elsewhere"}.items())) not in samples
@@ -165,10 +162,9 @@ def test_lag_counts_the_log_entries_this_process_has_not_applied(anon_client, mo
     live_model("lagging")
     serving.predict(model="lagging", features={"x": 1.0})
     # When another process learns three times
-    monkeypatch.setattr(inference, "host", Host())
-    for truth in (1.0, 2.0, 3.0):
-        serving.learn(model="lagging", features={"x": 1.0}, ground_truth=truth)
-    monkeypatch.undo()
+    with acting_as(ServingProcess()):
+        for truth in (1.0, 2.0, 3.0):
+            serving.learn(model="lagging", features={"x": 1.0}, ground_truth=truth)
     # Then this process lags three entries behind the log
     samples = scrape(anon_client)
     assert value(samples, "rhythmic_learn_lag", model="lagging") == 3
@@ -256,7 +252,7 @@ def test_label_coverage_is_exported_per_model_from_the_database(anon_client, set
         serving.predict(model="covered", features={"x": 1.0}, id=key)
     serving.learn(model="covered", id="c", ground_truth=1.0)
     # When Prometheus scrapes a process that never served it
-    host.forget()
+    current().forget()
     samples = scrape(anon_client)
     # Then it sees the labelled and expired counts, the coverage and what still waits
     assert value(samples, "rhythmic_pending_labelled_total", model="covered") == 1

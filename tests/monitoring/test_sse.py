@@ -16,11 +16,12 @@ from rest_framework.authtoken.models import Token
 
 import serving
 from api import authentication
-from catalogue import compat, services
+from catalogue import services
 from catalogue.models import MLModel
 from monitoring.broadcast import broadcaster, publish
 from rhythmic.asgi import application
-from serving.replicas import host
+from serving import compat
+from serving.process import current
 from tests import factories
 
 # The views read the database from the event loop's sync thread, which closes connections that are
@@ -44,7 +45,7 @@ def _fresh(settings, monkeypatch):
     # Django runs each ASGI request's sync code in a thread of its own: a persistent connection opened
     # there would outlive the request (and block dropping the test database); close it at the end.
     monkeypatch.setitem(connections.settings["default"], "CONN_MAX_AGE", 0)
-    host.forget()
+    current().forget()
     authentication.forget()
     broadcaster._server_loop = None
     broadcaster._last_metrics_flush = 0.0
@@ -55,7 +56,7 @@ def _fresh(settings, monkeypatch):
         for key in client.scan_iter(match=f"{layers['default']['CONFIG']['prefix']}*"):
             client.delete(key)
         client.close()
-    host.forget()
+    current().forget()
     broadcaster._server_loop = None
     broadcaster._queue.clear()
     broadcaster._metrics.clear()

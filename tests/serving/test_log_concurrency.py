@@ -10,10 +10,9 @@ from river import datasets, linear_model, preprocessing
 
 import serving
 from catalogue import services
-from serving import inference, log, retention
+from serving import log, retention
 from serving.models import LearnEvent
-from serving.replicas import Host
-from serving.replicas import host as this_process
+from serving.process import ServingProcess, acting_as, current
 from tests import factories
 from tests.conftest import is_postgres
 
@@ -135,16 +134,13 @@ def test_pruning_while_writers_learn_leaves_every_process_with_the_state_of_the_
     for _, x, y in sorted(learned, key=lambda item: item[0]):
         reference.learn_one(x, y)
     probe = stream[0][0]
-    fresh = Host()
+    fresh = ServingProcess()
     answers = []
-    for process in (this_process, fresh):
-        inference.host = process
-        try:
+    for process in (current(), fresh):
+        with acting_as(process):
             answers.append(
                 (serving.predict(model="pruned", features=probe).prediction, serving.metrics(model="pruned"))
             )
-        finally:
-            inference.host = this_process
     assert answers[0] == answers[1]
     assert answers[0][0] == reference.predict_one(probe)
     assert answers[0][1]["n_learned"] == WRITERS * APPENDS

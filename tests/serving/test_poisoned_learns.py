@@ -14,7 +14,8 @@ from catalogue.flavors import get_flavor
 from catalogue.models import MLModel
 from serving.models import Checkpoint, LearnEvent, PendingPrediction
 from serving.online_metrics import OnlineMetrics
-from serving.replicas import Host, host
+from serving.process import current
+from serving.replicas import Replicas
 from tests import factories
 
 pytestmark = pytest.mark.django_db
@@ -32,7 +33,7 @@ def live_model(obj=None, *, flavor="regression", name="live"):
 
 def restart() -> None:
     """A freshly started process: no replica in memory, everything is loaded again from the database."""
-    host.forget()
+    current().forget()
 
 
 # --- refused before the log ----------------------------------------------------------------------
@@ -168,7 +169,7 @@ def test_a_learn_the_model_raises_on_is_counted_once_and_never_raised(monkeypatc
     # Given a model whose learn raises on one entry
     live_model()
     serving.learn(model="live", features={"x0": 1.0}, ground_truth=1.0)
-    entry = host.entry("live")
+    entry = current().replicas.entry("live")
     servable = entry.production().servable
     original = servable.learn
 
@@ -208,7 +209,7 @@ def test_a_database_already_holding_a_poisoning_entry_serves_again(ground_truth,
     assert serving.learn(model="live", features={"x0": 1.0}, ground_truth=1.0).seq == 3
 
 
-def replica_state(on: Host) -> tuple:
+def replica_state(on: Replicas) -> tuple:
     entry = on.entry("live")
     with entry.lock:
         replica = entry.production()
@@ -230,10 +231,10 @@ def test_replicas_applying_a_poisoned_log_agree(settings):
         serving.learn(model="live", features={"x0": float(step)}, ground_truth=truth)
     settings.RHYTHMIC_CHECKPOINT_EVERY = 10_000
     # When a second process starts from the latest checkpoint, and a third replays the whole log
-    learner = replica_state(host)
-    from_checkpoint = replica_state(Host())
+    learner = replica_state(current().replicas)
+    from_checkpoint = replica_state(Replicas())
     Checkpoint.objects.all().delete()
-    from_scratch = replica_state(Host())
+    from_scratch = replica_state(Replicas())
     # Then all three reached the same state, each entry counted once
     assert learner == from_checkpoint == from_scratch
     assert learner[:3] == (7, 7, (4, 3, 0))

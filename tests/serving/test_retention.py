@@ -15,7 +15,8 @@ from catalogue.errors import NotFound
 from catalogue.models import MLModel
 from serving import log, retention
 from serving.models import Checkpoint, LearnEvent, PendingPrediction
-from serving.replicas import Host, host
+from serving.process import ServingProcess, acting_as, current
+from serving.replicas import Replicas
 from tests import factories
 
 pytestmark = pytest.mark.django_db
@@ -74,7 +75,7 @@ def test_entries_past_the_retention_are_pruned_and_a_restarted_process_serves_th
     assert not LearnEvent.objects.exists()
     assert Checkpoint.objects.order_by("-seq").values_list("seq", flat=True).first() == 35
     # And a freshly started process answers and scores exactly as before
-    host.forget()
+    current().forget()
     assert served() == before
     assert serving.metrics(model="live")["n_learned"] == 35
 
@@ -105,7 +106,7 @@ def test_an_entry_count_keeps_the_newest_entries_of_each_model(retention_setting
     before = served()
     assert retention.log_prune() == 25
     assert list(LearnEvent.objects.values_list("seq", flat=True)) == list(range(26, 36))
-    host.forget()
+    current().forget()
     assert served() == before
 
 
@@ -129,7 +130,7 @@ def test_a_version_without_a_checkpoint_gets_one_before_its_entries_go(retention
     # When the log is pruned, then it is checkpointed at the head first, and a restart replays nothing
     assert retention.log_prune() == 35
     assert list(Checkpoint.objects.filter(version=version).values_list("seq", flat=True)) == [35]
-    host.forget()
+    current().forget()
     assert served() == before
 
 
@@ -146,13 +147,13 @@ def test_a_retired_version_that_learned_is_covered_by_its_latest_checkpoint(rete
     age_log(days=31)
     before = (served(version=1), served(version=2))
     # When a process that has not loaded them prunes the log
-    host.forget()
+    current().forget()
     assert retention.log_prune() == 35
     # Then it checkpointed version 1 at the head, without keeping it loaded
     assert list(Checkpoint.objects.filter(version=v1).values_list("seq", flat=True)) == [35]
-    assert v1.pk not in host.entry("live").replicas
+    assert v1.pk not in current().replicas.entry("live").replicas
     # And both versions, reloaded from their checkpoints, score as before
-    host.forget()
+    current().forget()
     assert (served(version=1), served(version=2)) == before
     assert serving.metrics(model="live", version=1)["n_learned"] == 20
 
@@ -160,26 +161,19 @@ def test_a_retired_version_that_learned_is_covered_by_its_latest_checkpoint(rete
 def test_a_process_behind_the_pruned_entries_reloads_from_the_checkpoints():
     # Given a process that loaded the model after 5 learns and then saw nothing more
     live_model()
-    import serving.inference as inference
 
-    idle = Host()
-    inference.host = idle
-    try:
+    idle = ServingProcess()
+    with acting_as(idle):
         learn_stream(STREAM[:5])
         serving.predict(model="live", features=PROBE)
-    finally:
-        inference.host = host
     # And another that learned 30 more, checkpointing, before those entries were pruned
     learn_stream(STREAM[5:])
     expected = served()
     LearnEvent.objects.filter(seq__lte=30).update(created_at=timezone.now() - timedelta(days=40))
     assert retention.log_prune() == 30
     # When the idle process answers again, then it gives the same answers as the one that learned them
-    inference.host = idle
-    try:
+    with acting_as(idle):
         assert served() == expected
-    finally:
-        inference.host = host
 
 
 def test_a_replica_loaded_by_a_process_behind_a_newer_checkpoint_starts_from_it(retention_settings):
@@ -187,7 +181,7 @@ def test_a_replica_loaded_by_a_process_behind_a_newer_checkpoint_starts_from_it(
     # up to 30 were pruned
     _, version = live_model()
     learn_stream(STREAM[:5])
-    behind = Host().entry("live")
+    behind = Replicas().entry("live")
     learn_stream(STREAM[5:])
     expected = serving.metrics(model="live")
     LearnEvent.objects.filter(seq__lte=30).update(created_at=timezone.now() - timedelta(days=40))
@@ -203,7 +197,7 @@ def test_a_replica_whose_tail_is_pruned_while_it_replays_loads_again(retention_s
     # Given a version checkpointed at 10 that learned 5 more, and a process starting to load it
     _, version = live_model()
     learn_stream(STREAM[:15])
-    loading = Host().entry("live")
+    loading = Replicas().entry("live")
     read_tail = log.read_tail
     interfered = []
 
@@ -245,7 +239,7 @@ def test_a_replica_that_applied_everything_keeps_serving_after_the_prune(retenti
     # Then the next learns go on from the same state: the same as a process that never pruned
     learn_stream(STREAM[:5])
     after = served()
-    host.forget()
+    current().forget()
     assert served() == after
     assert after[1]["n_learned"] == 40
 

@@ -14,7 +14,7 @@ from catalogue.errors import Conflict, InvalidInput, NotFound, WrongLocation
 from catalogue.models import MLModel
 from serving import log
 from serving.models import Checkpoint, LearnEvent, PendingPrediction
-from serving.replicas import Host, host
+from serving.process import ServingProcess, acting_as, current
 from tests import factories
 
 pytestmark = pytest.mark.django_db
@@ -143,7 +143,7 @@ def test_a_restarted_process_replays_the_log_to_the_same_state():
         serving.learn(model="live", features=x, ground_truth=y)
         reference.learn_one(x, y)
     before = serving.metrics(model="live")
-    host.forget()  # the process restarts
+    current().forget()  # the process restarts
     probe = next(iter(datasets.TrumpApproval()))[0]
     assert serving.predict(model="live", features=probe).prediction == reference.predict_one(probe)
     assert serving.metrics(model="live") == before
@@ -159,7 +159,7 @@ def test_checkpoints_are_written_and_a_restart_loads_the_latest_then_replays_the
         serving.learn(model="live", features=x, ground_truth=y)
         reference.learn_one(x, y)
     assert list(Checkpoint.objects.filter(version=version).values_list("seq", flat=True)) == [30, 20]
-    host.forget()
+    current().forget()
     assert serving.predict(model="live", features=stream[0][0]).prediction == pytest.approx(
         reference.predict_one(stream[0][0])
     )
@@ -167,19 +167,15 @@ def test_checkpoints_are_written_and_a_restart_loads_the_latest_then_replays_the
 
 
 def test_two_replicas_alternating_give_the_predictions_of_one_model():
-    # Given two processes (two hosts) serving the same model
+    # Given two processes serving the same model
     live_model(regressor())
-    import serving.inference as inference
 
-    hosts = [Host(), Host()]
+    processes = [ServingProcess(), ServingProcess()]
     reference = regressor()
     for i, (x, y) in enumerate(itertools.islice(datasets.TrumpApproval(), 40)):
-        inference.host = hosts[i % 2]
-        try:
+        with acting_as(processes[i % 2]):
             got = serving.predict(model="live", features=x, id=i).prediction
             serving.learn(model="live", id=i, ground_truth=y)
-        finally:
-            inference.host = host
         # Then each answer equals, bit for bit, the single in-process model fed the same learn sequence
         assert got == reference.predict_one(x)
         reference.learn_one(x, y)
@@ -359,32 +355,24 @@ def test_expired_pending_predictions_are_swept_without_a_scheduler(settings):
 
 
 def test_a_staleness_bound_lets_a_replica_answer_without_catching_up(settings):
-    import serving.inference as inference
 
     live_model(regressor())
-    other = Host()
+    other = ServingProcess()
     # Given a second process that has just caught up, and a bound of a minute
     settings.RHYTHMIC_MAX_STALENESS_MS = 60_000
-    inference.host = other
-    try:
+    with acting_as(other):
         assert serving.predict(model="live", features={"x": 1.0}).state_seq == 0
-    finally:
-        inference.host = host
     # When this process learns
     serving.learn(model="live", features={"x": 1.0}, ground_truth=5.0)
-    inference.host = other
-    try:
+    with acting_as(other):
         # Then the other answers from its (stale) state within the bound...
         assert serving.predict(model="live", features={"x": 1.0}).state_seq == 0
         # ...and catches up as soon as the bound is 0 (a client sees its own learns)
         settings.RHYTHMIC_MAX_STALENESS_MS = 0
         assert serving.predict(model="live", features={"x": 1.0}).state_seq == 1
-    finally:
-        inference.host = host
 
 
 def test_a_drift_in_the_error_stream_is_seen_at_the_same_seq_by_every_replica():
-    import serving.inference as inference
     from serving import observers
 
     # Given a model whose ground truth changes regime at step 300
@@ -406,11 +394,10 @@ def test_a_drift_in_the_error_stream_is_seen_at_the_same_seq_by_every_replica():
         assert 300 < first < 400
         # And a fresh process replaying the log sees it at the very same sequence
         seen.clear()
-        inference.host = Host()
-        serving.metrics(model="drifty")
+        with acting_as(ServingProcess()):
+            serving.metrics(model="drifty")
         assert seen[0][1] == first
     finally:
-        inference.host = host
         observers._observers["drift"].remove(record)
 
 
