@@ -10,10 +10,10 @@ from django.utils import timezone
 from river import datasets, linear_model, preprocessing
 
 import serving
-from catalogue import services, tasks
+from catalogue import services
 from catalogue.errors import NotFound
 from catalogue.models import MLModel
-from serving import log, retention
+from serving import log, retention, tasks
 from serving.models import Checkpoint, LearnEvent, PendingPrediction
 from serving.process import ServingProcess, acting_as, current
 from serving.replicas import Replicas
