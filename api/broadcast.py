@@ -7,7 +7,8 @@ how many were skipped); metric pushes are coalesced to one per model per RHYTHMI
 when the queue is full the event is dropped and counted. A slow listener is the channel layer's problem
 (its per-channel capacity drops for it alone), never the request's.
 
-Groups: ``events`` (everything), ``events.<model>``, ``metrics.<model>``.
+Groups: ``events`` (everything), ``events.<model>``, ``metrics.<model>``. Monitoring publishes through
+``monitoring.live``, to which ``api`` subscribes the broadcaster when it starts.
 """
 
 import asyncio

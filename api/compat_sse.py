@@ -19,10 +19,10 @@ from rest_framework.exceptions import AuthenticationFailed, Throttled
 
 import serving
 from api.authentication import CachedTokenAuthentication
+from api.broadcast import ALL_EVENTS, events_group, metrics_group
 from api.errors import error_body
 from catalogue import selectors
 from catalogue.errors import Conflict, NotFound, RhythmicError
-from monitoring.broadcast import ALL_EVENTS, events_group, metrics_group
 from serving import compat
 
 CONNECTED = object()  # yielded once the channel has joined its groups

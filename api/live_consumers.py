@@ -1,6 +1,6 @@
 """WebSocket consumers of live monitoring: every event (or one model's) and one model's metrics, as JSON.
 
-They only relay what monitoring.broadcast sends to the channel layer. A slow or dead client costs the
+They only relay what api.broadcast sends to the channel layer. A slow or dead client costs the
 others nothing: the layer's per-channel capacity drops messages for a full channel alone.
 """
 
@@ -12,10 +12,10 @@ from channels.generic.websocket import AsyncJsonWebsocketConsumer
 from django.utils import timezone
 
 import serving
+from api.broadcast import ALL_EVENTS, events_group, metrics_group
 from api.ws_auth import CLOSE_UNAUTHENTICATED, UNAUTHENTICATED_REASON
 from catalogue import selectors
 from catalogue.errors import Conflict, NotFound
-from monitoring.broadcast import ALL_EVENTS, events_group, metrics_group
 
 # Close codes in the application range (4000-4999), after the HTTP statuses they mirror.
 CLOSE_NOT_FOUND = 4404

@@ -6,7 +6,7 @@ import threading
 from django.dispatch import receiver
 
 from catalogue.signals import deployment_changed, version_validated
-from monitoring.broadcast import publish, publish_metrics
+from monitoring.live import publish, publish_metrics
 from serving.codec import jsonable
 from serving.observers import observe
 

@@ -9,8 +9,8 @@ from channels.layers import get_channel_layer
 from river import linear_model
 
 import serving
+from api.broadcast import broadcaster
 from catalogue import services
-from monitoring.broadcast import broadcaster
 from tests import factories
 
 pytestmark = pytest.mark.django_db

@@ -16,9 +16,9 @@ from rest_framework.authtoken.models import Token
 
 import serving
 from api import authentication
+from api.broadcast import broadcaster, publish
 from catalogue import services
 from catalogue.models import MLModel
-from monitoring.broadcast import broadcaster, publish
 from rhythmic.asgi import application
 from serving import compat
 from serving.process import current

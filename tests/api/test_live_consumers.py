@@ -18,8 +18,8 @@ from river import linear_model
 
 import serving
 from api import authentication
+from api.broadcast import broadcaster, publish
 from catalogue import services
-from monitoring.broadcast import broadcaster, publish
 from rhythmic.asgi import application
 from serving.process import current
 from tests import factories
