@@ -15,7 +15,7 @@ from django.urls import URLPattern, URLResolver, get_resolver
 
 from serving import compat
 from tests import factories
-from tests.monitoring.test_sse import Stream
+from tests.api.test_compat_sse import Stream
 
 pytestmark = pytest.mark.django_db
 
