@@ -9,8 +9,8 @@ export HOST PORT
 
 help:
 	@echo "make run     set up .venv, migrate, create the demo user and token, serve on http://$(HOST):$(PORT)/"
-	@echo "make test    set up .venv with the dev tools, ruff check + format --check, pytest"
-	@echo "make lint    ruff check and ruff format --check only"
+	@echo "make test    set up .venv with the dev tools, ruff check + format --check, lint-imports, pytest"
+	@echo "make lint    ruff check, ruff format --check and lint-imports only"
 	@echo "make format  ruff format and ruff check --fix"
 	@echo "make topology  production topology on HOST:PORT: nginx -> gunicorn (REST) + daphne (WebSockets), Celery worker and beat (Postgres + Redis)"
 	@echo "make bench   every benchmark with its baseline, embedded (BENCH_ARGS='--database-url postgres://...' for Postgres; see bench/README.md)"
@@ -30,6 +30,7 @@ setup-dev:
 lint: setup-dev
 	.venv/bin/ruff check .
 	.venv/bin/ruff format --check .
+	.venv/bin/lint-imports --no-cache
 
 format: setup-dev
 	.venv/bin/ruff format .

@@ -14,12 +14,14 @@ from rest_framework.decorators import api_view, permission_classes
 from rest_framework.permissions import IsAuthenticated
 from rest_framework.response import Response
 
+import serving
 from api import schemas
 from api.errors import error_body
 from api.inference import INFERENCE_PERMISSIONS, json_object
-from catalogue import compat, runtime, selectors
+from catalogue import selectors
 from catalogue.errors import InvalidInput, TooLarge
-from catalogue.runtime.stats import empty_stats
+from serving import compat
+from serving.timings import empty_stats
 
 TAGS = ["chantilly"]
 
@@ -76,7 +78,7 @@ def init(request) -> Response:
 
 def _model(request, name: str | None):
     if request.method == "GET":
-        number, data = runtime.live_state(model=compat.resolve(name))
+        number, data = serving.live_state(model=compat.resolve(name))
         response = HttpResponse(data, content_type="application/octet-stream")
         response["X-Model-Version"] = str(number)
         return response
@@ -138,7 +140,7 @@ def models(request) -> Response:
 @permission_classes(INFERENCE_PERMISSIONS)
 def predict(request) -> Response:
     body = json_object(request)
-    result = runtime.predict(model=compat.resolve(body.get("model")), features=body.get("features"), id=body.get("id"))
+    result = serving.predict(model=compat.resolve(body.get("model")), features=body.get("features"), id=body.get("id"))
     code = status.HTTP_201_CREATED if body.get("id") is not None else status.HTTP_200_OK
     return Response({"model": result.model, "prediction": result.as_dict()["prediction"]}, status=code)
 
@@ -156,7 +158,7 @@ def learn(request) -> Response:
     name = body.get("model")
     if name is None and body.get("id") is not None:
         name = compat.resolve_for_id(body["id"])  # the model that made the prediction
-    runtime.learn(
+    serving.learn(
         model=compat.resolve(name),
         ground_truth=body.get("ground_truth"),
         id=body.get("id"),
@@ -173,7 +175,7 @@ def learn(request) -> Response:
 @api_view(["GET"])
 @permission_classes([IsAuthenticated])
 def metrics(request) -> Response:
-    return Response(runtime.metrics(model=compat.resolve(request.query_params.get("model")))["metrics"])
+    return Response(serving.metrics(model=compat.resolve(request.query_params.get("model")))["metrics"])
 
 
 @extend_schema(
@@ -184,6 +186,6 @@ def metrics(request) -> Response:
 @api_view(["GET"])
 @permission_classes([IsAuthenticated])
 def stats(request) -> Response:
-    per_route = runtime.route_stats(model=compat.resolve(request.query_params.get("model")))
+    per_route = serving.route_stats(model=compat.resolve(request.query_params.get("model")))
     empty = empty_stats()
     return Response({route: per_route.get(route, empty) for route in ("predict", "learn")})

@@ -16,9 +16,9 @@ from channels.db import database_sync_to_async
 from channels.generic.websocket import AsyncWebsocketConsumer
 from django.conf import settings
 
+import serving
 from api import parsers
 from api.ws_auth import CLOSE_UNAUTHENTICATED, UNAUTHENTICATED_REASON
-from catalogue import runtime
 from catalogue.errors import RhythmicError
 
 logger = logging.getLogger(__name__)
@@ -63,7 +63,7 @@ def _answer(rid: Any, result: dict) -> dict:
 
 
 def _run(model: str, op: str, items: list[dict]) -> list[dict]:
-    call = runtime.predict_many if op == "predict" else runtime.learn_many
+    call = serving.predict_many if op == "predict" else serving.learn_many
     try:
         return call(model=model, items=items)
     except RhythmicError as exc:  # the whole batch is refused (no such model, no production version...)

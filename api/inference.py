@@ -9,8 +9,9 @@ from rest_framework.decorators import api_view, permission_classes
 from rest_framework.permissions import BasePermission, IsAuthenticated
 from rest_framework.response import Response
 
+import serving
 from api import schemas
-from catalogue import runtime, services
+from catalogue import services
 from catalogue.errors import InvalidInput
 
 
@@ -59,7 +60,7 @@ INFERENCE_PERMISSIONS = [CanInfer]
 @permission_classes(INFERENCE_PERMISSIONS)
 def predict(request, name: str) -> Response:
     body = json_object(request)
-    result = runtime.predict(model=name, features=body.get("features"), id=body.get("id"))
+    result = serving.predict(model=name, features=body.get("features"), id=body.get("id"))
     return Response(result.as_dict())
 
 
@@ -73,7 +74,7 @@ def predict(request, name: str) -> Response:
 @permission_classes(INFERENCE_PERMISSIONS)
 def learn(request, name: str) -> Response:
     body = json_object(request)
-    result = runtime.learn(
+    result = serving.learn(
         model=name, ground_truth=body.get("ground_truth"), id=body.get("id"), features=body.get("features")
     )
     return Response(result.as_dict(), status=status.HTTP_201_CREATED)
@@ -88,7 +89,7 @@ def learn(request, name: str) -> Response:
 @api_view(["POST"])
 @permission_classes(INFERENCE_PERMISSIONS)
 def predict_many(request, name: str) -> Response:
-    return Response({"results": runtime.predict_many(model=name, items=json_list(request))})
+    return Response({"results": serving.predict_many(model=name, items=json_list(request))})
 
 
 @extend_schema(
@@ -100,7 +101,7 @@ def predict_many(request, name: str) -> Response:
 @api_view(["POST"])
 @permission_classes(INFERENCE_PERMISSIONS)
 def learn_many(request, name: str) -> Response:
-    return Response({"results": runtime.learn_many(model=name, items=json_list(request))})
+    return Response({"results": serving.learn_many(model=name, items=json_list(request))})
 
 
 def _version_param(request) -> int | None:
@@ -122,7 +123,7 @@ def _version_param(request) -> int | None:
 @api_view(["GET"])
 @permission_classes([IsAuthenticated])
 def metrics(request, name: str) -> Response:
-    return Response(runtime.metrics(model=name, version=_version_param(request)))
+    return Response(serving.metrics(model=name, version=_version_param(request)))
 
 
 @extend_schema(
@@ -134,7 +135,7 @@ def metrics(request, name: str) -> Response:
 @permission_classes([IsAuthenticated])
 def stats(request, name: str) -> Response:
     services.get_model_or_404(name)
-    return Response(runtime.route_stats(model=name))
+    return Response(serving.route_stats(model=name))
 
 
 @extend_schema(
@@ -150,7 +151,7 @@ def snapshot(request, name: str) -> Response:
     message = body.get("message", "")
     if not isinstance(message, str):
         raise InvalidInput("message must be a string", field="message")
-    version = runtime.snapshot(model=name, user=request.user, message=message)
+    version = serving.snapshot(model=name, user=request.user, message=message)
     return Response(
         {"model": name, "version": version.number, "parent": version.parent.number, "status": version.status},
         status=status.HTTP_201_CREATED,

@@ -2,8 +2,7 @@
 
 from django.urls import path
 
-from api import compat, inference
-from monitoring import sse
+from api import compat, compat_sse, inference
 
 app_name = "serving"
 
@@ -25,6 +24,6 @@ urlpatterns = [
     path("metrics", compat.metrics, name="compat-metrics"),
     path("stats", compat.stats, name="compat-stats"),
     # chantilly's server-sent events (async views: serve /api/stream/ from daphne)
-    path("stream/events", sse.stream_events, name="compat-stream-events"),
-    path("stream/metrics", sse.stream_metrics, name="compat-stream-metrics"),
+    path("stream/events", compat_sse.stream_events, name="compat-stream-events"),
+    path("stream/metrics", compat_sse.stream_metrics, name="compat-stream-metrics"),
 ]

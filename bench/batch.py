@@ -29,14 +29,14 @@ def rounds(data, batch: int, *, ids: bool = True):
 
 def core(data, batch: int, *, model: str = "batch-core", ids: bool = True) -> tuple[float, float]:
     """(seconds predicting, seconds learning), the serving core called in this process."""
-    from catalogue import runtime
+    import serving
 
     predicting = learning = 0.0
     for predicts, learns in rounds(data, batch, ids=ids):
         t0 = time.perf_counter()
-        results = runtime.predict_many(model=model, items=predicts)
+        results = serving.predict_many(model=model, items=predicts)
         t1 = time.perf_counter()
-        learned = runtime.learn_many(model=model, items=learns)
+        learned = serving.learn_many(model=model, items=learns)
         learning += time.perf_counter() - t1
         predicting += t1 - t0
         assert not any("error" in r for r in results + learned), "a batch item failed"

@@ -257,12 +257,12 @@ def http_pairs(url: str, token: str, model: str, data) -> tuple[float, list[floa
 
 def core_pairs(model: str, data) -> float:
     """Seconds for predict(id) + learn(id) per example through the serving core in this process (after prepare())."""
-    from catalogue import runtime
+    import serving
 
     started = time.perf_counter()
     for i, (x, y) in enumerate(data):
-        runtime.predict(model=model, features=x, id=i)
-        runtime.learn(model=model, id=i, ground_truth=y)
+        serving.predict(model=model, features=x, id=i)
+        serving.learn(model=model, id=i, ground_truth=y)
     return time.perf_counter() - started
 
 

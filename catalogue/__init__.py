@@ -1,1 +1,1 @@
-"""The versioned catalogue of models, and (in ``runtime``) the serving core."""
+"""The versioned catalogue of models: the registry (models, versions, deployments, locations, artifacts, validation)."""

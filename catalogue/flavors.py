@@ -120,3 +120,14 @@ def get_flavor(name: str) -> Flavor:
         return FLAVORS[name]
     except KeyError:
         raise ValueError(f"unknown flavor {name!r}; choose one of: {', '.join(FLAVORS)}") from None
+
+
+def jsonable(prediction: Any) -> Any:
+    """A prediction as API clients receive it: probability dicts get string keys, as JSON requires."""
+    if isinstance(prediction, dict):
+        return {_key(label): p for label, p in prediction.items()}
+    return prediction
+
+
+def _key(label: Any) -> str:
+    return label if isinstance(label, str) else str(label)

@@ -10,19 +10,3 @@ def validate_version(version_id: int) -> str | None:
     """Validate an uploaded version in the worker; the result is stored on the version."""
     version = services.model_version_validate(version_id=version_id)
     return version.status if version else None
-
-
-@shared_task(name="catalogue.expire_pending")
-def expire_pending() -> int:
-    """Remove pending predictions older than RHYTHMIC_PENDING_TTL (run hourly by Celery beat)."""
-    from catalogue.runtime import log
-
-    return log.pending_expire()
-
-
-@shared_task(name="catalogue.prune_log")
-def prune_log() -> int:
-    """Delete learn-log entries past the retention that checkpoints cover (run hourly by Celery beat)."""
-    from catalogue.runtime import retention
-
-    return retention.log_prune()

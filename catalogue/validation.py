@@ -15,7 +15,7 @@ from django.conf import settings
 from packaging.requirements import InvalidRequirement, Requirement
 
 from catalogue import artifacts
-from catalogue.flavors import get_flavor
+from catalogue.flavors import get_flavor, jsonable
 
 
 class _Report:
@@ -93,8 +93,6 @@ class NotJSON(artifacts.ArtifactError):
 
 
 def _as_json(prediction: Any) -> str:
-    from catalogue.runtime.codec import jsonable
-
     try:
         return json.dumps(jsonable(prediction), sort_keys=True, allow_nan=False)
     except (TypeError, ValueError) as exc:

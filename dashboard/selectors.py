@@ -12,14 +12,15 @@ from typing import Any
 from django.db.models import Count
 from django.utils import timezone
 
-from catalogue import runtime
+import serving
 from catalogue.errors import RhythmicError
 from catalogue.flavors import get_flavor
-from catalogue.models import Deployment, LearnEvent, MLModel, ModelVersion
+from catalogue.models import Deployment, MLModel, ModelVersion
+from serving.models import LearnEvent
 
 logger = logging.getLogger(__name__)
 
-#: core calls that answer predictions, as catalogue.runtime.route_stats names them
+#: core calls that answer predictions, as serving.route_stats names them
 PREDICT_ROUTES = ("predict", "predict_many")
 
 
@@ -35,7 +36,7 @@ def learns_last_hour() -> dict[int, int]:
 
 def predict_calls(*, model: str) -> int:
     """Predict requests this server process answered since it started (the core keeps no durable count)."""
-    stats = runtime.route_stats(model=model)
+    stats = serving.route_stats(model=model)
     return sum(stats[route]["n_calls"] for route in PREDICT_ROUTES if route in stats)
 
 
@@ -54,7 +55,7 @@ class LiveMetrics:
 def live_metrics(*, model: str, version: int | None = None) -> LiveMetrics:
     """The production version's metrics (or ``version``'s); ``unavailable`` says why when it cannot serve."""
     try:
-        found = runtime.metrics(model=model, version=version)
+        found = serving.metrics(model=model, version=version)
     except RhythmicError as exc:
         return LiveMetrics(version=version, unavailable=exc.message)
     except Exception as exc:  # an artifact is user code: loading it may fail in any way
@@ -83,7 +84,7 @@ def headline(*, model: MLModel) -> tuple[str, float | None, str]:
 
 
 def route_stats(*, model: str) -> dict[str, dict]:
-    return runtime.route_stats(model=model)
+    return serving.route_stats(model=model)
 
 
 def model_footprint(*, model: MLModel) -> dict[str, int]:

@@ -11,39 +11,31 @@ has predicted NaN or infinity, else 0). A signal with no data here changes nothi
 import logging
 import threading
 import time
-from collections import deque
 from collections.abc import Collection
 from datetime import timedelta
 
 from django.conf import settings
 from django.utils import timezone
 
-from catalogue import runtime
+import serving
 from catalogue.errors import RhythmicError
 from catalogue.models import MLModel, ModelVersion
-from catalogue.runtime.host import host
-from catalogue.runtime.observers import observe
 from monitoring import selectors, services
 from monitoring.models import Alert, AlertRule
+from serving.observers import observe
+from serving.process import current
+from serving.timings import percentile
 
 logger = logging.getLogger(__name__)
 
-#: Recent serving calls per model in this process, for latency_p99 and error_rate over a window.
-RECENT_CALLS = 10_000
-
 _lock = threading.Lock()
-_calls: dict[str, deque[tuple[float, int, bool]]] = {}
 _last_eval: dict[str, float] = {}
 _drifted: set[str] = set()
 
 
 @observe("request")
-def on_request(*, model, route, duration_ns, error) -> None:
-    calls = _calls.get(model)
-    if calls is None:
-        with _lock:
-            calls = _calls.setdefault(model, deque(maxlen=RECENT_CALLS))
-    calls.append((time.monotonic(), duration_ns, error is not None))
+def on_request(*, model, **_) -> None:
+    # The call itself is in the serving process's timings already (the window latency_p99 and error_rate read).
     if model in _drifted:
         with _lock:
             drifted = model in _drifted
@@ -70,23 +62,13 @@ def on_drift(*, model, **_) -> None:
         _drifted.add(model)
 
 
-def _recent(model: str, window: float) -> list[tuple[float, int, bool]]:
-    since = time.monotonic() - window
-    return [call for call in list(_calls.get(model, ())) if call[0] >= since]
-
-
-def _p99(durations: list[int]) -> int:
-    ordered = sorted(durations)
-    return ordered[min(len(ordered) - 1, int(0.99 * len(ordered)))]
-
-
 def signal_value(rule: AlertRule) -> float | None:
     """The rule's signal now, or None when this process cannot know it."""
     name = rule.model.name
     signal = rule.signal
     if signal.startswith(services.METRIC_PREFIX):
         try:
-            return runtime.metrics(model=name)["metrics"].get(signal[len(services.METRIC_PREFIX) :])
+            return serving.metrics(model=name)["metrics"].get(signal[len(services.METRIC_PREFIX) :])
         except RhythmicError:  # no production version
             return None
     if signal == "drift":
@@ -98,18 +80,16 @@ def signal_value(rule: AlertRule) -> float | None:
             return None
         return float(ModelVersion.objects.filter(pk=version_id, non_finite_seq__isnull=False).exists())
     if signal == "lag":
-        entry = host.loaded().get(name)
         learn_seq = MLModel.objects.filter(pk=rule.model_id).values_list("learn_seq", flat=True).first()
-        if entry is None or learn_seq is None:
-            return None
-        return float(max(0, learn_seq - entry.applied_seq))
-    calls = _recent(name, rule.window_seconds)
+        lag = None if learn_seq is None else current().lag(model=name, head=learn_seq)
+        return None if lag is None else float(lag)
+    calls = current().recent_calls(model=name, seconds=rule.window_seconds)
     if signal == "error_rate":
-        return sum(1 for call in calls if call[2]) / len(calls) if calls else None
+        return sum(1 for call in calls if call.error) / len(calls) if calls else None
     if signal == "latency_p99":
-        answered = [call[1] for call in calls if not call[2]]  # refusals are errors, not latency
+        answered = [call.duration_ns for call in calls if not call.error]  # refusals are errors, not latency
         if answered:
-            return _p99(answered) / 1e9
+            return percentile(answered, 0.99) / 1e9
         return _snapshot_p99(rule)
     return None
 
@@ -148,8 +128,7 @@ def evaluate_rules(*, model: str | None = None, signals: Collection[str] | None 
 
 
 def reset() -> None:
-    """Forget this process's request window and throttle (tests; a process starting afresh)."""
+    """Forget this process's evaluation throttle and drift marks (tests; a process starting afresh)."""
     with _lock:
-        _calls.clear()
         _last_eval.clear()
         _drifted.clear()

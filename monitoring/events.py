@@ -5,10 +5,10 @@ import threading
 
 from django.dispatch import receiver
 
-from catalogue.runtime.codec import jsonable
-from catalogue.runtime.observers import observe
 from catalogue.signals import deployment_changed, version_validated
-from monitoring.broadcast import publish, publish_metrics
+from monitoring.live import publish, publish_metrics
+from serving.codec import jsonable
+from serving.observers import observe
 
 logger = logging.getLogger(__name__)
 

@@ -10,11 +10,11 @@ import time
 
 from django.conf import settings
 
-from catalogue import runtime
+import serving
 from catalogue.errors import RhythmicError
 from catalogue.models import MLModel, ModelVersion
-from catalogue.runtime.observers import observe
 from monitoring import selectors, services
+from serving.observers import observe
 
 logger = logging.getLogger(__name__)
 
@@ -32,7 +32,7 @@ def route_summary(model: str) -> dict[str, dict]:
             "p95": s["p95_duration"],
             "p99": s["p99_duration"],
         }
-        for route, s in runtime.route_stats(model=model).items()
+        for route, s in serving.route_stats(model=model).items()
     }
 
 
@@ -42,7 +42,7 @@ def snapshot_model(model: str, versions: list[int] | None = None) -> int:
     rows = []
     model_id = None
     for number in versions or [None]:
-        live = runtime.metrics(model=model, version=number)
+        live = serving.metrics(model=model, version=number)
         version = (
             ModelVersion.objects.filter(model__name=model, number=live["version"]).values_list("pk", "model_id").first()
         )

@@ -15,13 +15,14 @@ from prometheus_client import CONTENT_TYPE_LATEST, REGISTRY, CollectorRegistry, 
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily
 from prometheus_client.multiprocess import MultiProcessCollector
 
-from catalogue import runtime
+import serving
 from catalogue.errors import RhythmicError
-from catalogue.models import MLModel, PendingPrediction
-from catalogue.runtime.host import host
-from catalogue.runtime.observers import observe
-from catalogue.runtime.serving import label_coverage
+from catalogue.models import MLModel
 from monitoring import selectors
+from serving.inference import label_coverage
+from serving.models import PendingPrediction
+from serving.observers import observe
+from serving.process import current
 
 logger = logging.getLogger(__name__)
 
@@ -122,21 +123,19 @@ class ServingCollector:
             PendingPrediction.objects.values_list("model__name").annotate(n=Count("pk")).values_list("model__name", "n")
         ):
             families["pending"].add_metric([name], waiting)
-        loaded = host.loaded()
+        process = current()
         for name, learn_seq in heads.items():
             families["seq"].add_metric([name], learn_seq)
-            entry = loaded.get(name)
-            if entry is not None:
-                families["lag"].add_metric([name], max(0, learn_seq - entry.applied_seq))
+            lag = process.lag(model=name, head=learn_seq)
+            if lag is not None:
+                families["lag"].add_metric([name], lag)
         live: set[tuple[str, int]] = set()
-        for name, entry in loaded.items():
+        for name, loaded in process.loaded().items():
             if name not in heads:
                 continue
-            with entry.lock:
-                numbers = [replica.number for replica in entry.replicas.values()]
-            for number in numbers:
+            for number in loaded.versions:
                 try:
-                    values = runtime.metrics(model=name, version=number)  # catches up first: same everywhere
+                    values = serving.metrics(model=name, version=number)  # catches up first: same everywhere
                 except RhythmicError:
                     continue
                 live.add((name, number))

@@ -20,7 +20,7 @@ from catalogue.errors import Conflict, InvalidInput
 from catalogue.flavors import get_flavor
 from catalogue.models import MLModel
 from monitoring import selectors
-from monitoring.broadcast import publish
+from monitoring.live import publish
 from monitoring.models import Alert, AlertRule, DriftPoint, MetricSnapshot
 
 logger = logging.getLogger(__name__)

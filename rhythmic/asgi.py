@@ -13,10 +13,10 @@ os.environ.setdefault("DJANGO_SETTINGS_MODULE", "rhythmic.settings")
 os.environ.setdefault("DATABASE_POOL", "1")
 django_asgi_app = get_asgi_application()
 
-from api.guards import RefuseNulSockets  # noqa: E402 - needs the apps loaded
+from api.broadcast import broadcaster  # noqa: E402 - needs the apps loaded
+from api.guards import RefuseNulSockets  # noqa: E402
 from api.limits import install_daphne_limits, limit_body  # noqa: E402
 from api.ws_auth import WebSocketAuth  # noqa: E402
-from monitoring.broadcast import broadcaster  # noqa: E402
 from rhythmic import daphne_close  # noqa: E402
 from rhythmic.routing import websocket_urlpatterns  # noqa: E402
 

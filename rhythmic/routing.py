@@ -1,6 +1,5 @@
-"""WebSocket routes: each app contributes its ``websocket_urlpatterns``."""
+"""WebSocket routes: every transport lives in api, so its ``websocket_urlpatterns`` are all of them."""
 
-from api.routing import websocket_urlpatterns as api_patterns
-from monitoring.routing import websocket_urlpatterns as monitoring_patterns
+from api.routing import websocket_urlpatterns
 
-websocket_urlpatterns = [*monitoring_patterns, *api_patterns]
+__all__ = ["websocket_urlpatterns"]

@@ -79,6 +79,7 @@ INSTALLED_APPS = [
     "channels",
     "axes",
     "catalogue",
+    "serving",
     "monitoring",
     "api",
     "dashboard",

@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# `make test`: set up the dev virtualenv, lint (ruff check, ruff format --check), then run pytest.
+# `make test`: set up the dev virtualenv, lint (ruff check, ruff format --check, lint-imports), then run pytest.
 # Every step runs so one report shows all problems; the exit code is non-zero if any step failed.
 # Extra arguments go to pytest, e.g. scripts/test.sh -k concurrency
 set -uo pipefail
@@ -15,6 +15,9 @@ echo "==> ruff check"
 
 echo "==> ruff format --check"
 "$VENV/bin/ruff" format --check . || failed+=("ruff format --check (fix with: make format)")
+
+echo "==> lint-imports (layers: api | dashboard -> monitoring -> serving -> catalogue)"
+"$VENV/bin/lint-imports" --no-cache || failed+=("lint-imports")
 
 echo "==> pytest (database: ${DATABASE_URL:-embedded SQLite}; redis: ${REDIS_URL:-none, tasks inline})"
 "$VENV/bin/python" -m pytest "$@"

@@ -26,18 +26,15 @@ def is_postgres() -> bool:
 
 @pytest.fixture(autouse=True)
 def _fresh_process():
-    """Each test starts as a freshly started server process: no replicas, stats or cached tokens."""
+    """Each test starts as a freshly started server process: no replicas, timings, sweep timers or cached tokens."""
     from api.authentication import forget
-    from catalogue.runtime import log
-    from catalogue.runtime.host import host
-    from catalogue.runtime.stats import stats
+    from serving.process import current
 
-    host.forget()
-    stats.reset()
-    log.forget_counts()
+    process = current()
+    process.reset()
     forget()
     yield
-    host.forget()
+    process.reset()
 
 
 @pytest.fixture(autouse=True)

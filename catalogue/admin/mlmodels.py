@@ -9,7 +9,7 @@ from django.utils.html import format_html
 from catalogue import services
 from catalogue.admin.common import ServiceErrorsAsMessages, _copy_saved, _run
 from catalogue.admin.versions import ModelVersionInline
-from catalogue.models import Deployment, LearnEvent, MLModel, ModelVersion
+from catalogue.models import Deployment, MLModel, ModelVersion
 
 
 class MLModelForm(forms.ModelForm):
@@ -99,7 +99,8 @@ class MLModelAdmin(ServiceErrorsAsMessages, admin.ModelAdmin):
             "models": len(models),
             "versions": ModelVersion.objects.filter(model__in=models).count(),
             "deployments": Deployment.objects.filter(model__in=models).count(),
-            "learn-log entries": LearnEvent.objects.filter(model__in=models).count(),
+            # The learn log is serving's model, which catalogue does not import: reached through the relation.
+            "learn-log entries": MLModel.learn_events.rel.related_model.objects.filter(model__in=models).count(),
         }
         deleted = [f"{model.name}, with all its versions, deployment history and learned state" for model in models]
         return deleted, counts, set(), []

@@ -6,9 +6,9 @@ import pytest
 from channels.layers import BaseChannelLayer
 from django.test import Client
 
+from api.broadcast import events_group, metrics_group
 from api.parsers import InvalidJSON, loads
 from catalogue import services
-from monitoring.broadcast import events_group, metrics_group
 from tests import factories
 
 pytestmark = pytest.mark.django_db

@@ -71,10 +71,10 @@ def test_named_models_and_the_learn_goes_to_the_model_that_predicted(maintainer_
     # the default is the last upload (ted), but the id belongs to barney-stinson
     maintainer_client.post("/api/learn", {"id": "p1", "ground_truth": True}, format="json")
     assert maintainer_client.get("/api/metrics?model=barney-stinson").json()["Accuracy"] is not None
-    from catalogue import runtime
+    import serving
 
-    assert runtime.metrics(model="barney-stinson")["n_learned"] == 1
-    assert runtime.metrics(model="ted")["n_learned"] == 0
+    assert serving.metrics(model="barney-stinson")["n_learned"] == 1
+    assert serving.metrics(model="ted")["n_learned"] == 0
 
 
 def test_uploading_again_to_a_name_adds_a_version_and_promotes_it(regression):

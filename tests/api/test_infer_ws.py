@@ -14,8 +14,8 @@ from river import linear_model, preprocessing
 from api import consumers
 from api.ws_auth import WebSocketAuth
 from catalogue import services
-from catalogue.models import LearnEvent
 from rhythmic.routing import websocket_urlpatterns
+from serving.models import LearnEvent
 from tests import factories
 
 # Transactional: database_sync_to_async closes old connections around each call, as in a real server.

@@ -13,9 +13,9 @@ from django.db import connections, transaction
 from django.test import Client
 from django.urls import URLPattern, URLResolver, get_resolver
 
-from catalogue import compat
+from serving import compat
 from tests import factories
-from tests.monitoring.test_sse import Stream
+from tests.api.test_compat_sse import Stream
 
 pytestmark = pytest.mark.django_db
 
@@ -176,7 +176,7 @@ def test_the_streams_answer_each_kind_of_user_as_the_readme_table_says(users, li
 
 def check(table: dict[tuple[str, str], str], users: dict, *, rollback: bool) -> tuple[list[str], list[str]]:
     from api.authentication import forget
-    from catalogue.runtime.host import host
+    from serving.process import current
 
     mismatches, server_errors = [], []
     for (route, method), needs in sorted(table.items()):
@@ -186,7 +186,7 @@ def check(table: dict[tuple[str, str], str], users: dict, *, rollback: bool) -> 
                 status = call(user, method, route)
                 if rollback:
                     transaction.set_rollback(True)
-            host.forget()
+            current().forget()
             forget()
             # Then it is refused exactly when the table says it needs what the user lacks
             if (status is not None) != allowed(needs, user):

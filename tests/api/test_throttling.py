@@ -134,7 +134,7 @@ def test_a_successful_login_resets_the_failure_count(settings, reader):
 
 @pytest.mark.django_db(transaction=True)
 def test_a_stream_refuses_an_address_that_sent_too_many_bad_tokens_with_429(settings, monkeypatch):
-    from tests.monitoring.test_sse import Stream
+    from tests.api.test_compat_sse import Stream
 
     monkeypatch.setitem(connections.settings["default"], "CONN_MAX_AGE", 0)  # ASGI threads close theirs
     settings.RHYTHMIC_THROTTLE_FAILED_AUTH = "1/min"

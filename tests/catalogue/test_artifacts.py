@@ -9,7 +9,8 @@ import pytest
 from skl2onnx import to_onnx
 from sklearn.linear_model import LinearRegression, LogisticRegression
 
-from catalogue import artifacts, runtime, services
+import serving
+from catalogue import artifacts, services
 from catalogue.errors import Conflict
 from catalogue.flavors import get_flavor
 from catalogue.models import ModelVersion
@@ -41,10 +42,10 @@ def test_an_onnx_regressor_validates_and_predicts_from_sorted_feature_names():
     assert version.status == "ready", version.validation_report["summary"]
     interface = next(c for c in version.validation_report["checks"] if c["name"] == "interface")
     assert "predict-only" in interface["detail"]
-    answer = runtime.predict(model="batch", features={"b": 1.0, "a": 2.0}).prediction
+    answer = serving.predict(model="batch", features={"b": 1.0, "a": 2.0}).prediction
     assert answer == pytest.approx(float(fitted.predict([[2.0, 1.0]])[0]), rel=1e-5)
     with pytest.raises(Conflict, match="predict-only"):
-        runtime.learn(model="batch", features={"a": 2.0, "b": 1.0}, ground_truth=5.0)
+        serving.learn(model="batch", features={"a": 2.0, "b": 1.0}, ground_truth=5.0)
 
 
 def test_an_onnx_classifier_answers_class_probabilities():
@@ -52,7 +53,7 @@ def test_an_onnx_classifier_answers_class_probabilities():
     onnx = to_onnx(fitted, X[:1], options={"zipmap": True}).SerializeToString()
     version = validated_live("binary", onnx, "onnx", {"a": 0.0, "b": 1.0})
     assert version.status == "ready", version.validation_report["summary"]
-    proba = runtime.predict(model="batch", features={"a": 0.0, "b": 1.0}).prediction
+    proba = serving.predict(model="batch", features={"a": 0.0, "b": 1.0}).prediction
     assert set(proba) == {0, 1}
     assert sum(proba.values()) == pytest.approx(1.0)
 
@@ -63,7 +64,7 @@ def test_a_joblib_scikit_learn_classifier_serves_predict_proba():
     assert artifacts.guess_format(data) == "joblib"
     version = validated_live("binary", data, "joblib", {"x0": 1.0, "x1": 0.0})
     assert version.status == "ready", version.validation_report["summary"]
-    proba = runtime.predict(model="batch", features={"x0": 1.0, "x1": 0.0}).prediction
+    proba = serving.predict(model="batch", features={"x0": 1.0, "x1": 0.0}).prediction
     expected = fitted.predict_proba([[1.0, 0.0]])[0]
     assert proba == pytest.approx({0: expected[0], 1: expected[1]})
 
@@ -74,9 +75,9 @@ def test_a_pickled_estimator_with_partial_fit_learns():
     fitted = SGDRegressor(random_state=0).fit(X.astype(np.float64), [1.0, 2.0, 5.0, 9.0])
     version = validated_live("regression", pickle.dumps(fitted), "pickle", {"x0": 1.0, "x1": 2.0})
     assert version.status == "ready", version.validation_report["summary"]
-    before = runtime.predict(model="batch", features={"x0": 1.0, "x1": 2.0}).prediction
-    runtime.learn(model="batch", features={"x0": 1.0, "x1": 2.0}, ground_truth=100.0)
-    assert runtime.predict(model="batch", features={"x0": 1.0, "x1": 2.0}).prediction > before
+    before = serving.predict(model="batch", features={"x0": 1.0, "x1": 2.0}).prediction
+    serving.learn(model="batch", features={"x0": 1.0, "x1": 2.0}, ground_truth=100.0)
+    assert serving.predict(model="batch", features={"x0": 1.0, "x1": 2.0}).prediction > before
 
 
 def test_garbage_declared_as_onnx_fails_validation_with_a_reason():

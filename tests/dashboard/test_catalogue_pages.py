@@ -7,9 +7,11 @@ from django.test import Client
 from django.urls import reverse
 from django.utils import timezone
 
-from catalogue import runtime, services
-from catalogue.models import LearnEvent, MLModel
+import serving
+from catalogue import services
+from catalogue.models import MLModel
 from monitoring.models import MetricSnapshot
+from serving.models import LearnEvent
 from tests import factories
 
 pytestmark = pytest.mark.django_db
@@ -121,7 +123,7 @@ def test_the_catalogue_lists_each_model_with_flavor_location_production_and_late
 def test_the_catalogue_counts_learns_of_the_last_hour_only(maintainer_web, served_model):
     # given three learns, one of them two hours old
     for x in (1.0, 2.0, 3.0):
-        runtime.learn(model=served_model.name, features={"x": x}, ground_truth=2 * x)
+        serving.learn(model=served_model.name, features={"x": x}, ground_truth=2 * x)
     old = LearnEvent.objects.order_by("seq").first()
     LearnEvent.objects.filter(pk=old.pk).update(created_at=timezone.now() - timedelta(hours=2))
     # when
@@ -132,8 +134,8 @@ def test_the_catalogue_counts_learns_of_the_last_hour_only(maintainer_web, serve
 
 def test_the_catalogue_shows_the_production_versions_headline_metric(maintainer_web, served_model):
     # given
-    runtime.learn(model=served_model.name, features={"x": 1.0}, ground_truth=3.0)
-    expected = runtime.metrics(model=served_model.name)["metrics"]["MAE"]
+    serving.learn(model=served_model.name, features={"x": 1.0}, ground_truth=3.0)
+    expected = serving.metrics(model=served_model.name)["metrics"]["MAE"]
     # when
     row = maintainer_web.get(HOME).context["rows"][0]
     # then
@@ -153,8 +155,8 @@ def test_the_catalogue_shows_no_headline_metric_without_a_production_version(mai
 
 def test_the_catalogue_counts_the_predictions_this_process_answered(maintainer_web, served_model):
     # given
-    runtime.predict(model=served_model.name, features={"x": 1.0})
-    runtime.predict(model=served_model.name, features={"x": 2.0})
+    serving.predict(model=served_model.name, features={"x": 1.0})
+    serving.predict(model=served_model.name, features={"x": 2.0})
     # when
     row = maintainer_web.get(HOME).context["rows"][0]
     # then
@@ -248,7 +250,7 @@ def test_a_user_without_add_mlmodel_cannot_create_a_model(reader_web):
 
 def test_the_delete_page_spells_out_what_is_deleted(maintainer_web, served_model):
     # given
-    runtime.learn(model=served_model.name, features={"x": 1.0}, ground_truth=2.0)
+    serving.learn(model=served_model.name, features={"x": 1.0}, ground_truth=2.0)
     # when
     response = maintainer_web.get(reverse("dashboard:model-delete", kwargs={"name": served_model.name}))
     # then

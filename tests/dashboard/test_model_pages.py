@@ -4,7 +4,8 @@ import pytest
 from django.core.files.uploadedfile import SimpleUploadedFile
 from django.urls import reverse
 
-from catalogue import runtime, services
+import serving
+from catalogue import services
 from catalogue.models import Deployment, MLModel, ModelVersion
 from monitoring.models import MetricSnapshot
 from tests import factories
@@ -403,8 +404,8 @@ def test_retiring_a_retired_version_says_it_already_is(maintainer_web, served_mo
 
 def test_compare_shows_both_versions_metrics_side_by_side(maintainer_web, served_model):
     # given v1 learned something in production
-    runtime.learn(model=served_model.name, features={"x": 1.0}, ground_truth=3.0)
-    mae = runtime.metrics(model=served_model.name)["metrics"]["MAE"]
+    serving.learn(model=served_model.name, features={"x": 1.0}, ground_truth=3.0)
+    mae = serving.metrics(model=served_model.name)["metrics"]["MAE"]
     # when
     response = maintainer_web.get(url("compare", served_model), {"a": 1, "b": 2})
     # then

@@ -3,7 +3,7 @@
 import pytest
 from django.urls import reverse
 
-from catalogue import runtime
+import serving
 from monitoring.models import Alert, AlertRule, DriftPoint, MetricSnapshot
 from tests import factories
 
@@ -37,11 +37,11 @@ def test_the_monitoring_page_tells_its_script_which_sockets_to_follow(maintainer
 
 def test_the_monitoring_page_starts_its_charts_from_the_current_metrics(maintainer_web, served_model):
     # given
-    runtime.learn(model=served_model.name, features={"x": 1.0}, ground_truth=2.0)
+    serving.learn(model=served_model.name, features={"x": 1.0}, ground_truth=2.0)
     # when
     config = maintainer_web.get(url("monitoring", served_model)).context["config"]
     # then
-    assert config["current"] == {"1": runtime.metrics(model=served_model.name)["metrics"]}
+    assert config["current"] == {"1": serving.metrics(model=served_model.name)["metrics"]}
     assert config["state_seq"] == 1
 
 
@@ -78,7 +78,7 @@ def test_a_model_without_production_says_how_to_start_monitoring(maintainer_web)
 
 def test_the_monitoring_page_shows_this_processs_request_statistics(maintainer_web, served_model):
     # given
-    runtime.predict(model=served_model.name, features={"x": 1.0})
+    serving.predict(model=served_model.name, features={"x": 1.0})
     # when
     response = maintainer_web.get(url("monitoring", served_model))
     # then
@@ -87,7 +87,7 @@ def test_the_monitoring_page_shows_this_processs_request_statistics(maintainer_w
 
 def test_the_statistics_endpoint_answers_json_for_the_latency_chart(maintainer_web, served_model):
     # given
-    runtime.predict(model=served_model.name, features={"x": 1.0})
+    serving.predict(model=served_model.name, features={"x": 1.0})
     # when
     response = maintainer_web.get(url("monitoring-stats", served_model))
     # then

@@ -14,8 +14,8 @@ from rest_framework.authtoken.models import Token
 
 from api.guards import CLOSE_BAD_REQUEST
 from catalogue import services
-from catalogue.runtime.host import host
 from rhythmic.asgi import application
+from serving.process import current
 from tests import factories
 from tests.conftest import ALL_PERMISSIONS
 
@@ -59,12 +59,12 @@ CORPUS: list[str | bytes] = [
 
 @pytest.fixture
 def token():
-    host.forget()
+    current().forget()
     model = factories.MLModelFactory(name="fuzz")
     services.deployment_promote(version=factories.ModelVersionFactory(model=model))
     user = factories.UserFactory(username="fuzzer", permissions=ALL_PERMISSIONS)
     yield Token.objects.create(user=user).key
-    host.forget()
+    current().forget()
 
 
 def socket(path: str, token: str) -> WebsocketCommunicator:

@@ -8,15 +8,14 @@ import dill
 import pytest
 from river import linear_model, preprocessing
 
-from catalogue import runtime, services
+import serving
+from catalogue import services
 from catalogue.errors import Conflict, InvalidInput
-from catalogue.runtime import serving
-from catalogue.runtime.host import Host, host
-from catalogue.runtime.stats import stats
 from monitoring import alerts, history
 from monitoring import services as monitoring_services
 from monitoring.models import Alert, AlertRule
 from monitoring.tasks import evaluate_alerts, send_webhook
+from serving.process import ServingProcess, acting_as, current
 from tests import factories
 
 pytestmark = pytest.mark.django_db
@@ -26,12 +25,11 @@ pytestmark = pytest.mark.django_db
 def _fresh(settings):
     # A learn evaluates the rules only once an hour here: tests evaluate explicitly (after the first learn).
     settings.RHYTHMIC_ALERT_EVAL_SECONDS = 3600
-    host.forget()
-    stats.reset()
+    current().reset()
     history.reset()
     alerts.reset()
     yield
-    host.forget()
+    current().forget()
 
 
 @pytest.fixture
@@ -50,8 +48,8 @@ def rule(model="live", **fields):
 
 def exact_learn(model="live"):
     """A learn whose ground truth is the model's own prediction: zero error."""
-    prediction = runtime.predict(model=model, features={"x": 1.0}, id="exact").prediction
-    runtime.learn(model=model, id="exact", ground_truth=prediction)
+    prediction = serving.predict(model=model, features={"x": 1.0}, id="exact").prediction
+    serving.learn(model=model, id="exact", ground_truth=prediction)
 
 
 @pytest.fixture
@@ -87,7 +85,7 @@ def webhook():
 
 def test_a_metric_rule_fires_when_the_metric_crosses_its_threshold(live):
     # Given a rule MAE > 3 and a model whose MAE is 10
-    runtime.learn(model="live", features={"x": 1.0}, ground_truth=10.0)  # evaluated: no rule yet
+    serving.learn(model="live", features={"x": 1.0}, ground_truth=10.0)  # evaluated: no rule yet
     mae = rule()
     # When the rules are evaluated
     changed = alerts.evaluate_rules(model="live")
@@ -99,7 +97,7 @@ def test_a_metric_rule_fires_when_the_metric_crosses_its_threshold(live):
 
 
 def test_a_firing_alert_resolves_when_the_condition_clears(live):
-    runtime.learn(model="live", features={"x": 1.0}, ground_truth=10.0)  # evaluated: no rule yet
+    serving.learn(model="live", features={"x": 1.0}, ground_truth=10.0)  # evaluated: no rule yet
     rule()
     alerts.evaluate_rules(model="live")
     # When accurate learns bring the MAE under 3 (10 / 5 = 2)
@@ -114,10 +112,10 @@ def test_a_firing_alert_resolves_when_the_condition_clears(live):
 
 
 def test_a_rule_keeps_one_open_alert_and_refreshes_its_value(live):
-    runtime.learn(model="live", features={"x": 1.0}, ground_truth=10.0)  # evaluated: no rule yet
+    serving.learn(model="live", features={"x": 1.0}, ground_truth=10.0)  # evaluated: no rule yet
     rule()
     alerts.evaluate_rules(model="live")
-    runtime.learn(model="live", features={"x": 1.0}, ground_truth=20.0)
+    serving.learn(model="live", features={"x": 1.0}, ground_truth=20.0)
     assert alerts.evaluate_rules(model="live") == []
     alert = Alert.objects.get()
     assert alert.state == "firing"
@@ -125,7 +123,7 @@ def test_a_rule_keeps_one_open_alert_and_refreshes_its_value(live):
 
 
 def test_a_condition_that_holds_again_after_resolving_fires_a_new_alert(live):
-    runtime.learn(model="live", features={"x": 1.0}, ground_truth=10.0)  # evaluated: no rule yet
+    serving.learn(model="live", features={"x": 1.0}, ground_truth=10.0)  # evaluated: no rule yet
     mae = rule()
     alerts.evaluate_rules(model="live")
     monitoring_services.alert_rule_update(rule=mae, threshold=100.0)
@@ -138,21 +136,21 @@ def test_a_condition_that_holds_again_after_resolving_fires_a_new_alert(live):
 def test_a_learn_evaluates_the_rules_of_its_model(live, settings):
     settings.RHYTHMIC_ALERT_EVAL_SECONDS = 0
     rule()
-    runtime.learn(model="live", features={"x": 1.0}, ground_truth=10.0)
+    serving.learn(model="live", features={"x": 1.0}, ground_truth=10.0)
     assert Alert.objects.get().state == "firing"
 
 
 def test_evaluation_on_learn_is_throttled_per_model(live, settings):
     settings.RHYTHMIC_ALERT_EVAL_SECONDS = 3600
-    runtime.learn(model="live", features={"x": 1.0}, ground_truth=1.0)  # evaluates: no rule yet
-    runtime.learn(model="live", features={"x": 1.0}, ground_truth=10.0)  # evaluated: no rule yet
+    serving.learn(model="live", features={"x": 1.0}, ground_truth=1.0)  # evaluates: no rule yet
+    serving.learn(model="live", features={"x": 1.0}, ground_truth=10.0)  # evaluated: no rule yet
     rule()
     assert not Alert.objects.exists()
     assert evaluate_alerts.delay("live").get() == 1  # the periodic task catches it
 
 
 def test_a_disabled_rule_is_not_evaluated_and_disabling_resolves_its_alert(live):
-    runtime.learn(model="live", features={"x": 1.0}, ground_truth=10.0)  # evaluated: no rule yet
+    serving.learn(model="live", features={"x": 1.0}, ground_truth=10.0)  # evaluated: no rule yet
     mae = rule()
     alerts.evaluate_rules(model="live")
     monitoring_services.alert_rule_update(rule=mae, enabled=False)
@@ -161,7 +159,7 @@ def test_a_disabled_rule_is_not_evaluated_and_disabling_resolves_its_alert(live)
 
 
 def test_an_acknowledged_alert_stays_acknowledged_while_the_condition_holds(live):
-    runtime.learn(model="live", features={"x": 1.0}, ground_truth=10.0)  # evaluated: no rule yet
+    serving.learn(model="live", features={"x": 1.0}, ground_truth=10.0)  # evaluated: no rule yet
     rule()
     alerts.evaluate_rules(model="live")
     monitoring_services.alert_acknowledge(alert=Alert.objects.get())
@@ -170,7 +168,7 @@ def test_an_acknowledged_alert_stays_acknowledged_while_the_condition_holds(live
 
 
 def test_acknowledging_a_resolved_alert_is_a_conflict(live):
-    runtime.learn(model="live", features={"x": 1.0}, ground_truth=10.0)  # evaluated: no rule yet
+    serving.learn(model="live", features={"x": 1.0}, ground_truth=10.0)  # evaluated: no rule yet
     mae = rule()
     alerts.evaluate_rules(model="live")
     monitoring_services.alert_rule_update(rule=mae, threshold=100.0)
@@ -181,16 +179,16 @@ def test_acknowledging_a_resolved_alert_is_a_conflict(live):
 
 def test_error_rate_is_the_share_of_refused_calls_in_the_window(live):
     rule(name="errors", signal="error_rate", comparison=">=", threshold=0.5, window_seconds=60)
-    runtime.predict(model="live", features={"x": 1.0})
+    serving.predict(model="live", features={"x": 1.0})
     with pytest.raises(InvalidInput):
-        runtime.predict(model="live", features=[1])
+        serving.predict(model="live", features=[1])
     alert = alerts.evaluate_rules(model="live")[0]
     assert alert.value == 0.5
 
 
 def test_latency_p99_is_measured_in_seconds_over_this_processs_calls(live):
     slow = rule(name="slow", signal="latency_p99", comparison=">", threshold=0.0)
-    runtime.predict(model="live", features={"x": 1.0})
+    serving.predict(model="live", features={"x": 1.0})
     value = alerts.signal_value(slow)
     assert 0 < value < 60
 
@@ -199,17 +197,17 @@ def test_latency_p99_leaves_out_refused_calls(live):
     # Given a rule on latency and only a refused call in this process
     slow = rule(name="slow", signal="latency_p99", comparison=">", threshold=0.0)
     with pytest.raises(InvalidInput):
-        runtime.predict(model="live", features=[1])
+        serving.predict(model="live", features=[1])
     # Then latency has no data (the refusal still counts in error_rate)
     assert alerts.signal_value(slow) is None
 
 
 def test_latency_p99_falls_back_to_the_snapshots_of_other_processes(live):
     slow = rule(name="slow", signal="latency_p99", comparison=">", threshold=0.0)
-    runtime.predict(model="live", features={"x": 1.0})
-    runtime.learn(model="live", features={"x": 1.0}, ground_truth=1.0)  # snapshot with the predict's stats
-    p99 = stats.for_model("live")["predict"]["p99_duration"]
-    alerts.reset()  # as seen from a process that served no call
+    serving.predict(model="live", features={"x": 1.0})
+    serving.learn(model="live", features={"x": 1.0}, ground_truth=1.0)  # snapshot with the predict's stats
+    p99 = serving.route_stats(model="live")["predict"]["p99_duration"]
+    current().reset()  # as seen from a process that served no call
     assert alerts.signal_value(slow) == pytest.approx(p99 / 1e9)
 
 
@@ -221,11 +219,10 @@ def test_a_signal_without_data_here_changes_nothing(live):
 
 def test_lag_fires_when_this_process_is_behind_the_log(live, monkeypatch):
     rule(name="lag", signal="lag", comparison=">=", threshold=2)
-    runtime.predict(model="live", features={"x": 1.0})
-    monkeypatch.setattr(serving, "host", Host())  # another process learns
-    for truth in (1.0, 2.0):
-        runtime.learn(model="live", features={"x": 1.0}, ground_truth=truth)
-    monkeypatch.undo()
+    serving.predict(model="live", features={"x": 1.0})
+    with acting_as(ServingProcess()):  # another process learns
+        for truth in (1.0, 2.0):
+            serving.learn(model="live", features={"x": 1.0}, ground_truth=truth)
     alert = alerts.evaluate_rules(model="live", signals=("lag",))[0]
     assert alert.value == 2
 
@@ -236,7 +233,7 @@ def test_lag_fires_when_this_process_is_behind_the_log(live, monkeypatch):
 def test_a_state_change_is_published_as_a_live_alert_event(live, monkeypatch, django_capture_on_commit_callbacks):
     published = []
     monkeypatch.setattr(monitoring_services, "publish", lambda event, **kwargs: published.append((event, kwargs)))
-    runtime.learn(model="live", features={"x": 1.0}, ground_truth=10.0)  # evaluated: no rule yet
+    serving.learn(model="live", features={"x": 1.0}, ground_truth=10.0)  # evaluated: no rule yet
     rule()
     with django_capture_on_commit_callbacks(execute=True):
         alerts.evaluate_rules(model="live")
@@ -247,7 +244,7 @@ def test_a_state_change_is_published_as_a_live_alert_event(live, monkeypatch, dj
 
 def test_the_webhook_receives_the_alert_as_json(live, webhook, django_capture_on_commit_callbacks):
     # Given a rule with a webhook, run by an eager task
-    runtime.learn(model="live", features={"x": 1.0}, ground_truth=10.0)  # evaluated: no rule yet
+    serving.learn(model="live", features={"x": 1.0}, ground_truth=10.0)  # evaluated: no rule yet
     rule(webhook_url=webhook.url)
     # When the alert fires and its transaction commits
     with django_capture_on_commit_callbacks(execute=True):
@@ -285,7 +282,7 @@ def test_without_a_broker_a_slow_webhook_does_not_hold_the_serving_call(
     server = HTTPServer(("127.0.0.1", 0), Slow)
     threading.Thread(target=server.serve_forever, daemon=True).start()
     try:
-        runtime.learn(model="live", features={"x": 1.0}, ground_truth=10.0)
+        serving.learn(model="live", features={"x": 1.0}, ground_truth=10.0)
         rule(webhook_url=f"http://127.0.0.1:{server.server_port}/")
         with django_capture_on_commit_callbacks(execute=True):
             alerts.evaluate_rules(model="live")
@@ -471,7 +468,7 @@ ALERTS = "/api/v1/alerts/"
 
 @pytest.fixture
 def firing(live):
-    runtime.learn(model="live", features={"x": 1.0}, ground_truth=10.0)  # evaluated: no rule yet
+    serving.learn(model="live", features={"x": 1.0}, ground_truth=10.0)  # evaluated: no rule yet
     rule()
     return alerts.evaluate_rules(model="live")[0]
 

@@ -4,12 +4,13 @@ import dill
 import pytest
 from river import linear_model, preprocessing
 
-from catalogue import runtime, services
-from catalogue.runtime.host import Host, host
-from catalogue.runtime.stats import stats
+import serving
+from catalogue import services
 from monitoring import alerts, events, history
 from monitoring import services as monitoring_services
 from monitoring.models import Alert, DriftPoint
+from serving.process import current
+from serving.replicas import Replicas
 from tests import factories
 
 pytestmark = pytest.mark.django_db
@@ -21,12 +22,11 @@ CHANGE_POINT = 300
 def _fresh(settings):
     settings.RHYTHMIC_ALERT_EVAL_SECONDS = 3600
     settings.RHYTHMIC_CHECKPOINT_EVERY = 10_000  # a replay starts from the first entry
-    host.forget()
-    stats.reset()
+    current().reset()
     history.reset()
     alerts.reset()
     yield
-    host.forget()
+    current().forget()
 
 
 @pytest.fixture
@@ -49,10 +49,10 @@ def stream(start: int, stop: int) -> list[dict]:
 
 def learn_stream(steps: int = 500) -> None:
     for start in range(0, steps, 100):
-        runtime.learn_many(model="live", items=stream(start, min(steps, start + 100)))
+        serving.learn_many(model="live", items=stream(start, min(steps, start + 100)))
 
 
-def n_drifts(on: Host) -> int:
+def n_drifts(on: Replicas) -> int:
     entry = on.entry("live")
     with entry.lock:
         return entry.production().metrics.n_drifts
@@ -66,7 +66,7 @@ def test_a_change_in_the_stream_is_detected_soon_after_the_change_point(live):
 
 def test_each_detection_is_recorded_as_one_drift_point(live):
     learn_stream()
-    assert DriftPoint.objects.count() == n_drifts(host) >= 1
+    assert DriftPoint.objects.count() == n_drifts(current().replicas) >= 1
 
 
 def test_a_second_replica_replaying_the_log_records_no_duplicate(live):
@@ -74,7 +74,7 @@ def test_a_second_replica_replaying_the_log_records_no_duplicate(live):
     learn_stream()
     recorded = list(DriftPoint.objects.order_by("seq").values_list("version__number", "seq"))
     # When another process loads the version and replays the whole log
-    other = Host()
+    other = Replicas()
     replayed = n_drifts(other)
     # Then it saw the same detections, and they are stored once
     assert replayed == len(recorded)
@@ -86,7 +86,7 @@ def test_a_drift_is_announced_live_only_when_first_recorded(live, monkeypatch):
     monkeypatch.setattr(events, "publish", lambda event, **kwargs: published.append(event))
     learn_stream()
     first = [event for event in published if event["type"] == "drift"]
-    n_drifts(Host())  # a replay
+    n_drifts(Replicas())  # a replay
     again = [event for event in published if event["type"] == "drift"]
     assert len(first) == DriftPoint.objects.count()
     assert again == first

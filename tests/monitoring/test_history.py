@@ -7,13 +7,13 @@ import pytest
 from django.utils import timezone
 from river import linear_model, preprocessing
 
-from catalogue import runtime, services
-from catalogue.runtime.host import host
-from catalogue.runtime.stats import stats
+import serving
+from catalogue import services
 from monitoring import alerts, history
 from monitoring import services as monitoring_services
 from monitoring.models import DriftPoint, MetricSnapshot
 from monitoring.tasks import prune_history, snapshot_models
+from serving.process import current
 from tests import factories
 
 pytestmark = pytest.mark.django_db
@@ -22,12 +22,11 @@ pytestmark = pytest.mark.django_db
 @pytest.fixture(autouse=True)
 def _fresh():
     """Each test starts as a freshly started process."""
-    host.forget()
-    stats.reset()
+    current().reset()
     history.reset()
     alerts.reset()
     yield
-    host.forget()
+    current().forget()
 
 
 def live_model(name="live"):
@@ -46,9 +45,9 @@ def url(name="live", **query):
 def test_a_learn_writes_a_snapshot_of_the_versions_metrics_and_stats():
     # Given a live model
     live_model()
-    runtime.predict(model="live", features={"x": 1.0})
+    serving.predict(model="live", features={"x": 1.0})
     # When it learns once
-    runtime.learn(model="live", features={"x": 1.0}, ground_truth=2.0)
+    serving.learn(model="live", features={"x": 1.0}, ground_truth=2.0)
     # Then a snapshot holds its metrics at that state, and this process's request stats so far
     snapshot = MetricSnapshot.objects.get()
     assert (snapshot.version.number, snapshot.state_seq, snapshot.n_learned) == (1, 1, 1)
@@ -61,7 +60,7 @@ def test_learns_within_the_snapshot_interval_write_one_snapshot(settings):
     settings.RHYTHMIC_SNAPSHOT_SECONDS = 3600
     live_model()
     for _ in range(3):
-        runtime.learn(model="live", features={"x": 1.0}, ground_truth=2.0)
+        serving.learn(model="live", features={"x": 1.0}, ground_truth=2.0)
     assert MetricSnapshot.objects.count() == 1
 
 
@@ -69,14 +68,14 @@ def test_with_no_interval_every_learn_writes_a_snapshot(settings):
     settings.RHYTHMIC_SNAPSHOT_SECONDS = 0
     live_model()
     for _ in range(3):
-        runtime.learn(model="live", features={"x": 1.0}, ground_truth=2.0)
+        serving.learn(model="live", features={"x": 1.0}, ground_truth=2.0)
     assert list(MetricSnapshot.objects.values_list("state_seq", flat=True)) == [1, 2, 3]
 
 
 def test_processes_at_the_same_state_store_one_snapshot():
     # Given a model that learned
     live_model()
-    runtime.learn(model="live", features={"x": 1.0}, ground_truth=2.0)
+    serving.learn(model="live", features={"x": 1.0}, ground_truth=2.0)
     # When another process (here: the same state again) snapshots it at that state
     history.snapshot_model("live")
     history.snapshot_model("live")
@@ -87,8 +86,8 @@ def test_processes_at_the_same_state_store_one_snapshot():
 def test_the_periodic_task_snapshots_a_model_that_learned_since_its_last_snapshot(settings):
     settings.RHYTHMIC_SNAPSHOT_SECONDS = 3600
     live_model()
-    runtime.learn(model="live", features={"x": 1.0}, ground_truth=2.0)
-    runtime.learn(model="live", features={"x": 1.0}, ground_truth=4.0)  # throttled: not snapshotted
+    serving.learn(model="live", features={"x": 1.0}, ground_truth=2.0)
+    serving.learn(model="live", features={"x": 1.0}, ground_truth=4.0)  # throttled: not snapshotted
     snapshot_models.delay()
     assert list(MetricSnapshot.objects.values_list("state_seq", flat=True)) == [1, 2]
 
@@ -96,7 +95,7 @@ def test_the_periodic_task_snapshots_a_model_that_learned_since_its_last_snapsho
 def test_the_periodic_task_skips_models_with_nothing_new():
     live_model()
     live_model("idle")
-    runtime.learn(model="live", features={"x": 1.0}, ground_truth=2.0)
+    serving.learn(model="live", features={"x": 1.0}, ground_truth=2.0)
     assert history.snapshot_models() == 0
     assert MetricSnapshot.objects.count() == 1
 
@@ -104,7 +103,7 @@ def test_the_periodic_task_skips_models_with_nothing_new():
 def test_pruning_removes_snapshots_older_than_the_history_days(settings):
     settings.RHYTHMIC_HISTORY_DAYS = 30
     live_model()
-    runtime.learn(model="live", features={"x": 1.0}, ground_truth=2.0)
+    serving.learn(model="live", features={"x": 1.0}, ground_truth=2.0)
     MetricSnapshot.objects.update(created_at=timezone.now() - timedelta(days=31))
     assert prune_history.delay().get() == 1
     assert not MetricSnapshot.objects.exists()
@@ -119,7 +118,7 @@ def learned(settings):
     settings.RHYTHMIC_SNAPSHOT_SECONDS = 0
     model = live_model()
     for truth in (2.0, 4.0, 6.0):
-        runtime.learn(model="live", features={"x": 1.0}, ground_truth=truth)
+        serving.learn(model="live", features={"x": 1.0}, ground_truth=truth)
     now = timezone.now()
     for hours_ago, snapshot in zip((3, 2, 1), MetricSnapshot.objects.order_by("state_seq"), strict=True):
         MetricSnapshot.objects.filter(pk=snapshot.pk).update(created_at=now - timedelta(hours=hours_ago))
@@ -155,7 +154,7 @@ def test_the_history_accepts_an_offset_whose_plus_sign_was_not_encoded(reader_cl
 def test_the_history_of_one_version_leaves_out_the_others(reader_client, learned):
     version = factories.ModelVersionFactory(model=learned)
     services.deployment_promote(version=version)
-    runtime.learn(model="live", features={"x": 1.0}, ground_truth=2.0)
+    serving.learn(model="live", features={"x": 1.0}, ground_truth=2.0)
     body = reader_client.get(url(version=2)).json()
     assert [(s["version"], s["state_seq"]) for s in body["snapshots"]] == [(2, 4)]
     assert body["drifts"] == []

@@ -6,13 +6,13 @@ from django.db import connection
 from django.test.utils import CaptureQueriesContext
 from river import linear_model, preprocessing
 
-from catalogue import runtime, services
+import serving
+from catalogue import services
 from catalogue.errors import InvalidInput
-from catalogue.runtime.host import host
-from catalogue.runtime.stats import stats
 from monitoring import alerts, events
 from monitoring import services as monitoring_services
 from monitoring.models import Alert
+from serving.process import current
 from tests import factories
 
 pytestmark = pytest.mark.django_db
@@ -21,11 +21,10 @@ pytestmark = pytest.mark.django_db
 @pytest.fixture(autouse=True)
 def _fresh(settings):
     settings.RHYTHMIC_ALERT_EVAL_SECONDS = 3600  # only the report itself evaluates the rules
-    host.forget()
-    stats.reset()
+    current().reset()
     alerts.reset()
     yield
-    host.forget()
+    current().forget()
 
 
 @pytest.fixture
@@ -46,13 +45,13 @@ def live():
 
 def poison() -> None:
     """Learn features of ±1e308: finite, accepted, and the scaler's variance overflows, so predictions are NaN."""
-    runtime.learn(model="live", features={"x0": 1e308}, ground_truth=1.0)
-    runtime.learn(model="live", features={"x0": -1e308}, ground_truth=1.0)
+    serving.learn(model="live", features={"x0": 1e308}, ground_truth=1.0)
+    serving.learn(model="live", features={"x0": -1e308}, ground_truth=1.0)
 
 
 def predict_refused() -> InvalidInput:
     with pytest.raises(InvalidInput) as refused:
-        runtime.predict(model="live", features={"x0": 1.0})
+        serving.predict(model="live", features={"x0": 1.0})
     return refused.value
 
 
@@ -80,7 +79,7 @@ def test_a_live_event_announces_it_once_for_every_process(live, published):
     poison()
     for _ in range(2):
         predict_refused()
-    host.forget()
+    current().forget()
     predict_refused()
     # Then one non_finite event was published
     announced = [event for event in published if event["type"] == "non_finite"]
@@ -111,9 +110,9 @@ def test_a_non_finite_rule_fires_when_the_production_version_is_flagged_and_reso
 
 def test_a_reported_version_costs_no_query_on_later_predictions(live):
     # Given the reference: queries of a prediction while the state is healthy (and the replica loaded)
-    runtime.predict(model="live", features={"x0": 1.0})
+    serving.predict(model="live", features={"x0": 1.0})
     with CaptureQueriesContext(connection) as healthy:
-        runtime.predict(model="live", features={"x0": 1.0})
+        serving.predict(model="live", features={"x0": 1.0})
     poison()
     predict_refused()  # the report: the flag is written once
     # When it predicts NaN again
@@ -124,9 +123,9 @@ def test_a_reported_version_costs_no_query_on_later_predictions(live):
 
 
 def test_a_model_whose_output_is_not_json_is_not_reported_as_non_finite(live, monkeypatch, published):
-    entry = host.entry("live")
+    entry = current().replicas.entry("live")
     monkeypatch.setattr(entry.production().servable, "predict", lambda features: object())
     with pytest.raises(InvalidInput, match="cannot be sent as JSON"):
-        runtime.predict(model="live", features={"x0": 1.0})
+        serving.predict(model="live", features={"x0": 1.0})
     assert live.versions.get().non_finite_seq is None
     assert not [event for event in published if event["type"] == "non_finite"]

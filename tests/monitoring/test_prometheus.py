@@ -13,13 +13,12 @@ from django.conf import settings as django_settings
 from prometheus_client.parser import text_string_to_metric_families
 from river import linear_model, preprocessing
 
-from catalogue import runtime, services
+import serving
+from catalogue import services
 from catalogue.errors import Conflict, InvalidInput, NotFound
-from catalogue.runtime import serving
-from catalogue.runtime.host import Host, host
-from catalogue.runtime.stats import stats
 from monitoring import alerts, history, prometheus
 from monitoring import services as monitoring_services
+from serving.process import ServingProcess, acting_as, current
 from tests import factories
 
 pytestmark = pytest.mark.django_db
@@ -29,12 +28,11 @@ DASHBOARD = Path(django_settings.BASE_DIR) / "deploy" / "grafana" / "dashboards"
 
 @pytest.fixture(autouse=True)
 def _fresh():
-    host.forget()
-    stats.reset()
+    current().reset()
     history.reset()
     alerts.reset()
     yield
-    host.forget()
+    current().forget()
 
 
 def live_model(name):
@@ -67,7 +65,7 @@ def value(samples, name, **labels) -> float:
 
 def test_metrics_are_open_to_prometheus_without_a_login(anon_client):
     live_model("open")
-    runtime.predict(model="open", features={"x": 1.0})
+    serving.predict(model="open", features={"x": 1.0})
     samples = scrape(anon_client)
     assert value(samples, "rhythmic_predictions_total", model="open", version="1") == 1
 
@@ -77,9 +75,9 @@ def test_predictions_and_learns_counters_increase_per_model_and_version(anon_cli
     live_model("counted")
     before = scrape(anon_client)
     # When it predicts twice and learns three items
-    runtime.predict(model="counted", features={"x": 1.0})
-    runtime.predict(model="counted", features={"x": 2.0})
-    runtime.learn_many(model="counted", items=[{"features": {"x": i}, "ground_truth": i} for i in range(3)])
+    serving.predict(model="counted", features={"x": 1.0})
+    serving.predict(model="counted", features={"x": 2.0})
+    serving.learn_many(model="counted", items=[{"features": {"x": i}, "ground_truth": i} for i in range(3)])
     after = scrape(anon_client)
     # Then the counters moved by that much
     for name, moved in (("rhythmic_predictions_total", 2), ("rhythmic_learns_total", 3)):
@@ -89,8 +87,8 @@ def test_predictions_and_learns_counters_increase_per_model_and_version(anon_cli
 
 def test_latency_histograms_count_each_route(anon_client):
     live_model("timed")
-    runtime.predict(model="timed", features={"x": 1.0})
-    runtime.learn(model="timed", features={"x": 1.0}, ground_truth=1.0)
+    serving.predict(model="timed", features={"x": 1.0})
+    serving.learn(model="timed", features={"x": 1.0}, ground_truth=1.0)
     samples = scrape(anon_client)
     for route in ("predict", "learn"):
         assert value(samples, "rhythmic_request_duration_seconds_count", model="timed", route=route) == 1
@@ -101,7 +99,7 @@ def test_latency_histograms_count_each_route(anon_client):
 def test_refused_calls_count_as_errors_by_code(anon_client):
     live_model("refused")
     with pytest.raises(InvalidInput):
-        runtime.predict(model="refused", features="not an object")
+        serving.predict(model="refused", features="not an object")
     samples = scrape(anon_client)
     assert value(samples, "rhythmic_errors_total", model="refused", route="predict", code="invalid") == 1
 
@@ -111,7 +109,7 @@ def test_refused_calls_are_errors_not_latency_nor_predictions(anon_client):
     factories.MLModelFactory(name="unserved")
     # When a predict is refused with 409
     with pytest.raises(Conflict):
-        runtime.predict(model="unserved", features={"x": 1.0})
+        serving.predict(model="unserved", features={"x": 1.0})
     samples = scrape(anon_client)
     # Then it counts as an error by code, and in no latency histogram nor prediction counter
     assert value(samples, "rhythmic_errors_total", model="unserved", route="predict", code="no_production") == 1
@@ -126,19 +124,19 @@ def test_calls_to_unknown_models_count_under_one_empty_name_not_one_series_per_n
     before = value(scrape(anon_client), "rhythmic_errors_total", **unknown)  # counters live as long as the process
     for name in ("nope-1", "nope-2", "nope-3"):
         with pytest.raises(NotFound):
-            runtime.predict(model=name, features={"x": 1.0})
+            serving.predict(model=name, features={"x": 1.0})
     samples = scrape(anon_client)
     assert value(samples, "rhythmic_errors_total", **unknown) == before + 3
     assert not [key for key in samples if any(label.startswith("nope") for _, label in key[1])]
-    assert runtime.route_stats(model="nope-1") == {}
+    assert serving.route_stats(model="nope-1") == {}
 
 
 def test_online_metrics_are_gauges_equal_to_the_serving_cores(anon_client):
     # Given a model that learned two ground truths
     live_model("scored")
-    runtime.learn(model="scored", features={"x": 1.0}, ground_truth=2.0)
-    runtime.learn(model="scored", features={"x": 1.0}, ground_truth=4.0)
-    live = runtime.metrics(model="scored")
+    serving.learn(model="scored", features={"x": 1.0}, ground_truth=2.0)
+    serving.learn(model="scored", features={"x": 1.0}, ground_truth=4.0)
+    live = serving.metrics(model="scored")
     # When Prometheus scrapes
     samples = scrape(anon_client)
     # Then every online metric of the version is exported with the core's value
@@ -152,8 +150,8 @@ def test_online_metrics_are_gauges_equal_to_the_serving_cores(anon_client):
 
 def test_a_model_this_process_does_not_serve_reports_its_latest_snapshot(anon_client):
     live_model("elsewhere")
-    runtime.learn(model="elsewhere", features={"x": 1.0}, ground_truth=3.0)  # snapshotted on learn
-    host.forget()  # as seen from a process that never loaded it
+    serving.learn(model="elsewhere", features={"x": 1.0}, ground_truth=3.0)  # snapshotted on learn
+    current().forget()  # as seen from a process that never loaded it
     samples = scrape(anon_client)
     assert value(samples, "rhythmic_online_metric", model="elsewhere", version="1", metric="MAE") == 3.0
     assert ("rhythmic_learn_lag", frozenset({"model": "elsewhere"}.items())) not in samples
@@ -162,12 +160,11 @@ def test_a_model_this_process_does_not_serve_reports_its_latest_snapshot(anon_cl
 def test_lag_counts_the_log_entries_this_process_has_not_applied(anon_client, monkeypatch):
     # Given this process serves a model
     live_model("lagging")
-    runtime.predict(model="lagging", features={"x": 1.0})
+    serving.predict(model="lagging", features={"x": 1.0})
     # When another process learns three times
-    monkeypatch.setattr(serving, "host", Host())
-    for truth in (1.0, 2.0, 3.0):
-        runtime.learn(model="lagging", features={"x": 1.0}, ground_truth=truth)
-    monkeypatch.undo()
+    with acting_as(ServingProcess()):
+        for truth in (1.0, 2.0, 3.0):
+            serving.learn(model="lagging", features={"x": 1.0}, ground_truth=truth)
     # Then this process lags three entries behind the log
     samples = scrape(anon_client)
     assert value(samples, "rhythmic_learn_lag", model="lagging") == 3
@@ -199,7 +196,7 @@ def test_with_a_token_metrics_refuse_a_wrong_token(anon_client, settings):
 def test_with_a_token_metrics_answer_its_bearer(anon_client, settings):
     settings.RHYTHMIC_METRICS_TOKEN = "s3cret"
     live_model("guarded")
-    runtime.predict(model="guarded", features={"x": 1.0})
+    serving.predict(model="guarded", features={"x": 1.0})
     samples = scrape(anon_client, HTTP_AUTHORIZATION="Bearer s3cret")
     assert value(samples, "rhythmic_predictions_total", model="guarded", version="1") == 1
 
@@ -230,10 +227,10 @@ def test_in_multiprocess_mode_counters_of_every_process_are_summed(tmp_path):
 def test_the_grafana_dashboard_queries_only_exported_metrics(anon_client):
     # Given every kind of series exported
     model = live_model("graphed")
-    runtime.predict(model="graphed", features={"x": 1.0})
-    runtime.learn(model="graphed", features={"x": 1.0}, ground_truth=2.0)
+    serving.predict(model="graphed", features={"x": 1.0})
+    serving.learn(model="graphed", features={"x": 1.0}, ground_truth=2.0)
     with pytest.raises(InvalidInput):
-        runtime.predict(model="graphed", features=[])
+        serving.predict(model="graphed", features=[])
     monitoring_services.drift_point_record(model_id=model.pk, version_id=model.versions.get().pk, seq=1, n_drifts=1)
     exported = {family.name for family in text_string_to_metric_families(anon_client.get("/metrics").content.decode())}
     exported |= {f"{name}_total" for name in exported} | {f"{name}_bucket" for name in exported}
@@ -252,10 +249,10 @@ def test_label_coverage_is_exported_per_model_from_the_database(anon_client, set
     settings.RHYTHMIC_MAX_PENDING = 2
     live_model("covered")
     for key in "abc":
-        runtime.predict(model="covered", features={"x": 1.0}, id=key)
-    runtime.learn(model="covered", id="c", ground_truth=1.0)
+        serving.predict(model="covered", features={"x": 1.0}, id=key)
+    serving.learn(model="covered", id="c", ground_truth=1.0)
     # When Prometheus scrapes a process that never served it
-    host.forget()
+    current().forget()
     samples = scrape(anon_client)
     # Then it sees the labelled and expired counts, the coverage and what still waits
     assert value(samples, "rhythmic_pending_labelled_total", model="covered") == 1

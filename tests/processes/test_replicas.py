@@ -9,7 +9,7 @@ import requests
 from river import datasets, linear_model, metrics, preprocessing
 
 from catalogue import services
-from catalogue.models import LearnEvent
+from serving.models import LearnEvent
 from tests import factories
 
 pytestmark = [pytest.mark.slow, pytest.mark.django_db(transaction=True)]

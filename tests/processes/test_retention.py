@@ -9,8 +9,10 @@ import pytest
 from django.utils import timezone
 from river import datasets, linear_model, preprocessing
 
-from catalogue import services, tasks
-from catalogue.models import LearnEvent, MLModel
+from catalogue import services
+from catalogue.models import MLModel
+from serving import tasks
+from serving.models import LearnEvent
 from tests import factories
 
 pytestmark = [pytest.mark.slow, pytest.mark.django_db(transaction=True)]

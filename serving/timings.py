@@ -1,17 +1,37 @@
-"""Request statistics per route in this process: count, mean and exponentially weighted mean duration
-(nanoseconds, as chantilly reports them) and p50/p95/p99 over a window of recent calls."""
+"""Route timings of this process, recorded once per serving call: per route, count, mean and exponentially
+weighted mean duration (nanoseconds, as chantilly reports them) and p50/p95/p99 over recent answered calls;
+per model, the recent calls with their time and outcome (the alert windows read them)."""
 
 import threading
 import time
 from collections import deque
 from collections.abc import Iterator
 from contextlib import contextmanager
+from typing import NamedTuple
 
 from catalogue.errors import RhythmicError, UnknownModel
-from catalogue.runtime import observers
+from serving import observers
 
 WINDOW = 2048
 EWM_ALPHA = 0.3
+#: Recent serving calls kept per model, answered or refused, for rates and percentiles over a time window.
+RECENT_CALLS = 10_000
+
+
+class Call(NamedTuple):
+    """One serving call: when it ended (``time.monotonic()``), how long it took, whether it was refused."""
+
+    at: float
+    duration_ns: int
+    error: bool
+
+
+def percentile(durations: list[int], q: float) -> int:
+    """The ``q`` quantile of ``durations`` (nearest rank, 0 when empty): the one percentile every reader uses."""
+    if not durations:
+        return 0
+    ordered = sorted(durations)
+    return ordered[min(len(ordered) - 1, int(q * len(ordered)))]
 
 
 def humanize_ns(ns: float) -> str:
@@ -47,10 +67,7 @@ class RouteStats:
         self.recent.append(duration_ns)
 
     def percentile(self, q: float) -> int:
-        if not self.recent:
-            return 0
-        ordered = sorted(self.recent)
-        return ordered[min(len(ordered) - 1, int(q * len(ordered)))]
+        return percentile(list(self.recent), q)
 
     def as_dict(self) -> dict:
         return {
@@ -65,12 +82,13 @@ class RouteStats:
         }
 
 
-class StatsBook:
-    """Stats keyed by (model name, route); thread-safe."""
+class Timings:
+    """Route stats keyed by (model name, route) and recent calls per model; thread-safe."""
 
     def __init__(self) -> None:
         self._lock = threading.Lock()
         self._routes: dict[tuple[str, str], RouteStats] = {}
+        self._calls: dict[str, deque[Call]] = {}
 
     @contextmanager
     def timed(self, model: str, route: str) -> Iterator[None]:
@@ -96,13 +114,25 @@ class StatsBook:
             raise
         finally:
             duration = time.perf_counter_ns() - started
-            if error is None:
-                self.record(model, route, duration)
+            self.record(model, route, duration, error=error)
             observers.notify("request", model=model, route=route, duration_ns=duration, error=error)
 
-    def record(self, model: str, route: str, duration_ns: int) -> None:
+    def record(self, model: str, route: str, duration_ns: int, *, error: str | None = None) -> None:
+        """Record one call: in the model's recent calls always, in the route stats if it was answered."""
         with self._lock:
-            self._routes.setdefault((model, route), RouteStats()).record(duration_ns)
+            calls = self._calls.get(model)
+            if calls is None:
+                calls = self._calls[model] = deque(maxlen=RECENT_CALLS)
+            calls.append(Call(time.monotonic(), duration_ns, error is not None))
+            if error is None:
+                self._routes.setdefault((model, route), RouteStats()).record(duration_ns)
+
+    def recent(self, model: str, *, seconds: float) -> list[Call]:
+        """The model's calls that ended within the last ``seconds``, oldest first."""
+        since = time.monotonic() - seconds
+        with self._lock:
+            calls = list(self._calls.get(model, ()))
+        return [call for call in calls if call.at >= since]
 
     def for_model(self, model: str) -> dict[str, dict]:
         with self._lock:
@@ -112,9 +142,10 @@ class StatsBook:
         with self._lock:
             for key in [k for k in self._routes if model is None or k[0] == model]:
                 del self._routes[key]
-
-
-stats = StatsBook()
+            if model is None:
+                self._calls.clear()
+            else:
+                self._calls.pop(model, None)
 
 
 def empty_stats() -> dict:

@@ -6,6 +6,10 @@ metrics would then differ. Stored predictions keep probability dicts as ``{"prob
 
 from typing import Any
 
+from catalogue.flavors import jsonable
+
+__all__ = ["decode_prediction", "encode_prediction", "jsonable"]
+
 
 def encode_prediction(prediction: Any) -> Any:
     if isinstance(prediction, dict):
@@ -19,14 +23,3 @@ def decode_prediction(stored: Any) -> Any:
     if "proba" in stored:
         return {label: p for label, p in stored["proba"]}
     return stored["value"]
-
-
-def jsonable(prediction: Any) -> Any:
-    """A prediction as API clients receive it: probability dicts get string keys, as JSON requires."""
-    if isinstance(prediction, dict):
-        return {_key(label): p for label, p in prediction.items()}
-    return prediction
-
-
-def _key(label: Any) -> str:
-    return label if isinstance(label, str) else str(label)

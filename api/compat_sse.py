@@ -17,11 +17,13 @@ from django.http import JsonResponse, StreamingHttpResponse
 from django.views.decorators.csrf import csrf_exempt
 from rest_framework.exceptions import AuthenticationFailed, Throttled
 
+import serving
 from api.authentication import CachedTokenAuthentication
+from api.broadcast import ALL_EVENTS, events_group, metrics_group
 from api.errors import error_body
-from catalogue import compat, runtime, selectors
+from catalogue import selectors
 from catalogue.errors import Conflict, NotFound, RhythmicError
-from monitoring.broadcast import ALL_EVENTS, events_group, metrics_group
+from serving import compat
 
 CONNECTED = object()  # yielded once the channel has joined its groups
 HEARTBEAT = ": ping\n\n"  # a comment line: SSE clients ignore it, proxies see traffic
@@ -206,7 +208,7 @@ async def _events(groups: list[str]):
 @sync_to_async
 def _production_metrics(name: str) -> tuple[int | None, dict | None]:
     try:
-        current = runtime.metrics(model=name)
+        current = serving.metrics(model=name)
     except Conflict:  # nothing in production (retired): wait for the next deploy
         return None, None
     return current["version"], current["metrics"]

@@ -8,11 +8,13 @@ import dill
 import pytest
 from river import anomaly, datasets, evaluate, linear_model, metrics, preprocessing, tree
 
-from catalogue import runtime, services
+import serving
+from catalogue import services
 from catalogue.errors import Conflict, InvalidInput, NotFound, WrongLocation
-from catalogue.models import Checkpoint, LearnEvent, MLModel, PendingPrediction
-from catalogue.runtime import log
-from catalogue.runtime.host import Host, host
+from catalogue.models import MLModel
+from serving import log
+from serving.models import Checkpoint, LearnEvent, PendingPrediction
+from serving.process import ServingProcess, acting_as, current
 from tests import factories
 
 pytestmark = pytest.mark.django_db
@@ -32,7 +34,7 @@ def regressor():
 
 def test_predict_answers_with_the_production_version_and_state_seq():
     live_model(regressor())
-    result = runtime.predict(model="live", features={"x": 1.0})
+    result = serving.predict(model="live", features={"x": 1.0})
     assert (result.model, result.version, result.state_seq) == ("live", 1, 0)
     assert result.prediction == 0.0
 
@@ -40,50 +42,50 @@ def test_predict_answers_with_the_production_version_and_state_seq():
 def test_predict_without_production_version_is_refused_clearly():
     factories.ModelVersionFactory(model=factories.MLModelFactory(name="idle"))
     with pytest.raises(Conflict, match="no production version"):
-        runtime.predict(model="idle", features={"x": 1.0})
+        serving.predict(model="idle", features={"x": 1.0})
 
 
 def test_predict_on_an_unknown_model_is_not_found():
     with pytest.raises(NotFound):
-        runtime.predict(model="ghost", features={})
+        serving.predict(model="ghost", features={})
 
 
 @pytest.mark.parametrize("features", [None, [1, 2], "x=1", 3])
 def test_predict_refuses_features_that_are_not_an_object(features):
     live_model(regressor())
     with pytest.raises(InvalidInput, match="features must be a JSON object"):
-        runtime.predict(model="live", features=features)
+        serving.predict(model="live", features=features)
 
 
 @pytest.mark.parametrize("bad_id", [True, 1.5, [1], {"a": 1}, ""])
 def test_predict_refuses_ids_that_are_not_int_or_string(bad_id):
     live_model(regressor())
     with pytest.raises(InvalidInput):
-        runtime.predict(model="live", features={"x": 1}, id=bad_id)
+        serving.predict(model="live", features={"x": 1}, id=bad_id)
 
 
 def test_learn_with_an_id_uses_the_stored_features_and_consumes_the_id():
     live_model(regressor())
-    runtime.predict(model="live", features={"x": 2.0}, id=42)
-    learned = runtime.learn(model="live", id=42, ground_truth=3.0, features={"ignored": 1})
+    serving.predict(model="live", features={"x": 2.0}, id=42)
+    learned = serving.learn(model="live", id=42, ground_truth=3.0, features={"ignored": 1})
     assert learned.features == {"x": 2.0}
     assert learned.seq == 1
     assert not PendingPrediction.objects.exists()
     with pytest.raises(Conflict, match="already learned"):
-        runtime.learn(model="live", id=42, ground_truth=3.0)
+        serving.learn(model="live", id=42, ground_truth=3.0)
 
 
 def test_ids_42_and_string_42_are_different():
     live_model(regressor())
-    runtime.predict(model="live", features={"x": 1.0}, id=42)
+    serving.predict(model="live", features={"x": 1.0}, id=42)
     with pytest.raises(NotFound, match="predict with this id first"):
-        runtime.learn(model="live", id="42", ground_truth=1.0)
+        serving.learn(model="live", id="42", ground_truth=1.0)
 
 
 def test_learn_without_id_or_features_says_what_to_send():
     live_model(regressor())
     with pytest.raises(InvalidInput, match="either the id given to predict, or the features"):
-        runtime.learn(model="live", ground_truth=1.0)
+        serving.learn(model="live", ground_truth=1.0)
 
 
 @pytest.mark.parametrize(
@@ -100,9 +102,9 @@ def test_learn_without_id_or_features_says_what_to_send():
 )
 def test_learn_refuses_a_ground_truth_that_does_not_fit_the_flavor(flavor, obj, bad):
     live_model(obj, flavor=flavor)
-    runtime.predict(model="live", features={"x": 1.0}, id=1)
+    serving.predict(model="live", features={"x": 1.0}, id=1)
     with pytest.raises(InvalidInput) as error:
-        runtime.learn(model="live", id=1, ground_truth=bad)
+        serving.learn(model="live", id=1, ground_truth=bad)
     assert error.value.field == "ground_truth"
     # Nothing was consumed or logged: the client can correct and retry.
     assert PendingPrediction.objects.count() == 1
@@ -111,10 +113,10 @@ def test_learn_refuses_a_ground_truth_that_does_not_fit_the_flavor(flavor, obj, 
 
 def test_an_expired_id_is_not_found(settings):
     live_model(regressor())
-    runtime.predict(model="live", features={"x": 1.0}, id="old")
+    serving.predict(model="live", features={"x": 1.0}, id="old")
     PendingPrediction.objects.update(created_at=PendingPrediction.objects.get().created_at - timedelta(days=8))
     with pytest.raises(NotFound):
-        runtime.learn(model="live", id="old", ground_truth=1.0)
+        serving.learn(model="live", id="old", ground_truth=1.0)
     assert log.pending_expire() == 1
 
 
@@ -126,25 +128,25 @@ def test_progressive_validation_on_phishing_matches_river_exactly():
     evaluate.progressive_val_score(datasets.Phishing(), copy.deepcopy(model), expected)
     # When the dataset streams through predict(id) -> learn(id)
     for i, (x, y) in enumerate(datasets.Phishing()):
-        runtime.predict(model="live", features=x, id=i)
-        runtime.learn(model="live", id=i, ground_truth=y)
+        serving.predict(model="live", features=x, id=i)
+        serving.learn(model="live", id=i, ground_truth=y)
     # Then the online metrics are exactly river's
-    served = runtime.metrics(model="live")["metrics"]
+    served = serving.metrics(model="live")["metrics"]
     assert served == {type(m).__name__: m.get() for m in expected}
-    assert runtime.metrics(model="live")["n_learned"] == 1250
+    assert serving.metrics(model="live")["n_learned"] == 1250
 
 
 def test_a_restarted_process_replays_the_log_to_the_same_state():
     live_model(regressor())
     reference = regressor()
     for x, y in itertools.islice(datasets.TrumpApproval(), 60):
-        runtime.learn(model="live", features=x, ground_truth=y)
+        serving.learn(model="live", features=x, ground_truth=y)
         reference.learn_one(x, y)
-    before = runtime.metrics(model="live")
-    host.forget()  # the process restarts
+    before = serving.metrics(model="live")
+    current().forget()  # the process restarts
     probe = next(iter(datasets.TrumpApproval()))[0]
-    assert runtime.predict(model="live", features=probe).prediction == reference.predict_one(probe)
-    assert runtime.metrics(model="live") == before
+    assert serving.predict(model="live", features=probe).prediction == reference.predict_one(probe)
+    assert serving.metrics(model="live") == before
 
 
 def test_checkpoints_are_written_and_a_restart_loads_the_latest_then_replays_the_tail(settings):
@@ -154,30 +156,26 @@ def test_checkpoints_are_written_and_a_restart_loads_the_latest_then_replays_the
     reference = regressor()
     stream = list(itertools.islice(datasets.TrumpApproval(), 35))
     for x, y in stream:
-        runtime.learn(model="live", features=x, ground_truth=y)
+        serving.learn(model="live", features=x, ground_truth=y)
         reference.learn_one(x, y)
     assert list(Checkpoint.objects.filter(version=version).values_list("seq", flat=True)) == [30, 20]
-    host.forget()
-    assert runtime.predict(model="live", features=stream[0][0]).prediction == pytest.approx(
+    current().forget()
+    assert serving.predict(model="live", features=stream[0][0]).prediction == pytest.approx(
         reference.predict_one(stream[0][0])
     )
-    assert runtime.metrics(model="live")["n_learned"] == 35
+    assert serving.metrics(model="live")["n_learned"] == 35
 
 
 def test_two_replicas_alternating_give_the_predictions_of_one_model():
-    # Given two processes (two hosts) serving the same model
+    # Given two processes serving the same model
     live_model(regressor())
-    import catalogue.runtime.serving as serving
 
-    hosts = [Host(), Host()]
+    processes = [ServingProcess(), ServingProcess()]
     reference = regressor()
     for i, (x, y) in enumerate(itertools.islice(datasets.TrumpApproval(), 40)):
-        serving.host = hosts[i % 2]
-        try:
-            got = runtime.predict(model="live", features=x, id=i).prediction
-            runtime.learn(model="live", id=i, ground_truth=y)
-        finally:
-            serving.host = host
+        with acting_as(processes[i % 2]):
+            got = serving.predict(model="live", features=x, id=i).prediction
+            serving.learn(model="live", id=i, ground_truth=y)
         # Then each answer equals, bit for bit, the single in-process model fed the same learn sequence
         assert got == reference.predict_one(x)
         reference.learn_one(x, y)
@@ -188,28 +186,28 @@ def test_promote_and_rollback_switch_the_serving_version_without_restart():
     v2 = factories.ModelVersionFactory(
         model=model, artifact=dill.dumps(linear_model.LinearRegression(intercept_init=5))
     )
-    assert runtime.predict(model="live", features={"x": 1}).version == 1
+    assert serving.predict(model="live", features={"x": 1}).version == 1
     services.deployment_promote(version=v2)
-    assert runtime.predict(model="live", features={"x": 1}).version == 2
+    assert serving.predict(model="live", features={"x": 1}).version == 2
     services.deployment_rollback(model=model)
-    assert runtime.predict(model="live", features={"x": 1}).version == 1
+    assert serving.predict(model="live", features={"x": 1}).version == 1
 
 
 def test_a_learn_for_a_prediction_of_the_previous_version_updates_that_version():
     model, _v1 = live_model(regressor())
-    runtime.predict(model="live", features={"x": 1.0}, id="a")
+    serving.predict(model="live", features={"x": 1.0}, id="a")
     v2 = factories.ModelVersionFactory(model=model)
     services.deployment_promote(version=v2)
-    learned = runtime.learn(model="live", id="a", ground_truth=2.0)
+    learned = serving.learn(model="live", id="a", ground_truth=2.0)
     assert learned.version == 1
-    assert runtime.metrics(model="live", version=1)["n_learned"] == 1
-    assert runtime.metrics(model="live", version=2)["n_learned"] == 0
+    assert serving.metrics(model="live", version=1)["n_learned"] == 1
+    assert serving.metrics(model="live", version=2)["n_learned"] == 0
 
 
 def test_learn_many_answers_each_item_and_appends_the_good_ones_in_one_go():
     live_model(regressor())
-    runtime.predict(model="live", features={"x": 1.0}, id=1)
-    results = runtime.learn_many(
+    serving.predict(model="live", features={"x": 1.0}, id=1)
+    results = serving.learn_many(
         model="live",
         items=[
             {"id": 1, "ground_truth": 1.5},
@@ -228,14 +226,14 @@ def test_batches_over_the_limit_are_refused(settings):
     settings.RHYTHMIC_MAX_BATCH = 2
     live_model(regressor())
     with pytest.raises(InvalidInput, match="at most 2 items"):
-        runtime.predict_many(model="live", items=[{"features": {}}] * 3)
+        serving.predict_many(model="live", items=[{"features": {}}] * 3)
     with pytest.raises(InvalidInput, match="non-empty JSON list"):
-        runtime.learn_many(model="live", items={"features": {}})
+        serving.learn_many(model="live", items={"features": {}})
 
 
 def test_predict_many_stores_ids_and_reports_item_errors():
     live_model(regressor())
-    results = runtime.predict_many(model="live", items=[{"features": {"x": 1}, "id": "a"}, {"features": 3}])
+    results = serving.predict_many(model="live", items=[{"features": {"x": 1}, "id": "a"}, {"features": 3}])
     assert results[0]["prediction"] == 0.0
     assert results[1]["error"]["field"] == "features"
     assert PendingPrediction.objects.filter(key='"a"').exists()
@@ -243,12 +241,12 @@ def test_predict_many_stores_ids_and_reports_item_errors():
 
 def test_predict_many_with_one_id_twice_keeps_the_last_prediction():
     live_model(linear_model.LinearRegression())
-    runtime.learn(model="live", features={"x": 1.0}, ground_truth=5.0)  # so predictions differ by features
-    results = runtime.predict_many(
+    serving.learn(model="live", features={"x": 1.0}, ground_truth=5.0)  # so predictions differ by features
+    results = serving.predict_many(
         model="live", items=[{"features": {"x": 1.0}, "id": "a"}, {"features": {"x": 3.0}, "id": "a"}]
     )
     assert results[0]["prediction"] != results[1]["prediction"]
-    learned = runtime.learn(model="live", id="a", ground_truth=4.0)
+    learned = serving.learn(model="live", id="a", ground_truth=4.0)
     assert learned.features == {"x": 3.0}
     assert learned.prediction == results[1]["prediction"]
 
@@ -257,9 +255,9 @@ def test_batches_larger_than_one_statement_store_and_learn_every_row(monkeypatch
     monkeypatch.setattr(log, "ROWS_PER_STATEMENT", 4)
     live_model(regressor())
     n = 4 * 2 + 3
-    runtime.predict_many(model="live", items=[{"features": {"x": float(i)}, "id": i} for i in range(n)])
+    serving.predict_many(model="live", items=[{"features": {"x": float(i)}, "id": i} for i in range(n)])
     assert PendingPrediction.objects.count() == n
-    results = runtime.learn_many(model="live", items=[{"id": i, "ground_truth": float(i)} for i in range(n)])
+    results = serving.learn_many(model="live", items=[{"id": i, "ground_truth": float(i)} for i in range(n)])
     assert [r["seq"] for r in results] == list(range(1, n + 1))
     assert list(LearnEvent.objects.order_by("seq").values_list("key", flat=True)) == [str(i) for i in range(n)]
     assert not PendingPrediction.objects.exists()
@@ -270,9 +268,9 @@ def test_a_predict_only_model_refuses_learn():
 
     fitted = LinearRegression().fit([[0.0], [1.0]], [0.0, 2.0])
     live_model(fitted)
-    assert runtime.predict(model="live", features={"x": 1.0}, id=1).prediction == pytest.approx(2.0)
+    assert serving.predict(model="live", features={"x": 1.0}, id=1).prediction == pytest.approx(2.0)
     with pytest.raises(Conflict, match="predict-only"):
-        runtime.learn(model="live", id=1, ground_truth=2.0)
+        serving.learn(model="live", id=1, ground_truth=2.0)
     assert PendingPrediction.objects.count() == 1
 
 
@@ -286,22 +284,22 @@ def test_a_model_failing_on_the_features_is_a_client_error():
 
     live_model(NeedsX())
     with pytest.raises(InvalidInput, match="could not predict on these features: KeyError"):
-        runtime.predict(model="live", features={"y": 1})
+        serving.predict(model="live", features={"y": 1})
 
 
 def test_anomaly_models_score_and_learn_without_labels():
     live_model(anomaly.HalfSpaceTrees(seed=1), flavor="anomaly")
-    score = runtime.predict(model="live", features={"x": 0.5}, id=1).prediction
+    score = serving.predict(model="live", features={"x": 0.5}, id=1).prediction
     assert isinstance(score, int | float)
-    runtime.learn(model="live", id=1)
-    runtime.learn(model="live", features={"x": 0.9}, ground_truth=True)
-    assert runtime.metrics(model="live")["n_learned"] == 2
+    serving.learn(model="live", id=1)
+    serving.learn(model="live", features={"x": 0.9}, ground_truth=True)
+    assert serving.metrics(model="live")["n_learned"] == 2
 
 
 def test_classifier_predictions_keep_label_types_through_the_log():
     live_model(linear_model.LogisticRegression(), flavor="binary")
-    runtime.predict(model="live", features={"x": 1.0}, id=1)
-    learned = runtime.learn(model="live", id=1, ground_truth=True)
+    serving.predict(model="live", features={"x": 1.0}, id=1)
+    learned = serving.learn(model="live", id=1, ground_truth=True)
     assert set(learned.prediction) == {False, True}
     assert learned.as_dict()["prediction"].keys() == {"False", "True"}
 
@@ -309,12 +307,12 @@ def test_classifier_predictions_keep_label_types_through_the_log():
 def test_snapshot_turns_the_live_state_into_a_child_version():
     _, v1 = live_model(regressor())
     for x, y in itertools.islice(datasets.TrumpApproval(), 5):
-        runtime.learn(model="live", features=x, ground_truth=y)
-    child = runtime.snapshot(model="live")
+        serving.learn(model="live", features=x, ground_truth=y)
+    child = serving.snapshot(model="live")
     assert (child.number, child.parent_id) == (2, v1.pk)
     state = dill.loads(bytes(child.artifact))
     probe = next(iter(datasets.TrumpApproval()))[0]
-    assert state.predict_one(probe) == pytest.approx(runtime.predict(model="live", features=probe).prediction)
+    assert state.predict_one(probe) == pytest.approx(serving.predict(model="live", features=probe).prediction)
     v1.refresh_from_db()
     assert bytes(v1.artifact) != bytes(child.artifact)  # the uploaded artifact never changes
 
@@ -322,8 +320,8 @@ def test_snapshot_turns_the_live_state_into_a_child_version():
 def test_stats_count_calls_and_report_percentiles():
     live_model(regressor())
     for _ in range(3):
-        runtime.predict(model="live", features={"x": 1})
-    stats = runtime.route_stats(model="live")["predict"]
+        serving.predict(model="live", features={"x": 1})
+    stats = serving.route_stats(model="live")["predict"]
     assert stats["n_calls"] == 3
     assert stats["p50_duration"] <= stats["p99_duration"]
     assert stats["mean_duration_human"].endswith("ns")
@@ -335,55 +333,47 @@ def test_refused_calls_are_neither_predictions_nor_latency_in_the_route_stats():
     live_model(regressor())
     # When each refuses a call (409 no production; 400 bad features)
     with pytest.raises(Conflict, match="no production version"):
-        runtime.predict(model="idle", features={"x": 1})
+        serving.predict(model="idle", features={"x": 1})
     with pytest.raises(InvalidInput):
-        runtime.predict(model="live", features="not an object")
-    runtime.predict(model="live", features={"x": 1})
+        serving.predict(model="live", features="not an object")
+    serving.predict(model="live", features={"x": 1})
     # Then only the answered call counts
-    assert runtime.route_stats(model="idle") == {}
-    assert runtime.route_stats(model="live")["predict"]["n_calls"] == 1
+    assert serving.route_stats(model="idle") == {}
+    assert serving.route_stats(model="live")["predict"]["n_calls"] == 1
 
 
 def test_expired_pending_predictions_are_swept_without_a_scheduler(settings):
     # Given an old pending prediction and a process that sweeps on every write
     settings.RHYTHMIC_PENDING_SWEEP_SECONDS = 0
     live_model(regressor())
-    runtime.predict(model="live", features={"x": 1.0}, id="old")
+    serving.predict(model="live", features={"x": 1.0}, id="old")
     PendingPrediction.objects.update(created_at=PendingPrediction.objects.get().created_at - timedelta(days=8))
     # When another prediction with an id is stored
-    runtime.predict(model="live", features={"x": 1.0}, id="new")
+    serving.predict(model="live", features={"x": 1.0}, id="new")
     # Then the expired one is gone
     assert list(PendingPrediction.objects.values_list("key", flat=True)) == ['"new"']
 
 
 def test_a_staleness_bound_lets_a_replica_answer_without_catching_up(settings):
-    import catalogue.runtime.serving as serving
 
     live_model(regressor())
-    other = Host()
+    other = ServingProcess()
     # Given a second process that has just caught up, and a bound of a minute
     settings.RHYTHMIC_MAX_STALENESS_MS = 60_000
-    serving.host = other
-    try:
-        assert runtime.predict(model="live", features={"x": 1.0}).state_seq == 0
-    finally:
-        serving.host = host
+    with acting_as(other):
+        assert serving.predict(model="live", features={"x": 1.0}).state_seq == 0
     # When this process learns
-    runtime.learn(model="live", features={"x": 1.0}, ground_truth=5.0)
-    serving.host = other
-    try:
+    serving.learn(model="live", features={"x": 1.0}, ground_truth=5.0)
+    with acting_as(other):
         # Then the other answers from its (stale) state within the bound...
-        assert runtime.predict(model="live", features={"x": 1.0}).state_seq == 0
+        assert serving.predict(model="live", features={"x": 1.0}).state_seq == 0
         # ...and catches up as soon as the bound is 0 (a client sees its own learns)
         settings.RHYTHMIC_MAX_STALENESS_MS = 0
-        assert runtime.predict(model="live", features={"x": 1.0}).state_seq == 1
-    finally:
-        serving.host = host
+        assert serving.predict(model="live", features={"x": 1.0}).state_seq == 1
 
 
 def test_a_drift_in_the_error_stream_is_seen_at_the_same_seq_by_every_replica():
-    import catalogue.runtime.serving as serving
-    from catalogue.runtime import observers
+    from serving import observers
 
     # Given a model whose ground truth changes regime at step 300
     live_model(linear_model.LinearRegression(), name="drifty")
@@ -397,18 +387,17 @@ def test_a_drift_in_the_error_stream_is_seen_at_the_same_seq_by_every_replica():
         for i in range(600):
             x = {"x": (i % 10) / 10}
             y = 2 * x["x"] if i < 300 else 50 - 2 * x["x"]
-            runtime.learn(model="drifty", features=x, ground_truth=y)
+            serving.learn(model="drifty", features=x, ground_truth=y)
         # Then the drift is detected after the change point
         assert seen, "no drift detected"
         first = seen[0][1]
         assert 300 < first < 400
         # And a fresh process replaying the log sees it at the very same sequence
         seen.clear()
-        serving.host = Host()
-        runtime.metrics(model="drifty")
+        with acting_as(ServingProcess()):
+            serving.metrics(model="drifty")
         assert seen[0][1] == first
     finally:
-        serving.host = host
         observers._observers["drift"].remove(record)
 
 
@@ -419,8 +408,8 @@ def test_a_process_for_one_location_serves_the_models_deployed_there(settings):
     settings.RHYTHMIC_LOCATION = "edge"
     model, _ = live_model(regressor())
     MLModel.objects.filter(pk=model.pk).update(location=factories.LocationFactory(name="edge"))
-    assert runtime.predict(model="live", features={"x": 1.0}).version == 1
-    assert runtime.learn(model="live", features={"x": 1.0}, ground_truth=2.0).seq == 1
+    assert serving.predict(model="live", features={"x": 1.0}).version == 1
+    assert serving.learn(model="live", features={"x": 1.0}, ground_truth=2.0).seq == 1
 
 
 @pytest.mark.parametrize("where", ["core", None])
@@ -429,19 +418,19 @@ def test_a_process_for_one_location_refuses_predict_and_learn_of_models_deployed
     model, _ = live_model(regressor())
     MLModel.objects.filter(pk=model.pk).update(location=factories.LocationFactory(name=where) if where else None)
     for call in (
-        lambda: runtime.predict(model="live", features={"x": 1.0}),
-        lambda: runtime.predict_many(model="live", items=[{"features": {"x": 1.0}}]),
-        lambda: runtime.learn(model="live", features={"x": 1.0}, ground_truth=2.0),
-        lambda: runtime.learn_many(model="live", items=[{"features": {"x": 1.0}, "ground_truth": 2.0}]),
+        lambda: serving.predict(model="live", features={"x": 1.0}),
+        lambda: serving.predict_many(model="live", items=[{"features": {"x": 1.0}}]),
+        lambda: serving.learn(model="live", features={"x": 1.0}, ground_truth=2.0),
+        lambda: serving.learn_many(model="live", items=[{"features": {"x": 1.0}, "ground_truth": 2.0}]),
     ):
         with pytest.raises(WrongLocation, match="serves location 'edge' only"):
             call()
     assert not LearnEvent.objects.exists()
     # Reading the (replicated) metrics stays possible anywhere
-    assert runtime.metrics(model="live")["n_learned"] == 0
+    assert serving.metrics(model="live")["n_learned"] == 0
 
 
 def test_without_a_location_setting_a_process_serves_every_location():
     model, _ = live_model(regressor())
     MLModel.objects.filter(pk=model.pk).update(location=factories.LocationFactory(name="far"))
-    assert runtime.predict(model="live", features={"x": 1.0}).version == 1
+    assert serving.predict(model="live", features={"x": 1.0}).version == 1

@@ -7,12 +7,15 @@ import dill
 import pytest
 from river import linear_model, metrics, preprocessing
 
-from catalogue import runtime, services
+import serving
+from catalogue import services
 from catalogue.errors import InvalidInput
 from catalogue.flavors import get_flavor
-from catalogue.models import Checkpoint, LearnEvent, MLModel, PendingPrediction
-from catalogue.runtime.host import Host, host
-from catalogue.runtime.metrics import OnlineMetrics
+from catalogue.models import MLModel
+from serving.models import Checkpoint, LearnEvent, PendingPrediction
+from serving.online_metrics import OnlineMetrics
+from serving.process import current
+from serving.replicas import Replicas
 from tests import factories
 
 pytestmark = pytest.mark.django_db
@@ -30,7 +33,7 @@ def live_model(obj=None, *, flavor="regression", name="live"):
 
 def restart() -> None:
     """A freshly started process: no replica in memory, everything is loaded again from the database."""
-    host.forget()
+    current().forget()
 
 
 # --- refused before the log ----------------------------------------------------------------------
@@ -40,7 +43,7 @@ def restart() -> None:
 def test_learn_refuses_a_ground_truth_no_float_holds_naming_the_field(bad):
     live_model()
     with pytest.raises(InvalidInput) as error:
-        runtime.learn(model="live", features={"x0": 1.0}, ground_truth=bad)
+        serving.learn(model="live", features={"x0": 1.0}, ground_truth=bad)
     assert error.value.field == "ground_truth"
     assert not LearnEvent.objects.exists()
 
@@ -58,9 +61,9 @@ def test_learn_refuses_a_ground_truth_no_float_holds_naming_the_field(bad):
 def test_learn_and_predict_refuse_features_no_float_holds_naming_the_field(features, field):
     live_model()
     with pytest.raises(InvalidInput) as learning:
-        runtime.learn(model="live", features=features, ground_truth=1.0)
+        serving.learn(model="live", features=features, ground_truth=1.0)
     with pytest.raises(InvalidInput) as predicting:
-        runtime.predict(model="live", features=features, id="p")
+        serving.predict(model="live", features=features, id="p")
     assert learning.value.field == predicting.value.field == field
     assert not LearnEvent.objects.exists()
     assert not PendingPrediction.objects.exists()
@@ -69,21 +72,21 @@ def test_learn_and_predict_refuse_features_no_float_holds_naming_the_field(featu
 def test_the_refusal_says_what_is_wrong_with_the_number():
     live_model()
     with pytest.raises(InvalidInput, match="ground_truth is an integer of 1329 bits, out of the range of a float"):
-        runtime.learn(model="live", features={"x0": 1.0}, ground_truth=HUGE_INT)
+        serving.learn(model="live", features={"x0": 1.0}, ground_truth=HUGE_INT)
     with pytest.raises(InvalidInput, match=r"features.x0 must be a finite number, not inf"):
-        runtime.predict(model="live", features={"x0": math.inf})
+        serving.predict(model="live", features={"x0": math.inf})
 
 
 def test_a_multiclass_label_no_float_holds_is_refused_too():
     live_model(linear_model.SoftmaxRegression(), flavor="multiclass")
     with pytest.raises(InvalidInput) as error:
-        runtime.learn(model="live", features={"x0": 1.0}, ground_truth=HUGE_INT)
+        serving.learn(model="live", features={"x0": 1.0}, ground_truth=HUGE_INT)
     assert error.value.field == "ground_truth"
 
 
 def test_batches_refuse_the_bad_item_alone_naming_its_field():
     live_model()
-    results = runtime.learn_many(
+    results = serving.learn_many(
         model="live",
         items=[
             {"features": {"x0": 1.0}, "ground_truth": HUGE_INT},
@@ -93,7 +96,7 @@ def test_batches_refuse_the_bad_item_alone_naming_its_field():
     )
     assert [r.get("error", {}).get("field") for r in results] == ["ground_truth", "features.x0", None]
     assert LearnEvent.objects.count() == 1
-    predicted = runtime.predict_many(model="live", items=[{"features": {"x0": [math.inf]}}, {"features": {"x0": 1}}])
+    predicted = serving.predict_many(model="live", items=[{"features": {"x0": [math.inf]}}, {"features": {"x0": 1}}])
     assert predicted[0]["error"]["field"] == "features.x0[0]"
     assert "prediction" in predicted[1]
 
@@ -102,9 +105,9 @@ def test_the_integer_limit_is_exactly_where_float_overflows():
     live_model()
     largest = 2**1024 - 2**970 - 1  # float() rounds it down to the largest float
     assert float(largest) == 1.7976931348623157e308
-    assert runtime.learn(model="live", features={"x0": 1.0, "big": largest}, ground_truth=1.0).seq == 1
+    assert serving.learn(model="live", features={"x0": 1.0, "big": largest}, ground_truth=1.0).seq == 1
     with pytest.raises(InvalidInput) as error:
-        runtime.learn(model="live", features={"x0": 1.0, "big": largest + 1}, ground_truth=1.0)
+        serving.learn(model="live", features={"x0": 1.0, "big": largest + 1}, ground_truth=1.0)
     assert error.value.field == "features.big"
     with pytest.raises(OverflowError):
         float(largest + 1)
@@ -113,7 +116,7 @@ def test_the_integer_limit_is_exactly_where_float_overflows():
 def test_strings_booleans_and_ordinary_numbers_pass_untouched():
     live_model()
     features = {"x0": 1e308, "x1": -(10**300), "x2": True, "city": "Paris", "tags": ["a", 1, None]}
-    assert runtime.learn(model="live", features=features, ground_truth=1.0).features == features
+    assert serving.learn(model="live", features=features, ground_truth=1.0).features == features
 
 
 # --- applying a log entry is total ---------------------------------------------------------------
@@ -122,11 +125,11 @@ def test_strings_booleans_and_ordinary_numbers_pass_untouched():
 def test_a_ground_truth_of_1e200_is_learned_and_the_model_keeps_serving():
     # Given a model that learned a ground truth whose squared error overflows (RMSE raised OverflowError)
     live_model()
-    runtime.learn(model="live", features={"x0": 1.0}, ground_truth=1e200)
+    serving.learn(model="live", features={"x0": 1.0}, ground_truth=1e200)
     # Then it still predicts and reports its metrics, here and in a fresh process
     for _ in ("same process", "fresh process"):
-        assert math.isfinite(runtime.predict(model="live", features={"x0": 1.0}).prediction)
-        found = runtime.metrics(model="live")
+        assert math.isfinite(serving.predict(model="live", features={"x0": 1.0}).prediction)
+        found = serving.metrics(model="live")
         assert (found["n_learned"], found["n_scored"], found["n_not_scored"]) == (1, 0, 1)
         assert found["metrics"] == {"MAE": 0.0, "RMSE": 0.0, "SMAPE": 0.0}
         restart()
@@ -135,13 +138,13 @@ def test_a_ground_truth_of_1e200_is_learned_and_the_model_keeps_serving():
 def test_features_of_1e308_are_learned_and_the_model_keeps_answering_its_metrics():
     # Given a model that learns features of 1e308 (its state turns non-finite)
     live_model()
-    runtime.learn(model="live", features={"x0": 1e308}, ground_truth=1.0)
-    runtime.learn(model="live", features={"x0": -1e308}, ground_truth=1.0)
+    serving.learn(model="live", features={"x0": 1e308}, ground_truth=1.0)
+    serving.learn(model="live", features={"x0": -1e308}, ground_truth=1.0)
     for _ in ("same process", "fresh process"):
         # Then metrics answer, and a prediction is a clear client error, not a server error
-        assert runtime.metrics(model="live")["n_learned"] == 2
+        assert serving.metrics(model="live")["n_learned"] == 2
         with pytest.raises(InvalidInput, match="non-finite"):
-            runtime.predict(model="live", features={"x0": 1.0})
+            serving.predict(model="live", features={"x0": 1.0})
         restart()
 
 
@@ -151,12 +154,12 @@ def test_the_metrics_leave_out_exactly_the_entries_that_overflow():
     truths = [1.0, 1e200, 2.0, -1e300, 3.0]
     mae = metrics.MAE()
     for truth in truths:
-        learned = runtime.learn(model="live", features={"x0": 1.0}, ground_truth=truth)
+        learned = serving.learn(model="live", features={"x0": 1.0}, ground_truth=truth)
         if abs(truth) < 1e100:
             mae.update(truth, learned.prediction)
     # Then the skipped ones are counted once, and MAE is river's MAE over the others
     for _ in ("same process", "fresh process"):
-        found = runtime.metrics(model="live")
+        found = serving.metrics(model="live")
         assert (found["n_scored"], found["n_not_scored"]) == (3, 2)
         assert found["metrics"]["MAE"] == pytest.approx(mae.get())
         restart()
@@ -165,8 +168,8 @@ def test_the_metrics_leave_out_exactly_the_entries_that_overflow():
 def test_a_learn_the_model_raises_on_is_counted_once_and_never_raised(monkeypatch):
     # Given a model whose learn raises on one entry
     live_model()
-    runtime.learn(model="live", features={"x0": 1.0}, ground_truth=1.0)
-    entry = host.entry("live")
+    serving.learn(model="live", features={"x0": 1.0}, ground_truth=1.0)
+    entry = current().replicas.entry("live")
     servable = entry.production().servable
     original = servable.learn
 
@@ -176,10 +179,10 @@ def test_a_learn_the_model_raises_on_is_counted_once_and_never_raised(monkeypatc
         original(features, ground_truth)
 
     monkeypatch.setattr(servable, "learn", learn)
-    runtime.learn(model="live", features={"x0": 1.0}, ground_truth=13.0)
-    runtime.learn(model="live", features={"x0": 1.0}, ground_truth=2.0)
+    serving.learn(model="live", features={"x0": 1.0}, ground_truth=13.0)
+    serving.learn(model="live", features={"x0": 1.0}, ground_truth=2.0)
     # Then it is counted once and the replica went on applying the log
-    found = runtime.metrics(model="live")
+    found = serving.metrics(model="live")
     assert (found["n_learned"], found["n_learn_errors"], found["state_seq"]) == (3, 1, 3)
 
 
@@ -200,13 +203,13 @@ def test_a_database_already_holding_a_poisoning_entry_serves_again(ground_truth,
     # When a process starts and catches up, then learns on
     for _ in ("first start", "restart"):
         restart()
-        assert math.isfinite(runtime.predict(model="live", features={"x0": 1.0}).prediction)
-        found = runtime.metrics(model="live")
+        assert math.isfinite(serving.predict(model="live", features={"x0": 1.0}).prediction)
+        found = serving.metrics(model="live")
         assert (found["n_learned"], found["n_scored"], found["n_not_scored"]) == (2, 1, 1)
-    assert runtime.learn(model="live", features={"x0": 1.0}, ground_truth=1.0).seq == 3
+    assert serving.learn(model="live", features={"x0": 1.0}, ground_truth=1.0).seq == 3
 
 
-def replica_state(on: Host) -> tuple:
+def replica_state(on: Replicas) -> tuple:
     entry = on.entry("live")
     with entry.lock:
         replica = entry.production()
@@ -225,13 +228,13 @@ def test_replicas_applying_a_poisoned_log_agree(settings):
     settings.RHYTHMIC_CHECKPOINT_EVERY = 3
     live_model()
     for step, truth in enumerate([1.0, 1e200, 2.0, 1e300, 5.0, -1e250, 4.0]):
-        runtime.learn(model="live", features={"x0": float(step)}, ground_truth=truth)
+        serving.learn(model="live", features={"x0": float(step)}, ground_truth=truth)
     settings.RHYTHMIC_CHECKPOINT_EVERY = 10_000
     # When a second process starts from the latest checkpoint, and a third replays the whole log
-    learner = replica_state(host)
-    from_checkpoint = replica_state(Host())
+    learner = replica_state(current().replicas)
+    from_checkpoint = replica_state(Replicas())
     Checkpoint.objects.all().delete()
-    from_scratch = replica_state(Host())
+    from_scratch = replica_state(Replicas())
     # Then all three reached the same state, each entry counted once
     assert learner == from_checkpoint == from_scratch
     assert learner[:3] == (7, 7, (4, 3, 0))

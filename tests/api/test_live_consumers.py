@@ -16,11 +16,12 @@ from django.test import Client
 from rest_framework.authtoken.models import Token
 from river import linear_model
 
+import serving
 from api import authentication
-from catalogue import runtime, services
-from catalogue.runtime.host import host
-from monitoring.broadcast import broadcaster, publish
+from api.broadcast import broadcaster, publish
+from catalogue import services
 from rhythmic.asgi import application
+from serving.process import current
 from tests import factories
 
 # The consumers read the database through database_sync_to_async, which closes connections that are
@@ -42,7 +43,7 @@ def _fresh(settings):
     if is_redis(settings):
         layers["default"]["CONFIG"]["prefix"] = f"rhythmic-test-{uuid.uuid4().hex[:12]}"
     settings.CHANNEL_LAYERS = layers  # channels builds a new layer when this setting changes
-    host.forget()
+    current().forget()
     authentication.forget()
     broadcaster._server_loop = None
     broadcaster._last_metrics_flush = 0.0
@@ -50,7 +51,7 @@ def _fresh(settings):
     yield
     if is_redis(settings):
         forget_keys(settings.REDIS_URL, layers["default"]["CONFIG"]["prefix"])
-    host.forget()
+    current().forget()
     broadcaster._server_loop = None
     broadcaster._queue.clear()
     broadcaster._metrics.clear()
@@ -195,8 +196,8 @@ def test_a_filter_on_an_unknown_model_is_answered_not_found_and_closed_with_4404
 def test_a_predict_and_a_learn_in_the_serving_core_reach_the_listener(token, live):
     async def scenario():
         communicator = await connected("/ws/events/?model=live", token)
-        await sync_to_async(runtime.predict)(model="live", features={"x": 1.0}, id=7)
-        await sync_to_async(runtime.learn)(model="live", id=7, ground_truth=2.0)
+        await sync_to_async(serving.predict)(model="live", features={"x": 1.0}, id=7)
+        await sync_to_async(serving.learn)(model="live", id=7, ground_truth=2.0)
         received = [await communicator.receive_json_from(TIMEOUT) for _ in range(2)]
         await communicator.disconnect()
         return received
@@ -307,7 +308,7 @@ def test_a_listener_that_never_reads_loses_events_alone_and_one_that_reads_gets_
 
 def test_the_metrics_socket_starts_with_the_production_versions_current_metrics(token, live):
     # Given a model that has learned once
-    runtime.learn(model="live", features={"x": 1.0}, ground_truth=2.0)
+    serving.learn(model="live", features={"x": 1.0}, ground_truth=2.0)
 
     # When a client opens its metrics socket
     async def scenario():
@@ -327,7 +328,7 @@ def test_the_metrics_socket_relays_the_push_that_follows_a_learn(token, live):
     async def scenario():
         communicator = await connected("/ws/models/live/metrics/", token)
         await communicator.receive_json_from(TIMEOUT)  # the snapshot
-        await sync_to_async(runtime.learn)(model="live", features={"x": 1.0}, ground_truth=4.0)
+        await sync_to_async(serving.learn)(model="live", features={"x": 1.0}, ground_truth=4.0)
         push = await communicator.receive_json_from(TIMEOUT)
         await communicator.disconnect()
         return push

@@ -17,9 +17,9 @@ from catalogue import artifacts
 from catalogue.errors import Conflict, NotFound, UnknownModel
 from catalogue.flavors import Flavor, get_flavor
 from catalogue.models import ModelVersion
-from catalogue.runtime import log, observers
-from catalogue.runtime.codec import decode_prediction
-from catalogue.runtime.metrics import OnlineMetrics
+from serving import log, observers
+from serving.codec import decode_prediction
+from serving.online_metrics import OnlineMetrics
 
 logger = logging.getLogger(__name__)
 
@@ -197,8 +197,8 @@ class ModelEntry:
         replica.checkpointed_at = time.monotonic()
 
 
-class Host:
-    """All model entries of this process."""
+class Replicas:
+    """All model entries of this process (one per ``ServingProcess``)."""
 
     def __init__(self) -> None:
         self._lock = threading.Lock()
@@ -236,6 +236,3 @@ class Host:
 
     def loaded(self) -> dict[str, ModelEntry]:
         return dict(self._entries)
-
-
-host = Host()

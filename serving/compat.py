@@ -13,9 +13,8 @@ from django.utils import timezone
 from catalogue import selectors, services
 from catalogue.errors import Conflict, InvalidInput, NotFound
 from catalogue.models import CompatWorkspace, MLModel, ModelVersion
-from catalogue.runtime import log
-from catalogue.runtime.host import host
-from catalogue.runtime.stats import stats
+from serving import log
+from serving.process import current
 
 
 def workspace() -> CompatWorkspace:
@@ -51,8 +50,9 @@ def _archive(model: MLModel) -> None:
     suffix = f"--archived-{timezone.now():%Y%m%d%H%M%S}-{secrets.token_hex(2)}"
     MLModel.objects.filter(pk=model.pk).update(name=f"{old_name[: 100 - len(suffix)]}{suffix}")
     model.pending_predictions.all().delete()
-    stats.reset(old_name)
-    transaction.on_commit(lambda: host.forget(old_name))
+    process = current()
+    process.forget_timings(model=old_name)
+    transaction.on_commit(lambda: process.forget(old_name))
 
 
 def _member(name: str) -> MLModel:

@@ -14,12 +14,14 @@ from django.db import connections
 from django.test import Client
 from rest_framework.authtoken.models import Token
 
+import serving
 from api import authentication
-from catalogue import compat, runtime, services
+from api.broadcast import broadcaster, publish
+from catalogue import services
 from catalogue.models import MLModel
-from catalogue.runtime.host import host
-from monitoring.broadcast import broadcaster, publish
 from rhythmic.asgi import application
+from serving import compat
+from serving.process import current
 from tests import factories
 
 # The views read the database from the event loop's sync thread, which closes connections that are
@@ -43,7 +45,7 @@ def _fresh(settings, monkeypatch):
     # Django runs each ASGI request's sync code in a thread of its own: a persistent connection opened
     # there would outlive the request (and block dropping the test database); close it at the end.
     monkeypatch.setitem(connections.settings["default"], "CONN_MAX_AGE", 0)
-    host.forget()
+    current().forget()
     authentication.forget()
     broadcaster._server_loop = None
     broadcaster._last_metrics_flush = 0.0
@@ -54,7 +56,7 @@ def _fresh(settings, monkeypatch):
         for key in client.scan_iter(match=f"{layers['default']['CONFIG']['prefix']}*"):
             client.delete(key)
         client.close()
-    host.forget()
+    current().forget()
     broadcaster._server_loop = None
     broadcaster._queue.clear()
     broadcaster._metrics.clear()
@@ -266,7 +268,7 @@ def test_the_model_parameter_names_any_catalogue_model(token, catalogue_model, p
 
 
 def test_the_metrics_stream_of_a_catalogue_model_sends_its_production_metrics(token, catalogue_model):
-    runtime.learn(model="housing", features={"x": 1.0}, ground_truth=2.0)
+    serving.learn(model="housing", features={"x": 1.0}, ground_truth=2.0)
 
     async def scenario():
         stream = await Stream("/api/stream/metrics?model=housing", token=token).connected()
@@ -295,8 +297,8 @@ def test_the_events_stream_is_served_as_an_uncached_unbuffered_event_stream(toke
 def test_a_predict_and_a_learn_come_in_chantillys_format(token, workspace):
     async def scenario():
         stream = await Stream("/api/stream/events", token=token).connected()
-        await sync_to_async(runtime.predict)(model="live", features={"x": 1.0}, id="a")
-        await sync_to_async(runtime.learn)(model="live", id="a", ground_truth=2.0)
+        await sync_to_async(serving.predict)(model="live", features={"x": 1.0}, id="a")
+        await sync_to_async(serving.learn)(model="live", id="a", ground_truth=2.0)
         messages = [await stream.message(), await stream.message()]
         await stream.close()
         return messages
@@ -392,7 +394,7 @@ def test_a_client_that_goes_away_leaves_the_group(token):
 
 
 def test_the_metrics_stream_starts_with_the_production_versions_current_metrics(token, workspace):
-    runtime.learn(model="live", features={"x": 1.0}, ground_truth=2.0)
+    serving.learn(model="live", features={"x": 1.0}, ground_truth=2.0)
 
     async def scenario():
         stream = await Stream("/api/stream/metrics", token=token).connected()
@@ -409,7 +411,7 @@ def test_each_learn_sends_the_production_versions_metrics(token, workspace):
     async def scenario():
         stream = await Stream("/api/stream/metrics?model=live", token=token).connected()
         await stream.message()  # the current values
-        await sync_to_async(runtime.learn)(model="live", features={"x": 1.0}, ground_truth=4.0)
+        await sync_to_async(serving.learn)(model="live", features={"x": 1.0}, ground_truth=4.0)
         pushed = await stream.message()
         await stream.close()
         return pushed
@@ -420,7 +422,7 @@ def test_each_learn_sends_the_production_versions_metrics(token, workspace):
 def test_after_a_promotion_the_metrics_stream_follows_the_new_production_version(token, workspace, settings):
     # Given the stream of "live" v1, which has a pending prediction
     settings.RHYTHMIC_METRICS_PUSH_SECONDS = 0
-    runtime.predict(model="live", features={"x": 1.0}, id="old")
+    serving.predict(model="live", features={"x": 1.0}, id="old")
     second, _ = services.model_version_register(
         model=MLModel.objects.get(name="live"), data=factories.artifact_bytes(factories.river_regressor(5.0))
     )
@@ -431,8 +433,8 @@ def test_after_a_promotion_the_metrics_stream_follows_the_new_production_version
         # When v2 is promoted, v1's pending prediction learns (a v1 push), and v2 learns
         await sync_to_async(services.deployment_promote)(version=second)
         at_promotion = await stream.message()
-        await sync_to_async(runtime.learn)(model="live", id="old", ground_truth=10.0)
-        await sync_to_async(runtime.learn)(model="live", features={"x": 1.0}, ground_truth=3.0)
+        await sync_to_async(serving.learn)(model="live", id="old", ground_truth=10.0)
+        await sync_to_async(serving.learn)(model="live", features={"x": 1.0}, ground_truth=3.0)
         after = await stream.message()
         await stream.close()
         return before, at_promotion, after

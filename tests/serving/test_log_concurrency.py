@@ -8,11 +8,11 @@ import pytest
 from django.db import connections, transaction
 from river import datasets, linear_model, preprocessing
 
-from catalogue import runtime, services
-from catalogue.models import LearnEvent
-from catalogue.runtime import log, retention, serving
-from catalogue.runtime.host import Host
-from catalogue.runtime.host import host as this_process
+import serving
+from catalogue import services
+from serving import log, retention
+from serving.models import LearnEvent
+from serving.process import ServingProcess, acting_as, current
 from tests import factories
 from tests.conftest import is_postgres
 
@@ -112,7 +112,7 @@ def test_pruning_while_writers_learn_leaves_every_process_with_the_state_of_the_
         try:
             start.wait()
             for x, y in stream[n::WRITERS]:
-                seq = runtime.learn(model="pruned", features=x, ground_truth=y).seq
+                seq = serving.learn(model="pruned", features=x, ground_truth=y).seq
                 learned.append((seq, x, y))
         except BaseException as exc:  # surfaced in the main thread
             errors.append(exc)
@@ -134,16 +134,13 @@ def test_pruning_while_writers_learn_leaves_every_process_with_the_state_of_the_
     for _, x, y in sorted(learned, key=lambda item: item[0]):
         reference.learn_one(x, y)
     probe = stream[0][0]
-    fresh = Host()
+    fresh = ServingProcess()
     answers = []
-    for process in (this_process, fresh):
-        serving.host = process
-        try:
+    for process in (current(), fresh):
+        with acting_as(process):
             answers.append(
-                (runtime.predict(model="pruned", features=probe).prediction, runtime.metrics(model="pruned"))
+                (serving.predict(model="pruned", features=probe).prediction, serving.metrics(model="pruned"))
             )
-        finally:
-            serving.host = this_process
     assert answers[0] == answers[1]
     assert answers[0][0] == reference.predict_one(probe)
     assert answers[0][1]["n_learned"] == WRITERS * APPENDS

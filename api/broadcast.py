@@ -8,6 +8,7 @@ when the queue is full the event is dropped and counted. A slow listener is the 
 (its per-channel capacity drops for it alone), never the request's.
 
 Groups: ``events`` (everything), ``events.<model>``, ``metrics.<model>`` (hashed when a name is too long).
+Monitoring publishes through ``monitoring.live``, to which ``api`` subscribes the broadcaster when it starts.
 """
 
 import asyncio

@@ -8,8 +8,9 @@ from asgiref.sync import async_to_sync, sync_to_async
 from channels.layers import get_channel_layer
 from river import linear_model
 
-from catalogue import runtime, services
-from monitoring.broadcast import broadcaster
+import serving
+from api.broadcast import broadcaster
+from catalogue import services
 from tests import factories
 
 pytestmark = pytest.mark.django_db
@@ -54,7 +55,7 @@ def listen(groups: list[str], action, count: int, timeout: float = 5.0) -> list[
 
 
 def test_a_predict_reaches_listeners_of_the_model(live):
-    events = listen(["events.live"], lambda: runtime.predict(model="live", features={"x": 1.0}, id=7), 1)
+    events = listen(["events.live"], lambda: serving.predict(model="live", features={"x": 1.0}, id=7), 1)
     assert events[0]["type"] == "predict"
     assert (events[0]["model"], events[0]["version"], events[0]["id"]) == ("live", 1, 7)
     assert events[0]["features"] == {"x": 1.0}
@@ -63,7 +64,7 @@ def test_a_predict_reaches_listeners_of_the_model(live):
 def test_a_learn_sends_the_event_and_a_metrics_push(live):
     events = listen(
         ["events.live", "metrics.live"],
-        lambda: runtime.learn(model="live", features={"x": 1.0}, ground_truth=2.0),
+        lambda: serving.learn(model="live", features={"x": 1.0}, ground_truth=2.0),
         2,
     )
     by_type = {event["type"]: event for event in events}
@@ -76,14 +77,14 @@ def test_metric_pushes_are_coalesced(live, settings):
 
     def learn_three_times():
         for y in (1.0, 2.0, 3.0):
-            runtime.learn(model="live", features={"x": 1.0}, ground_truth=y)
+            serving.learn(model="live", features={"x": 1.0}, ground_truth=y)
 
     # The first push goes out as soon as the pump runs (after any of the three learns)...
     events = listen(["metrics.live"], learn_three_times, 1)
     assert events[0]["state_seq"] in (1, 2, 3)
     # ...and nothing more within the interval, however many learns follow.
     with pytest.raises(TimeoutError):
-        listen(["metrics.live"], lambda: runtime.learn(model="live", features={"x": 1}, ground_truth=1), 1, 0.5)
+        listen(["metrics.live"], lambda: serving.learn(model="live", features={"x": 1}, ground_truth=1), 1, 0.5)
 
 
 def test_events_above_the_rate_are_sampled_and_the_next_one_says_how_many(live, settings):
@@ -91,7 +92,7 @@ def test_events_above_the_rate_are_sampled_and_the_next_one_says_how_many(live, 
 
     def burst():
         for i in range(5):
-            runtime.predict(model="live", features={"x": float(i)})
+            serving.predict(model="live", features={"x": float(i)})
 
     events = listen(["events.live"], burst, 2)
     assert [e["features"]["x"] for e in events] == [0.0, 1.0]
@@ -129,7 +130,7 @@ def test_no_delivery_task_is_left_pending_once_the_queue_is_empty(live):
         broadcaster.bind_loop(asyncio.get_running_loop())
         channel = await layer.new_channel()
         await layer.group_add("events.live", channel)
-        await sync_to_async(lambda: runtime.predict(model="live", features={"x": 1.0}))()
+        await sync_to_async(lambda: serving.predict(model="live", features={"x": 1.0}))()
         await asyncio.wait_for(layer.receive(channel), 5)
         await asyncio.sleep(0.05)
         return [t for t in asyncio.all_tasks() if t.get_coro().__qualname__.startswith("Broadcaster.")]

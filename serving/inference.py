@@ -1,23 +1,26 @@
 """predict and learn: the one implementation every interface (REST, chantilly routes, WebSocket, CLI) calls."""
 
 import json
+import logging
 import math
 from dataclasses import dataclass
 from typing import Any
 
 from django.conf import settings
-from django.db import transaction
+from django.db import DatabaseError, transaction
 
 from catalogue import artifacts, services
 from catalogue.errors import Conflict, InvalidInput, NotFound, RhythmicError, WrongLocation
 from catalogue.flavors import GroundTruthError
 from catalogue.models import ModelVersion
-from catalogue.runtime import log, observers, retention
-from catalogue.runtime.codec import decode_prediction, encode_prediction, jsonable
-from catalogue.runtime.host import ModelEntry, Replica, host
-from catalogue.runtime.stats import stats
+from serving import log, observers, retention
+from serving.codec import decode_prediction, encode_prediction, jsonable
+from serving.process import current
+from serving.replicas import ModelEntry, Replica
 
 MISSING = object()
+
+logger = logging.getLogger(__name__)
 
 
 @dataclass
@@ -212,7 +215,7 @@ def _clean_batch(items: Any) -> list:
 
 def _served(model: str) -> ModelEntry:
     """The model's entry, if this process serves its location (RHYTHMIC_LOCATION; unset: every location)."""
-    entry = host.entry(model)
+    entry = current().replicas.entry(model)
     served = settings.RHYTHMIC_LOCATION
     if served and entry.location != served:
         where = f"location {entry.location!r}" if entry.location else "no location"
@@ -228,7 +231,7 @@ def _served(model: str) -> ModelEntry:
 
 def predict(*, model: str, features: Any, id: Any = None) -> Prediction:
     """Predict with the production version; with an ``id``, keep features and prediction for a later learn."""
-    with stats.timed(model, "predict"):
+    with current().timings.timed(model, "predict"):
         features = _clean_features(features)
         prediction_id = _clean_id(id)
         entry = _served(model)
@@ -237,7 +240,7 @@ def predict(*, model: str, features: Any, id: Any = None) -> Prediction:
             prediction = _predict_with(entry, replica, features)
             state_seq = entry.applied_seq
         if prediction_id is not None:
-            log.pending_put(
+            _store_pending(
                 model_id=entry.model_id,
                 rows=[(log.pending_key(prediction_id), replica.version_id, features, encode_prediction(prediction))],
             )
@@ -256,7 +259,7 @@ def predict(*, model: str, features: Any, id: Any = None) -> Prediction:
 def predict_many(*, model: str, items: Any) -> list[dict]:
     """Predict a list of ``{"features", "id"?}``; one result per item, each with its own error."""
     items = _clean_batch(items)
-    with stats.timed(model, "predict_many"):
+    with current().timings.timed(model, "predict_many"):
         entry = _served(model)
         results: list[dict] = []
         pending = []
@@ -289,8 +292,25 @@ def predict_many(*, model: str, items: Any) -> list[dict]:
                     state_seq=entry.applied_seq,
                 )
         if pending:
-            log.pending_put(model_id=entry.model_id, rows=_last_per_key(pending))
+            _store_pending(model_id=entry.model_id, rows=_last_per_key(pending))
         return results
+
+
+def _store_pending(*, model_id: int, rows: list[tuple]) -> None:
+    """Store pending predictions; now and then expire old ones and trim the model's beyond RHYTHMIC_MAX_PENDING."""
+    process = current()
+    if process.pending_sweep_due():
+        # Celery beat expires them hourly in production; without it each process sweeps now and then.
+        log.pending_expire()
+    stored = log.pending_put(model_id=model_id, rows=rows)
+    cap = settings.RHYTHMIC_MAX_PENDING
+    # Amortized: a trim reads past the newest ``cap`` rows, so run it once per tenth of the cap's worth of ids
+    # this process stored, not a COUNT per predict.
+    if cap and process.pending_trim_due(model_id=model_id, stored=stored, cap=cap):
+        try:
+            log.pending_trim(model_id=model_id, cap=cap)
+        except DatabaseError:  # say a deadlock with another process's trim: theirs did it, or the next will
+            logger.warning("could not trim the pending predictions of model %s", model_id, exc_info=True)
 
 
 def _last_per_key(rows: list[tuple]) -> list[tuple]:
@@ -330,7 +350,7 @@ class _Plan:
 def learn(*, model: str, ground_truth: Any = None, id: Any = None, features: Any = MISSING) -> Learned:
     """Learn one ground truth. With an ``id`` the stored features and prediction are used (the id wins over
     ``features``) and consumed; without, the production version predicts first. Durable before it returns."""
-    with stats.timed(model, "learn"):
+    with current().timings.timed(model, "learn"):
         results = _learn(model, [{"ground_truth": ground_truth, "id": id, "features": features}], single=True)
     retention.maybe_prune()
     return results[0]
@@ -339,7 +359,7 @@ def learn(*, model: str, ground_truth: Any = None, id: Any = None, features: Any
 def learn_many(*, model: str, items: Any) -> list[dict]:
     """Learn a list of ``{"ground_truth", "id"?, "features"?}`` in one transaction; one result per item."""
     items = _clean_batch(items)
-    with stats.timed(model, "learn_many"):
+    with current().timings.timed(model, "learn_many"):
         results = [r if isinstance(r, dict) else r.as_dict() for r in _learn(model, items, single=False)]
     retention.maybe_prune()
     return results
@@ -414,7 +434,7 @@ def _restore_refused(entry: ModelEntry, plans: list, taken: dict) -> None:
     consumed = {p.key for p in plans if isinstance(p, _Plan) and p.key is not None}
     refused = [(key, row.version_id, row.features, row.prediction) for key, row in taken.items() if key not in consumed]
     if refused:
-        log.pending_put(model_id=entry.model_id, rows=refused)
+        _store_pending(model_id=entry.model_id, rows=refused)
 
 
 def _check_learnable(entry: ModelEntry, plan: _Plan) -> RhythmicError | None:
@@ -479,7 +499,7 @@ def _version_replica(entry: ModelEntry, version: int | None):
 
 def metrics(*, model: str, version: int | None = None) -> dict:
     """The online metrics of the production version (or of ``version``), identical in every process."""
-    entry = host.entry(model)
+    entry = current().replicas.entry(model)
     with entry.lock:
         replica = _version_replica(entry, version)
         return {
@@ -505,7 +525,7 @@ def live_state(*, model: str) -> tuple[int, bytes]:
     """(version number, dill bytes) of the production version's current learned state."""
     import dill
 
-    entry = host.entry(model)
+    entry = current().replicas.entry(model)
     with entry.lock:
         replica = entry.production()
         return replica.number, dill.dumps(replica.servable.obj)
@@ -513,7 +533,7 @@ def live_state(*, model: str) -> tuple[int, bytes]:
 
 def snapshot(*, model: str, user=None, message: str = "") -> ModelVersion:
     """Turn the production version's live state into a new version whose parent is that version."""
-    entry = host.entry(model)
+    entry = current().replicas.entry(model)
     with entry.lock:
         replica = entry.production()
         data = artifacts.dump_state(replica.servable.obj)
@@ -534,4 +554,5 @@ def snapshot(*, model: str, user=None, message: str = "") -> ModelVersion:
 
 
 def route_stats(*, model: str) -> dict:
-    return stats.for_model(model)
+    """Per route: this process's answered calls to ``model``, their mean, EWM and percentiles (nanoseconds)."""
+    return current().route_stats(model=model)

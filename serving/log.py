@@ -10,19 +10,18 @@ the ORM cost more than running them.
 import contextlib
 import json
 import logging
-import time
-from collections import defaultdict
 from datetime import UTC, datetime, timedelta
 from typing import Any, NamedTuple
 
 from django.conf import settings
-from django.db import DatabaseError, connection, transaction
+from django.db import connection, transaction
 from django.db.models import F
 from django.utils import timezone
 from django.utils.dateparse import parse_datetime
 
 from catalogue.errors import NotFound
-from catalogue.models import Checkpoint, LearnEvent, Location, MLModel, PendingPrediction
+from catalogue.models import Location, MLModel
+from serving.models import Checkpoint, LearnEvent, PendingPrediction
 
 MODEL = MLModel._meta.db_table
 LOCATION = Location._meta.db_table
@@ -151,17 +150,9 @@ class Pending(NamedTuple):
     prediction: Any  # encoded
 
 
-_last_sweep = float("-inf")
-_stored_since_trim: dict[int, int] = defaultdict(int)  # per model: ids stored by this process since its last trim
-
-
-def pending_put(*, model_id: int, rows: list[tuple[str, int, dict, Any]]) -> None:
-    """Store (key, version_id, features, encoded prediction); a new prediction with a known id replaces it."""
-    global _last_sweep
-    if time.monotonic() - _last_sweep >= settings.RHYTHMIC_PENDING_SWEEP_SECONDS:
-        # Celery beat expires them hourly in production; without it each process sweeps now and then.
-        _last_sweep = time.monotonic()
-        pending_expire()
+def pending_put(*, model_id: int, rows: list[tuple[str, int, dict, Any]]) -> int:
+    """Store (key, version_id, features, encoded prediction); a new prediction with a known id replaces it.
+    Returns how many rows were stored (one per key). Expiry and the cap are the caller's (``inference``)."""
     now = _now()
     # One row per key, the last one: a statement may not upsert the same row twice (Postgres).
     unique = list(
@@ -182,22 +173,7 @@ def pending_put(*, model_id: int, rows: list[tuple[str, int, dict, Any]]) -> Non
             "prediction = excluded.prediction, created_at = excluded.created_at",
             unique,
         )
-    cap = settings.RHYTHMIC_MAX_PENDING
-    if cap:
-        # Amortized: a trim reads past the newest ``cap`` rows, so run it once per tenth of the cap's worth
-        # of ids this process stored, not a COUNT per predict.
-        _stored_since_trim[model_id] += len(unique)
-        if _stored_since_trim[model_id] >= max(1, cap // 10):
-            _stored_since_trim[model_id] = 0
-            try:
-                pending_trim(model_id=model_id, cap=cap)
-            except DatabaseError:  # say a deadlock with another process's trim: theirs did it, or the next will
-                logger.warning("could not trim the pending predictions of model %s", model_id, exc_info=True)
-
-
-def forget_counts() -> None:
-    """Forget this process's count of ids stored since each model's last trim (as a freshly started process)."""
-    _stored_since_trim.clear()
+    return len(unique)
 
 
 def pending_trim(*, model_id: int, cap: int) -> int:

@@ -9,11 +9,14 @@ from django.db import DatabaseError
 from django.utils import timezone
 from river import datasets, linear_model, preprocessing
 
-from catalogue import runtime, services, tasks
+import serving
+from catalogue import services
 from catalogue.errors import NotFound
-from catalogue.models import Checkpoint, LearnEvent, MLModel, PendingPrediction
-from catalogue.runtime import log, retention
-from catalogue.runtime.host import Host, host
+from catalogue.models import MLModel
+from serving import log, retention, tasks
+from serving.models import Checkpoint, LearnEvent, PendingPrediction
+from serving.process import ServingProcess, acting_as, current
+from serving.replicas import Replicas
 from tests import factories
 
 pytestmark = pytest.mark.django_db
@@ -35,7 +38,7 @@ def live_model(name="live"):
 
 def learn_stream(stream=STREAM, *, model="live"):
     for x, y in stream:
-        runtime.learn(model=model, features=x, ground_truth=y)
+        serving.learn(model=model, features=x, ground_truth=y)
 
 
 def age_log(days: int) -> None:
@@ -44,8 +47,8 @@ def age_log(days: int) -> None:
 
 def served(model="live", version=None) -> tuple:
     """What a client sees: a prediction and the version's metrics."""
-    answer = runtime.predict(model=model, features=PROBE).prediction
-    return answer, runtime.metrics(model=model, version=version)
+    answer = serving.predict(model=model, features=PROBE).prediction
+    return answer, serving.metrics(model=model, version=version)
 
 
 @pytest.fixture
@@ -72,9 +75,9 @@ def test_entries_past_the_retention_are_pruned_and_a_restarted_process_serves_th
     assert not LearnEvent.objects.exists()
     assert Checkpoint.objects.order_by("-seq").values_list("seq", flat=True).first() == 35
     # And a freshly started process answers and scores exactly as before
-    host.forget()
+    current().forget()
     assert served() == before
-    assert runtime.metrics(model="live")["n_learned"] == 35
+    assert serving.metrics(model="live")["n_learned"] == 35
 
 
 def test_entries_younger_than_the_retention_are_kept(retention_settings):
@@ -103,7 +106,7 @@ def test_an_entry_count_keeps_the_newest_entries_of_each_model(retention_setting
     before = served()
     assert retention.log_prune() == 25
     assert list(LearnEvent.objects.values_list("seq", flat=True)) == list(range(26, 36))
-    host.forget()
+    current().forget()
     assert served() == before
 
 
@@ -127,7 +130,7 @@ def test_a_version_without_a_checkpoint_gets_one_before_its_entries_go(retention
     # When the log is pruned, then it is checkpointed at the head first, and a restart replays nothing
     assert retention.log_prune() == 35
     assert list(Checkpoint.objects.filter(version=version).values_list("seq", flat=True)) == [35]
-    host.forget()
+    current().forget()
     assert served() == before
 
 
@@ -144,40 +147,33 @@ def test_a_retired_version_that_learned_is_covered_by_its_latest_checkpoint(rete
     age_log(days=31)
     before = (served(version=1), served(version=2))
     # When a process that has not loaded them prunes the log
-    host.forget()
+    current().forget()
     assert retention.log_prune() == 35
     # Then it checkpointed version 1 at the head, without keeping it loaded
     assert list(Checkpoint.objects.filter(version=v1).values_list("seq", flat=True)) == [35]
-    assert v1.pk not in host.entry("live").replicas
+    assert v1.pk not in current().replicas.entry("live").replicas
     # And both versions, reloaded from their checkpoints, score as before
-    host.forget()
+    current().forget()
     assert (served(version=1), served(version=2)) == before
-    assert runtime.metrics(model="live", version=1)["n_learned"] == 20
+    assert serving.metrics(model="live", version=1)["n_learned"] == 20
 
 
 def test_a_process_behind_the_pruned_entries_reloads_from_the_checkpoints():
     # Given a process that loaded the model after 5 learns and then saw nothing more
     live_model()
-    import catalogue.runtime.serving as serving
 
-    idle = Host()
-    serving.host = idle
-    try:
+    idle = ServingProcess()
+    with acting_as(idle):
         learn_stream(STREAM[:5])
-        runtime.predict(model="live", features=PROBE)
-    finally:
-        serving.host = host
+        serving.predict(model="live", features=PROBE)
     # And another that learned 30 more, checkpointing, before those entries were pruned
     learn_stream(STREAM[5:])
     expected = served()
     LearnEvent.objects.filter(seq__lte=30).update(created_at=timezone.now() - timedelta(days=40))
     assert retention.log_prune() == 30
     # When the idle process answers again, then it gives the same answers as the one that learned them
-    serving.host = idle
-    try:
+    with acting_as(idle):
         assert served() == expected
-    finally:
-        serving.host = host
 
 
 def test_a_replica_loaded_by_a_process_behind_a_newer_checkpoint_starts_from_it(retention_settings):
@@ -185,9 +181,9 @@ def test_a_replica_loaded_by_a_process_behind_a_newer_checkpoint_starts_from_it(
     # up to 30 were pruned
     _, version = live_model()
     learn_stream(STREAM[:5])
-    behind = Host().entry("live")
+    behind = Replicas().entry("live")
     learn_stream(STREAM[5:])
-    expected = runtime.metrics(model="live")
+    expected = serving.metrics(model="live")
     LearnEvent.objects.filter(seq__lte=30).update(created_at=timezone.now() - timedelta(days=40))
     assert retention.log_prune() == 30
     # When it loads the version, then it catches up to the checkpoint and holds every learn
@@ -201,7 +197,7 @@ def test_a_replica_whose_tail_is_pruned_while_it_replays_loads_again(retention_s
     # Given a version checkpointed at 10 that learned 5 more, and a process starting to load it
     _, version = live_model()
     learn_stream(STREAM[:15])
-    loading = Host().entry("live")
+    loading = Replicas().entry("live")
     read_tail = log.read_tail
     interfered = []
 
@@ -225,13 +221,13 @@ def test_a_replica_whose_tail_is_pruned_while_it_replays_loads_again(retention_s
 def test_a_learned_id_pruned_from_the_log_answers_a_clear_not_found(retention_settings):
     # Given an id learned long ago and pruned with its entry
     live_model()
-    runtime.predict(model="live", features=PROBE, id="a")
-    runtime.learn(model="live", id="a", ground_truth=1.0)
+    serving.predict(model="live", features=PROBE, id="a")
+    serving.learn(model="live", id="a", ground_truth=1.0)
     age_log(days=31)
     retention.log_prune()
     # When a client retries that learn, then it is told why, and nothing is learned twice
     with pytest.raises(NotFound, match="learned longer ago than the learn log's retention"):
-        runtime.learn(model="live", id="a", ground_truth=1.0)
+        serving.learn(model="live", id="a", ground_truth=1.0)
     assert MLModel.objects.get().learn_seq == 1
 
 
@@ -243,7 +239,7 @@ def test_a_replica_that_applied_everything_keeps_serving_after_the_prune(retenti
     # Then the next learns go on from the same state: the same as a process that never pruned
     learn_stream(STREAM[:5])
     after = served()
-    host.forget()
+    current().forget()
     assert served() == after
     assert after[1]["n_learned"] == 40
 
@@ -277,24 +273,24 @@ def test_past_the_cap_the_oldest_pending_predictions_expire_first(settings):
     settings.RHYTHMIC_MAX_PENDING = 3
     live_model()
     for key in "abcde":
-        runtime.predict(model="live", features=PROBE, id=key)
+        serving.predict(model="live", features=PROBE, id=key)
     assert sorted(PendingPrediction.objects.values_list("key", flat=True)) == ['"c"', '"d"', '"e"']
     with pytest.raises(NotFound, match="sooner when 3 newer ones wait"):
-        runtime.learn(model="live", id="a", ground_truth=1.0)
-    runtime.learn(model="live", id="c", ground_truth=1.0)
+        serving.learn(model="live", id="a", ground_truth=1.0)
+    serving.learn(model="live", id="c", ground_truth=1.0)
 
 
 def test_the_cap_is_checked_once_per_tenth_of_it_not_at_every_predict(settings):
     # Given a cap of 100 (a process trims after every 10 ids it stores) and 100 pending predictions
     settings.RHYTHMIC_MAX_PENDING = 100
     live_model()
-    runtime.predict_many(model="live", items=[{"features": PROBE, "id": i} for i in range(100)])
+    serving.predict_many(model="live", items=[{"features": PROBE, "id": i} for i in range(100)])
     # When 9 more come, then they are stored without a count
     for i in range(9):
-        runtime.predict(model="live", features=PROBE, id=f"more-{i}")
+        serving.predict(model="live", features=PROBE, id=f"more-{i}")
     assert PendingPrediction.objects.count() == 109
     # And the tenth since the last trim trims back to the cap, the oldest first
-    runtime.predict(model="live", features=PROBE, id="tenth")
+    serving.predict(model="live", features=PROBE, id="tenth")
     assert PendingPrediction.objects.count() == 100
     gone = [log.pending_key(i) for i in range(10)]
     assert not PendingPrediction.objects.filter(key__in=gone).exists()
@@ -311,7 +307,7 @@ def test_a_trim_that_fails_does_not_fail_the_predict(settings, monkeypatch):
 
     monkeypatch.setattr(log, "pending_trim", deadlock)
     # When a prediction with an id is made, then it is answered and kept
-    assert runtime.predict(model="live", features=PROBE, id="a").id == "a"
+    assert serving.predict(model="live", features=PROBE, id="a").id == "a"
     assert PendingPrediction.objects.filter(key='"a"').exists()
 
 
@@ -320,28 +316,28 @@ def test_label_coverage_counts_labelled_ids_and_every_way_an_id_expires(settings
     settings.RHYTHMIC_MAX_PENDING = 4
     live_model()
     for key in "abcde":
-        runtime.predict(model="live", features=PROBE, id=key)  # "a" is pushed out by the cap
+        serving.predict(model="live", features=PROBE, id=key)  # "a" is pushed out by the cap
     # When two get their ground truth, one expires by age in the sweep, one is learned too late
-    runtime.learn(model="live", id="d", ground_truth=1.0)
-    runtime.learn(model="live", id="e", ground_truth=2.0)
+    serving.learn(model="live", id="d", ground_truth=1.0)
+    serving.learn(model="live", id="e", ground_truth=2.0)
     old = timezone.now() - timedelta(seconds=settings.RHYTHMIC_PENDING_TTL + 1)
     PendingPrediction.objects.filter(key='"b"').update(created_at=old)
     assert log.pending_expire() == 1
     PendingPrediction.objects.filter(key='"c"').update(created_at=old)
-    [late] = runtime.learn_many(model="live", items=[{"id": "c", "ground_truth": 3.0}])
+    [late] = serving.learn_many(model="live", items=[{"id": "c", "ground_truth": 3.0}])
     assert late["error"]["status"] == 404
     # Then the model's label coverage is 2 labelled out of 5, in every process
     expected = {"labelled": 2, "expired": 3, "coverage": 0.4}
-    assert runtime.metrics(model="live")["labels"] == expected
+    assert serving.metrics(model="live")["labels"] == expected
     assert MLModel.objects.values_list("pending_labelled", "pending_expired").get() == (2, 3)
 
 
 def test_no_label_coverage_before_any_id_is_labelled_or_expired():
     live_model()
-    assert runtime.metrics(model="live")["labels"] == {"labelled": 0, "expired": 0, "coverage": None}
+    assert serving.metrics(model="live")["labels"] == {"labelled": 0, "expired": 0, "coverage": None}
 
 
 def test_a_learn_without_an_id_is_not_a_labelled_prediction():
     live_model()
     learn_stream(STREAM[:3])
-    assert runtime.metrics(model="live")["labels"]["labelled"] == 0
+    assert serving.metrics(model="live")["labels"]["labelled"] == 0

@@ -8,16 +8,15 @@ sequence and reloads its replicas from those checkpoints (``ModelEntry.sync``).
 """
 
 import logging
-import threading
-import time
 from datetime import datetime, timedelta
 
 from django.conf import settings
 from django.db.models import Max
 from django.utils import timezone
 
-from catalogue.models import Checkpoint, LearnEvent, MLModel, ModelVersion
-from catalogue.runtime.host import host
+from catalogue.models import MLModel, ModelVersion
+from serving.models import Checkpoint, LearnEvent
+from serving.process import current
 
 logger = logging.getLogger(__name__)
 
@@ -81,7 +80,7 @@ def _prune_model(*, model_id: int, name: str, bound: int) -> int:
 def _checkpoint(*, name: str, version_id: int) -> int | None:
     """Checkpoint a version here (loading it if this process has not), so its entries can go; its seq."""
     try:
-        entry = host.entry(name)
+        entry = current().replicas.entry(name)
         with entry.lock:
             loaded = version_id in entry.replicas
             replica = entry.replica(version_id)
@@ -105,22 +104,15 @@ def _delete(*, version_id: int, upto: int) -> int:
     return deleted
 
 
-_last_prune = float("-inf")
-_pruning = threading.Lock()
-
-
 def maybe_prune() -> None:
     """A process that learns prunes at most every RHYTHMIC_LOG_PRUNE_SECONDS: the embedded default has no
     Celery beat, and a deployment may run without one (as the pending sweep, beat's hourly run is extra)."""
-    global _last_prune
-    if time.monotonic() - _last_prune < settings.RHYTHMIC_LOG_PRUNE_SECONDS:
-        return
-    if not _pruning.acquire(blocking=False):
-        return  # another thread of this process is at it
+    process = current()
+    if not process.pruning():
+        return  # pruned lately, or another thread of this process is at it
     try:
-        _last_prune = time.monotonic()
         log_prune()
     except Exception:  # a learn was acknowledged already; the next sweep tries again
         logger.exception("the learn-log prune failed")
     finally:
-        _pruning.release()
+        process.pruned()

@@ -1,6 +1,6 @@
 """WebSocket consumers of live monitoring: every event (or one model's) and one model's metrics, as JSON.
 
-They only relay what monitoring.broadcast sends to the channel layer. A slow or dead client costs the
+They only relay what api.broadcast sends to the channel layer. A slow or dead client costs the
 others nothing: the layer's per-channel capacity drops messages for a full channel alone.
 """
 
@@ -10,11 +10,12 @@ from channels.db import database_sync_to_async
 from channels.generic.websocket import AsyncJsonWebsocketConsumer
 from django.utils import timezone
 
+import serving
 from api import parsers
+from api.broadcast import ALL_EVENTS, events_group, metrics_group
 from api.ws_auth import CLOSE_UNAUTHENTICATED, UNAUTHENTICATED_REASON
-from catalogue import runtime, selectors
+from catalogue import selectors
 from catalogue.errors import Conflict, NotFound
-from monitoring.broadcast import ALL_EVENTS, events_group, metrics_group
 
 # Close codes in the application range (4000-4999), after the HTTP statuses they mirror.
 CLOSE_NOT_FOUND = 4404
@@ -40,7 +41,7 @@ def _model_exists(name: str) -> bool:
 def _metrics_snapshot(name: str) -> dict:
     """The production version's metrics in the shape of a metrics push (``versions`` empty when none is live)."""
     try:
-        current = runtime.metrics(model=name)
+        current = serving.metrics(model=name)
     except Conflict:  # no production version yet: nothing to show, the pushes will come after a promote
         return {"type": "metrics", "model": name, "state_seq": None, "versions": {}}
     return {

@@ -1,0 +1,141 @@
+"""The one object that holds a server process's serving state: replicas, route timings, the sweep timers.
+
+Everything per-process lives on ``ServingProcess``, so one ``reset()`` starts a process afresh, and monitoring
+and the pages read it through its interface (``loaded``, ``lag``, ``route_stats``, ``recent_calls``), never
+through its internals. ``current()`` is this process's; ``switch()`` lets tests and benches act as another.
+"""
+
+import threading
+import time
+from collections import defaultdict
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+
+from django.conf import settings
+
+from serving.replicas import Replicas
+from serving.timings import Call, Timings
+
+
+@dataclass(frozen=True)
+class LoadedModel:
+    """A model as this process holds it: the log sequence it has applied and its loaded versions' numbers."""
+
+    name: str
+    model_id: int
+    applied_seq: int
+    versions: tuple[int, ...]
+
+
+class ServingProcess:
+    """This process's replicas of live versions, its route timings, and when it last swept or pruned."""
+
+    def __init__(self) -> None:
+        self.replicas = Replicas()
+        self.timings = Timings()
+        self._lock = threading.Lock()
+        self._last_sweep = float("-inf")
+        self._stored_since_trim: dict[int, int] = defaultdict(int)
+        self._last_prune = float("-inf")
+        self._pruning = threading.Lock()
+
+    def reset(self) -> None:
+        """Forget everything, as a freshly started process: replicas, timings, sweep timers and counters."""
+        self.replicas.forget()
+        self.timings.reset()
+        with self._lock:
+            self._last_sweep = float("-inf")
+            self._stored_since_trim.clear()
+            self._last_prune = float("-inf")
+
+    # --- what monitoring and the pages read ---------------------------------------------------------
+
+    def loaded(self) -> dict[str, LoadedModel]:
+        """The models this process holds, by name, with their applied sequence and loaded version numbers."""
+        found = {}
+        for name, entry in self.replicas.loaded().items():
+            with entry.lock:
+                numbers = tuple(sorted(replica.number for replica in entry.replicas.values()))
+                found[name] = LoadedModel(name, entry.model_id, entry.applied_seq, numbers)
+        return found
+
+    def lag(self, *, model: str, head: int) -> int | None:
+        """Learn-log entries up to ``head`` this process has not applied to ``model`` (None: not loaded here)."""
+        entry = self.replicas.loaded().get(model)
+        return None if entry is None else max(0, head - entry.applied_seq)
+
+    def route_stats(self, *, model: str) -> dict[str, dict]:
+        """Per route: count, mean, EWM and p50/p95/p99 of this process's answered calls (nanoseconds)."""
+        return self.timings.for_model(model)
+
+    def recent_calls(self, *, model: str, seconds: float) -> list[Call]:
+        """This process's calls to ``model`` (answered or refused) that ended within the last ``seconds``."""
+        return self.timings.recent(model, seconds=seconds)
+
+    def forget(self, model: str | None = None) -> None:
+        """Drop the replicas (of ``model``; of all): the next call loads them again from the database."""
+        self.replicas.forget(model)
+
+    def forget_timings(self, *, model: str) -> None:
+        """Drop the route timings of ``model`` (a name that now means another model, or none)."""
+        self.timings.reset(model)
+
+    # --- when to sweep pending predictions and prune the learn log (no Celery beat in the embedded default)
+
+    def pending_sweep_due(self) -> bool:
+        """True at most once every RHYTHMIC_PENDING_SWEEP_SECONDS: the caller expires old pending predictions."""
+        now = time.monotonic()
+        with self._lock:
+            if now - self._last_sweep < settings.RHYTHMIC_PENDING_SWEEP_SECONDS:
+                return False
+            self._last_sweep = now
+            return True
+
+    def pending_trim_due(self, *, model_id: int, stored: int, cap: int) -> bool:
+        """Count ``stored`` ids stored for the model; True once a tenth of ``cap`` was stored since the last trim."""
+        with self._lock:
+            self._stored_since_trim[model_id] += stored
+            if self._stored_since_trim[model_id] < max(1, cap // 10):
+                return False
+            self._stored_since_trim[model_id] = 0
+            return True
+
+    def pruning(self) -> bool:
+        """Take the prune turn: True at most once every RHYTHMIC_LOG_PRUNE_SECONDS and not while another thread
+        of this process prunes; the caller prunes, then calls ``pruned()``."""
+        if time.monotonic() - self._last_prune < settings.RHYTHMIC_LOG_PRUNE_SECONDS:
+            return False
+        if not self._pruning.acquire(blocking=False):
+            return False
+        self._last_prune = time.monotonic()
+        return True
+
+    def pruned(self) -> None:
+        self._pruning.release()
+
+
+_current = ServingProcess()
+
+
+def current() -> ServingProcess:
+    """This process's serving state."""
+    return _current
+
+
+def switch(to: ServingProcess) -> ServingProcess:
+    """Make ``to`` the current serving state and return the previous one: tests and benches act as several
+    processes in one this way."""
+    global _current
+    previous, _current = _current, to
+    return previous
+
+
+@contextmanager
+def acting_as(other: ServingProcess) -> Iterator[ServingProcess]:
+    """Within the block, serve as ``other`` (tests and benches act as several processes in one)."""
+    previous = switch(other)
+    try:
+        yield other
+    finally:
+        switch(previous)
