@@ -4,12 +4,9 @@ import json
 import threading
 from http.server import BaseHTTPRequestHandler, HTTPServer
 
-import dill
 import pytest
-from river import linear_model, preprocessing
 
 import serving
-from catalogue import services
 from catalogue.errors import Conflict, InvalidInput
 from monitoring import alerts, history
 from monitoring import services as monitoring_services
@@ -30,15 +27,6 @@ def _fresh(settings):
     alerts.reset()
     yield
     current().forget()
-
-
-@pytest.fixture
-def live():
-    model = factories.MLModelFactory(name="live")
-    obj = preprocessing.StandardScaler() | linear_model.LinearRegression()
-    version = factories.ModelVersionFactory(model=model, artifact=dill.dumps(obj))
-    services.deployment_promote(version=version)
-    return model
 
 
 def rule(model="live", **fields):

@@ -1,17 +1,13 @@
 """Drift points: detected in the replicated state, recorded once however many replicas (or replays) see them."""
 
-import dill
 import pytest
-from river import linear_model, preprocessing
 
 import serving
-from catalogue import services
 from monitoring import alerts, events, history
 from monitoring import services as monitoring_services
 from monitoring.models import Alert, DriftPoint
 from serving.process import current
 from serving.replicas import Replicas
-from tests import factories
 
 pytestmark = pytest.mark.django_db
 
@@ -27,15 +23,6 @@ def _fresh(settings):
     alerts.reset()
     yield
     current().forget()
-
-
-@pytest.fixture
-def live():
-    model = factories.MLModelFactory(name="live")
-    obj = preprocessing.StandardScaler() | linear_model.LinearRegression()
-    version = factories.ModelVersionFactory(model=model, artifact=dill.dumps(obj))
-    services.deployment_promote(version=version)
-    return model
 
 
 def stream(start: int, stop: int) -> list[dict]:

@@ -34,15 +34,6 @@ def published(monkeypatch) -> list[dict]:
     return sent
 
 
-@pytest.fixture
-def live():
-    model = factories.MLModelFactory(name="live")
-    obj = preprocessing.StandardScaler() | linear_model.LinearRegression()
-    version = factories.ModelVersionFactory(model=model, artifact=dill.dumps(obj))
-    services.deployment_promote(version=version)
-    return model
-
-
 def poison() -> None:
     """Learn features of ±1e308: finite, accepted, and the scaler's variance overflows, so predictions are NaN."""
     serving.learn(model="live", features={"x0": 1e308}, ground_truth=1.0)
