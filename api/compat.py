@@ -16,10 +16,9 @@ from rest_framework.response import Response
 
 import serving
 from api import schemas
-from api.errors import error_body
 from api.inference import INFERENCE_PERMISSIONS, json_object
 from catalogue import selectors
-from catalogue.errors import InvalidInput, TooLarge
+from catalogue.errors import InvalidInput, TooLarge, error_body, failure
 from serving import compat
 from serving.timings import empty_stats
 
@@ -50,10 +49,7 @@ def _refusal(request, *required: tuple[str, str]) -> Response | None:
     """A 403 naming the first permission of ``required`` the user lacks, or None when they hold them all."""
     for permission, action in required:
         if not request.user.has_perm(permission):
-            return Response(
-                error_body("permission_denied", f"{action} needs the {permission} permission"),
-                status=status.HTTP_403_FORBIDDEN,
-            )
+            return Response(error_body(failure(403, f"{action} needs the {permission} permission")), status=403)
     return None
 
 

@@ -20,9 +20,9 @@ from rest_framework.exceptions import AuthenticationFailed, Throttled
 import serving
 from api.authentication import CachedTokenAuthentication
 from api.broadcast import ALL_EVENTS, events_group, metrics_group
-from api.errors import error_body
+from api.errors import error_response, json_error
 from catalogue import selectors
-from catalogue.errors import Conflict, NotFound, RhythmicError
+from catalogue.errors import Conflict, NotFound, RhythmicError, error_body
 from serving import compat
 
 CONNECTED = object()  # yielded once the channel has joined its groups
@@ -73,17 +73,14 @@ async def _refuse(request) -> JsonResponse | None:
     """405 for anything but GET, 501 under WSGI, 401 without a valid token or session; None to start."""
     if not isinstance(request, ASGIRequest):
         # Under WSGI Django would collect the endless stream into a list: the worker would hang for good.
-        return JsonResponse(
-            error_body(
-                "needs_asgi",
-                "server-sent events are served by the ASGI server (daphne) only: route /api/stream/ to it",
-            ),
-            status=501,
+        return json_error(
+            "needs_asgi",
+            "server-sent events are served by the ASGI server (daphne) only: route /api/stream/ to it",
+            501,
         )
     if request.method != "GET":
-        response = JsonResponse(
-            error_body("method_not_allowed", f'method "{request.method}" not allowed: streams are read with GET'),
-            status=405,
+        response = json_error(
+            "method_not_allowed", f'method "{request.method}" not allowed: streams are read with GET', 405
         )
         response["Allow"] = "GET"
         return response
@@ -93,7 +90,7 @@ async def _refuse(request) -> JsonResponse | None:
     except AuthenticationFailed as exc:
         return _unauthorized("authentication_failed", str(exc.detail))
     except Throttled as exc:  # this address sent too many bad tokens
-        response = JsonResponse(error_body("throttled", str(exc.detail)), status=429)
+        response = json_error("throttled", str(exc.detail), 429)
         response["Retry-After"] = str(math.ceil(exc.wait or 1))
         return response
     user = found[0] if found else await request.auser()
@@ -106,13 +103,13 @@ async def _refuse(request) -> JsonResponse | None:
 
 
 def _unauthorized(code: str, message: str) -> JsonResponse:
-    response = JsonResponse(error_body(code, message), status=401)
+    response = json_error(code, message, 401)
     response["WWW-Authenticate"] = "Token"
     return response
 
 
 def _error(exc: RhythmicError) -> JsonResponse:
-    return JsonResponse(error_body(exc.code, exc.message, exc.field), status=exc.status)
+    return error_response(exc)
 
 
 def _stream_model(name, *, required: bool) -> str | None:
@@ -228,7 +225,7 @@ async def _metrics(name: str):
                 try:
                     production, values = await _production_metrics(name)
                 except NotFound as exc:  # the model was deleted while the stream was open
-                    yield _sse(error_body(exc.code, exc.message), "error")
+                    yield _sse(error_body(exc), "error")
                     return
                 if values is not None:
                     yield _sse(values)

@@ -18,8 +18,9 @@ from django.conf import settings
 
 import serving
 from api import parsers
+from api.permissions import INFER_REFUSAL, may_infer
 from api.ws_auth import CLOSE_UNAUTHENTICATED, UNAUTHENTICATED_REASON
-from catalogue.errors import RhythmicError
+from catalogue.errors import RhythmicError, error_body, failure
 
 logger = logging.getLogger(__name__)
 
@@ -33,11 +34,12 @@ def max_inflight() -> int:
 
 
 def error(rid: Any, code: str, message: str, field: str | None = None) -> dict:
-    return {"rid": rid, "error": {"code": code, "message": message, "field": field}}
+    """An error answer: the one error body (catalogue.errors.error_body) with the message's ``rid``."""
+    return answer_error(rid, RhythmicError(message, code=code, field=field))
 
 
-def _may_infer(user) -> bool:
-    return bool(settings.RHYTHMIC_PUBLIC_INFERENCE or user.has_perm("catalogue.infer_mlmodel"))
+def answer_error(rid: Any, exc: RhythmicError) -> dict:
+    return {"rid": rid, **error_body(exc)}
 
 
 # --- the synchronous part: runs in the database thread -----------------------------------------
@@ -56,9 +58,7 @@ def _check(message: Any) -> tuple[str, dict] | dict:
 
 
 def _answer(rid: Any, result: dict) -> dict:
-    if "error" in result:
-        found = result["error"]
-        return error(rid, found["code"], found["message"], found.get("field"))
+    # A failed item is already the one error body (serving's batch items): only the rid is added.
     return {"rid": rid, **result}
 
 
@@ -67,8 +67,7 @@ def _run(model: str, op: str, items: list[dict]) -> list[dict]:
     try:
         return call(model=model, items=items)
     except RhythmicError as exc:  # the whole batch is refused (no such model, no production version...)
-        failed = {"error": {"code": exc.code, "message": exc.message, "field": exc.field}}
-        return [failed] * len(items)
+        return [error_body(exc)] * len(items)
 
 
 def answer_frames(model: str, frames: list[Any]) -> list[Any]:
@@ -140,8 +139,8 @@ class InferenceConsumer(AsyncWebsocketConsumer):
         if user is None or not user.is_authenticated:
             await self.close(code=UNAUTHORIZED, reason=UNAUTHENTICATED_REASON)
             return
-        if not await database_sync_to_async(_may_infer)(user):
-            await self.close(code=FORBIDDEN, reason="predict and learn need the catalogue.infer_mlmodel permission")
+        if not await database_sync_to_async(may_infer)(user):
+            await self.close(code=FORBIDDEN, reason=INFER_REFUSAL)
             return
         self.worker = asyncio.get_running_loop().create_task(self._work())
 
@@ -195,7 +194,7 @@ class InferenceConsumer(AsyncWebsocketConsumer):
                     answers = await database_sync_to_async(answer_frames)(self.model, frames)
                 except Exception:  # a bug, not bad input: say so per frame and keep the connection
                     logger.exception("streaming inference failed on %s", self.model)
-                    answers = [error(None, "server_error", "the server failed; the error was logged")] * len(frames)
+                    answers = [answer_error(None, failure(500))] * len(frames)
                 for answer in answers:
                     await self._send(answer)
                     self.inflight -= 1

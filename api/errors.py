@@ -1,4 +1,4 @@
-"""One error shape for the whole API: ``{"error": {"code", "message", "field", "details"?}}``."""
+"""The REST side of the one error shape: DRF's exceptions and Django's 404/500 become catalogue.errors' body."""
 
 from django.core.exceptions import PermissionDenied
 from django.http import Http404, JsonResponse
@@ -7,31 +7,19 @@ from rest_framework import exceptions, status
 from rest_framework.response import Response
 from rest_framework.views import exception_handler as drf_exception_handler
 
-from catalogue.errors import RhythmicError
+from catalogue.errors import SERVER_ERROR, RhythmicError, error_body, failure, invalid_from_detail
 
 
-def error_body(code: str, message: str, field: str | None = None, details=None) -> dict:
-    error = {"code": code, "message": message, "field": field}
-    if details is not None:
-        error["details"] = details
-    return {"error": error}
-
-
-def _first_message(detail) -> tuple[str, str | None]:
-    """The first human message in DRF's nested validation detail, and the field it concerns."""
-    if isinstance(detail, dict):
-        for field, value in detail.items():
-            message, inner = _first_message(value)
-            name = field if field != "non_field_errors" else None
-            return (f"{name}: {message}" if name else message), (inner or name)
-    if isinstance(detail, list) and detail:
-        return _first_message(detail[0])
-    return str(detail), None
+def from_drf(exc: exceptions.APIException, http_status: int) -> RhythmicError:
+    """The RhythmicError for one of DRF's exceptions, keeping DRF's code (``not_authenticated``, ``throttled``...)."""
+    if isinstance(exc, exceptions.ValidationError):
+        return invalid_from_detail(exc.detail)
+    return failure(http_status, str(exc.detail), code=getattr(exc, "default_code", None))
 
 
 def exception_handler(exc, context):
     if isinstance(exc, RhythmicError):
-        return Response(error_body(exc.code, exc.message, exc.field), status=exc.status)
+        return Response(error_body(exc), status=exc.status)
     if isinstance(exc, Http404):
         exc = exceptions.NotFound(str(exc) or "not found")
     elif isinstance(exc, PermissionDenied):
@@ -39,19 +27,17 @@ def exception_handler(exc, context):
     response = drf_exception_handler(exc, context)
     if response is None:
         return None
-    if isinstance(exc, exceptions.ValidationError):
-        message, field = _first_message(exc.detail)
-        response.data = error_body("invalid", message, field, details=exc.detail)
-    else:
-        code = getattr(exc, "default_code", "error")
-        detail = exc.detail if isinstance(exc, exceptions.APIException) else str(exc)
-        response.data = error_body(code, str(detail))
+    response.data = error_body(from_drf(exc, response.status_code))
     return response
 
 
+def error_response(error: RhythmicError) -> JsonResponse:
+    """The one shape for plain Django views (404/500 handlers, SSE routes, middlewares)."""
+    return JsonResponse(error_body(error), status=error.status)
+
+
 def json_error(code: str, message: str, http_status: int = status.HTTP_400_BAD_REQUEST) -> JsonResponse:
-    """The same shape for plain Django views (404/500 handlers, non-DRF routes)."""
-    return JsonResponse(error_body(code, message), status=http_status)
+    return error_response(failure(http_status, message, code=code))
 
 
 @csrf_exempt  # else a POST, PUT or DELETE would get the CSRF check's HTML 403 instead of this 404
@@ -63,7 +49,7 @@ def api_not_found(request, path: str = "") -> JsonResponse:
 def server_error(request) -> JsonResponse:
     """handler500: JSON under /api/, Django's page elsewhere. Reached only by a bug, never by bad input."""
     if request.path.startswith("/api/"):
-        return json_error("server_error", "the server failed; the error was logged", 500)
+        return json_error("server_error", SERVER_ERROR, 500)
     from django.views.defaults import server_error as page
 
     return page(request)

@@ -2,7 +2,6 @@
 
 from typing import Any
 
-from django.conf import settings
 from drf_spectacular.utils import OpenApiParameter, extend_schema
 from rest_framework import status
 from rest_framework.decorators import api_view, permission_classes
@@ -11,19 +10,9 @@ from rest_framework.response import Response
 
 import serving
 from api import schemas
+from api.permissions import CanInfer
 from catalogue import services
 from catalogue.errors import InvalidInput
-
-
-class CanInfer(BasePermission):
-    """predict and learn need catalogue.infer_mlmodel, unless RHYTHMIC_PUBLIC_INFERENCE=1."""
-
-    message = "predict and learn need the catalogue.infer_mlmodel permission"
-
-    def has_permission(self, request, view) -> bool:
-        if settings.RHYTHMIC_PUBLIC_INFERENCE:
-            return True
-        return bool(request.user and request.user.has_perm("catalogue.infer_mlmodel"))
 
 
 class CanUpload(BasePermission):

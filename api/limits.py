@@ -14,7 +14,7 @@ from django.conf import settings
 from django.http import HttpRequest, JsonResponse
 from django.urls import Resolver404, resolve
 
-from api.errors import error_body
+from catalogue.errors import TooLarge, error_body
 
 #: Routes that take an artifact (raw body or multipart form), by URL name; every other route takes JSON.
 UPLOAD_ROUTES = frozenset(
@@ -57,8 +57,8 @@ def refusal(*, path: str | None, length: int | None) -> dict | None:
     where = path or "this route"
     if length is None:
         message = f"the request body (chunked) passed {cap} bytes, the most {where} takes ({setting})"
-        return error_body("too_large", message)
-    return error_body("too_large", f"the request body is {length} bytes; {where} takes at most {cap} bytes ({setting})")
+        return error_body(TooLarge(message))
+    return error_body(TooLarge(f"the request body is {length} bytes; {where} takes at most {cap} bytes ({setting})"))
 
 
 def _content_length(value: str | bytes | None) -> int | None:

@@ -15,7 +15,7 @@ from api import parsers
 from api.broadcast import ALL_EVENTS, events_group, metrics_group
 from api.ws_auth import CLOSE_UNAUTHENTICATED, UNAUTHENTICATED_REASON
 from catalogue import selectors
-from catalogue.errors import Conflict, NotFound
+from catalogue.errors import Conflict, NotFound, RhythmicError, error_body
 
 # Close codes in the application range (4000-4999), after the HTTP statuses they mirror.
 CLOSE_NOT_FOUND = 4404
@@ -29,7 +29,8 @@ def _query_param(scope, name: str) -> str | None:
 
 
 def error(code: str, message: str) -> dict:
-    return {"type": "error", "code": code, "message": message}
+    """An error message of these sockets: ``{"type": "error", "error": {...}}``, the one error body with its type."""
+    return {"type": "error", **error_body(RhythmicError(message, code=code))}
 
 
 @database_sync_to_async

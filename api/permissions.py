@@ -4,7 +4,28 @@ A view lists, per HTTP method, the permission a write needs and a phrase naming 
 answers 403 with a message naming that permission, so the user knows what to ask an administrator for.
 """
 
+from django.conf import settings
 from rest_framework.permissions import BasePermission
+
+#: The inference rule, written once for every transport (REST, chantilly routes, the streaming socket).
+INFER_PERMISSION = "catalogue.infer_mlmodel"
+INFER_REFUSAL = f"predict and learn need the {INFER_PERMISSION} permission"
+
+
+def may_infer(user) -> bool:
+    """Whether ``user`` may predict and learn: with catalogue.infer_mlmodel, or anyone if RHYTHMIC_PUBLIC_INFERENCE."""
+    if settings.RHYTHMIC_PUBLIC_INFERENCE:
+        return True
+    return bool(user and user.has_perm(INFER_PERMISSION))
+
+
+class CanInfer(BasePermission):
+    """predict and learn need catalogue.infer_mlmodel, unless RHYTHMIC_PUBLIC_INFERENCE=1."""
+
+    message = INFER_REFUSAL
+
+    def has_permission(self, request, view) -> bool:
+        return may_infer(request.user)
 
 
 class ModelPermission(BasePermission):

@@ -10,7 +10,7 @@ from django.conf import settings
 from django.db import DatabaseError, transaction
 
 from catalogue import artifacts, services
-from catalogue.errors import Conflict, InvalidInput, NotFound, RhythmicError, WrongLocation
+from catalogue.errors import Conflict, InvalidInput, NotFound, RhythmicError, WrongLocation, error_body
 from catalogue.flavors import GroundTruthError
 from catalogue.models import ModelVersion
 from serving import log, observers, retention
@@ -319,7 +319,7 @@ def _last_per_key(rows: list[tuple]) -> list[tuple]:
 
 
 def _item_error(exc: RhythmicError) -> dict:
-    return {"error": {"code": exc.code, "message": exc.message, "field": exc.field, "status": exc.status}}
+    return error_body(exc)
 
 
 # --- learn --------------------------------------------------------------------------------------

@@ -54,9 +54,9 @@ def test_batch_routes_answer_one_result_per_item(maintainer_client, live):
     learned = maintainer_client.post(
         url("learn-many"), {"items": [{"id": "a", "ground_truth": 2}, {"id": "zzz", "ground_truth": 1}]}, format="json"
     )
-    assert [("seq" in r, r.get("error", {}).get("status")) for r in learned.json()["results"]] == [
+    assert [("seq" in r, r.get("error", {}).get("code")) for r in learned.json()["results"]] == [
         (True, None),
-        (False, 404),
+        (False, "not_found"),
     ]
 
 

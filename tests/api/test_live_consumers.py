@@ -189,7 +189,7 @@ def test_a_filter_on_an_unknown_model_is_answered_not_found_and_closed_with_4404
 
     accepted, message, closing = run(scenario)
     assert accepted
-    assert message == {"type": "error", "code": "not_found", "message": "no model named 'nope'"}
+    assert message == {"type": "error", "error": {"code": "not_found", "message": "no model named 'nope'", "field": None}}
     assert closing == {"type": "websocket.close", "code": 4404}
 
 
@@ -229,8 +229,8 @@ def test_any_other_message_is_answered_with_an_error_and_the_socket_stays_open(t
         return answer, still_open
 
     answer, still_open = run(scenario)
-    assert (answer["type"], answer["code"]) == ("error", "invalid")
-    assert '{"type": "ping"}' in answer["message"]
+    assert (answer["type"], answer["error"]["code"]) == ("error", "invalid")
+    assert '{"type": "ping"}' in answer["error"]["message"]
     assert still_open == {"type": "pong"}
 
 
@@ -247,7 +247,7 @@ def test_a_frame_that_is_not_a_json_message_is_answered_with_an_error(token, fra
 
     answer = run(scenario)
     assert answer["type"] == "error"
-    assert problem in answer["message"]
+    assert problem in answer["error"]["message"]
 
 
 def test_a_closed_socket_leaves_its_group(token):
@@ -361,6 +361,6 @@ def test_the_metrics_socket_of_an_unknown_model_is_answered_not_found_and_closed
 
     accepted, message, closing, members = run(scenario)
     assert accepted
-    assert message == {"type": "error", "code": "not_found", "message": "no model named 'nope'"}
+    assert message == {"type": "error", "error": {"code": "not_found", "message": "no model named 'nope'", "field": None}}
     assert closing == {"type": "websocket.close", "code": 4404}
     assert members == set()

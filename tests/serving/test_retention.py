@@ -325,7 +325,7 @@ def test_label_coverage_counts_labelled_ids_and_every_way_an_id_expires(settings
     assert log.pending_expire() == 1
     PendingPrediction.objects.filter(key='"c"').update(created_at=old)
     [late] = serving.learn_many(model="live", items=[{"id": "c", "ground_truth": 3.0}])
-    assert late["error"]["status"] == 404
+    assert late["error"]["code"] == "not_found"
     # Then the model's label coverage is 2 labelled out of 5, in every process
     expected = {"labelled": 2, "expired": 3, "coverage": 0.4}
     assert serving.metrics(model="live")["labels"] == expected

@@ -218,7 +218,7 @@ def test_learn_many_answers_each_item_and_appends_the_good_ones_in_one_go():
         ],
     )
     assert [r.get("seq") for r in results] == [1, None, None, 2, None]
-    assert [r["error"]["status"] for r in results if "error" in r] == [404, 400, 400]
+    assert [r["error"]["code"] for r in results if "error" in r] == ["not_found", "invalid", "invalid"]
     assert LearnEvent.objects.count() == 2
 
 
