@@ -11,8 +11,8 @@ from typing import Any
 
 from django.db import transaction
 
-from catalogue import artifacts, selectors, services
-from catalogue.errors import Conflict, InvalidInput
+from catalogue import artifacts, services
+from catalogue.errors import InvalidInput
 from catalogue.flavors import FLAVORS
 from catalogue.models import Deployment, MLModel, ModelVersion
 
@@ -198,26 +198,24 @@ class DeployOutcome:
 
 
 @transaction.atomic
-def _register(
-    config: DeployConfig, *, data: bytes, requirements: str, user
-) -> tuple[MLModel, bool, ModelVersion, bool]:
-    model = selectors.model_get(name=config.name)
-    model_created = model is None
-    if model is None:
-        model = services.model_create(
-            name=config.name,
-            flavor=config.flavor,
-            description=config.description or "",
-            metadata=config.metadata,
-            location=config.location,
-            owner=user,
-        )
-    else:
-        if model.flavor != config.flavor:
-            raise Conflict(
-                f"model {model.name} is a {model.flavor} model; the config says flavor {config.flavor!r}",
-                field="model.flavor",
-            )
+def _register(config: DeployConfig, *, data: bytes, requirements: str, user) -> services.Upload:
+    uploaded = services.model_version_upload(
+        name=config.name,
+        data=data,
+        flavor=config.flavor,
+        create=True,
+        model_description=config.description or "",
+        model_metadata=config.metadata,
+        location=config.location,
+        fmt=config.format,
+        requirements=requirements,
+        message=config.message,
+        description=config.version_description,
+        input_example=config.input_example,
+        author=user,
+    )
+    if not uploaded.model_created:
+        # An existing model takes the config's description, metadata and location (the ones it sets).
         changes = {
             key: value
             for key, value in (
@@ -228,18 +226,8 @@ def _register(
             if value is not None
         }
         if changes:
-            services.model_update(model=model, **changes)
-    version, version_created = services.model_version_register(
-        model=model,
-        data=data,
-        fmt=config.format,
-        requirements=requirements,
-        message=config.message,
-        description=config.version_description,
-        input_example=config.input_example,
-        author=user,
-    )
-    return model, model_created, version, version_created
+            services.model_update(model=uploaded.model, **changes)
+    return uploaded
 
 
 def apply(config: DeployConfig, *, user=None) -> DeployOutcome:
@@ -251,10 +239,10 @@ def apply(config: DeployConfig, *, user=None) -> DeployOutcome:
     """
     data = config.read_artifact()
     requirements = config.read_requirements()
-    model, model_created, version, version_created = _register(config, data=data, requirements=requirements, user=user)
-    version = ModelVersion.objects.without_artifact().select_related("model").get(pk=version.pk)
+    uploaded = _register(config, data=data, requirements=requirements, user=user)
+    version = ModelVersion.objects.without_artifact().select_related("model").get(pk=uploaded.version.pk)
     model = version.model
-    outcome = DeployOutcome(model, version, model_created, version_created)
+    outcome = DeployOutcome(model, version, uploaded.model_created, uploaded.version_created)
     if not config.promote:
         return outcome
     if model.production_version_id == version.pk:

@@ -5,6 +5,7 @@ Every interface (REST, admin, CLI, web UI) calls these; none writes catalogue ro
 
 import logging
 import re
+from dataclasses import dataclass
 from typing import Any
 
 from django.conf import settings
@@ -150,6 +151,107 @@ def model_delete(*, model: MLModel) -> None:
 # --- versions ----------------------------------------------------------------------------------
 
 
+def _clean_artifact(data: Any, fmt: str | None) -> str:
+    """The artifact's format (guessed when ``fmt`` is None), once the bytes are known to be storable."""
+    if not data:
+        raise InvalidInput("the artifact is empty: send the serialized model as the request body or file")
+    limit = settings.RHYTHMIC_MAX_ARTIFACT_BYTES
+    if len(data) > limit:
+        raise TooLarge(f"the artifact is {len(data)} bytes; the limit is {limit} (RHYTHMIC_MAX_ARTIFACT_BYTES)")
+    fmt = fmt or artifacts.guess_format(data)
+    if fmt not in artifacts.FORMATS:
+        raise InvalidInput(f"format must be one of: {', '.join(artifacts.FORMATS)}; got {fmt!r}", field="format")
+    return fmt
+
+
+@dataclass(frozen=True)
+class Upload:
+    """What ``model_version_upload`` did: the version, and whether the model and the version are new."""
+
+    model: MLModel
+    version: ModelVersion
+    model_created: bool
+    version_created: bool
+
+
+@transaction.atomic
+def model_version_upload(
+    *,
+    name: str,
+    data: bytes,
+    flavor: str | None = None,
+    create: bool = False,
+    model_description: str = "",
+    model_metadata: dict[str, str] | None = None,
+    location: Location | str | None = None,
+    fmt: str | None = None,
+    requirements: str = "",
+    message: str = "",
+    description: str = "",
+    metadata: dict[str, str] | None = None,
+    input_example: Any = None,
+    author=None,
+    parent: ModelVersion | None = None,
+    validate: bool = True,
+) -> Upload:
+    """Register ``data`` as the next version of model ``name``: the one upload of every interface.
+
+    REST, the upload page, the admin, ``add_model``, deploy configs and chantilly's ``/api/model`` all call it,
+    so a bad artifact or a flavor mismatch is refused with the same error, and every upload is validated and
+    logged alike. ``flavor``, when given, must be the model's; with ``create`` a missing model is created
+    (``flavor`` then required; ``model_description``, ``model_metadata`` and ``location`` are used only then).
+    A refusal, also the version's, leaves no model behind: all of it is one transaction.
+    """
+    _clean_artifact(data, fmt)  # first: a bad artifact is the same error whether or not the model exists
+    model = selectors.model_get(name=name) if isinstance(name, str) else None
+    model_created = model is None
+    if model is None:
+        if not create:
+            raise NotFound(f"no model named {name!r}")
+        if flavor is None:
+            raise InvalidInput(
+                f"there is no model named {name!r} yet; give its flavor ({', '.join(FLAVORS)}) to create it",
+                field="flavor",
+            )
+        model = model_create(
+            name=name,
+            flavor=flavor,
+            description=model_description,
+            metadata=model_metadata,
+            location=location,
+            owner=author,
+        )
+    elif flavor is not None and flavor != model.flavor:
+        raise Conflict(f"model {model.name} is a {model.flavor} model, not {flavor}", field="flavor")
+    version, version_created = model_version_register(
+        model=model,
+        data=data,
+        fmt=fmt,
+        requirements=requirements,
+        message=message,
+        description=description,
+        metadata=metadata,
+        input_example=input_example,
+        author=author,
+        parent=parent,
+        validate=validate,
+    )
+    if version_created:
+        logger.info(
+            "registered %s v%d (%s, %d bytes, sha256 %s) by %s%s",
+            model.name,
+            version.number,
+            version.format,
+            version.size,
+            version.sha256[:12],
+            getattr(author, "username", None) or "nobody",
+            " in a new model" if model_created else "",
+        )
+    else:
+        logger.info("%s v%d uploaded again (same sha256): nothing stored", model.name, version.number)
+    return Upload(model=model, version=version, model_created=model_created, version_created=version_created)
+
+
 def model_version_register(
     *,
     model: MLModel,
@@ -164,18 +266,11 @@ def model_version_register(
     parent: ModelVersion | None = None,
     validate: bool = True,
 ) -> tuple[ModelVersion, bool]:
-    """Store ``data`` as the model's next version and queue its validation.
+    """Store ``data`` as the model's next version and queue its validation (interfaces call model_version_upload).
 
     Returns ``(version, created)``: the same bytes uploaded again give back the existing version.
     """
-    if not data:
-        raise InvalidInput("the artifact is empty: send the serialized model as the request body or file")
-    limit = settings.RHYTHMIC_MAX_ARTIFACT_BYTES
-    if len(data) > limit:
-        raise TooLarge(f"the artifact is {len(data)} bytes; the limit is {limit} (RHYTHMIC_MAX_ARTIFACT_BYTES)")
-    fmt = fmt or artifacts.guess_format(data)
-    if fmt not in artifacts.FORMATS:
-        raise InvalidInput(f"format must be one of: {', '.join(artifacts.FORMATS)}; got {fmt!r}", field="format")
+    fmt = _clean_artifact(data, fmt)
     if not isinstance(requirements, str):
         raise InvalidInput("requirements must be text in requirements.txt form", field="requirements")
     if input_example is not None and not isinstance(input_example, dict):
@@ -308,15 +403,24 @@ def rollback_target(*, model: MLModel) -> ModelVersion | None:
     return model.versions.without_artifact().get(pk=candidates[-1]) if candidates else None
 
 
-@transaction.atomic
-def deployment_rollback(*, model: MLModel, user=None, note: str = "") -> Deployment:
-    """Return to the previous production version."""
-    model = _lock(model)
+def rollback_check(*, model: MLModel) -> ModelVersion:
+    """The version a rollback of ``model`` returns to, or the Conflict that ``deployment_rollback`` would raise.
+
+    Pages call it to ask before they act (the rollback itself checks again, under the model's lock).
+    """
     if model.production_version_id is None:
         raise Conflict(f"{model.name} has no production version to roll back from")
     target = rollback_target(model=model)
     if target is None:
         raise Conflict(f"{model.name} has no earlier ready production version to roll back to")
+    return target
+
+
+@transaction.atomic
+def deployment_rollback(*, model: MLModel, user=None, note: str = "") -> Deployment:
+    """Return to the previous production version."""
+    model = _lock(model)
+    target = rollback_check(model=model)
     return _switch(model, target, Deployment.Action.ROLLBACK, user, note)
 
 

@@ -205,8 +205,8 @@ def version_upload(request, name: str):
         if form.is_valid():
             data = form.cleaned_data
             try:
-                version, created = services.model_version_register(
-                    model=model,
+                uploaded = services.model_version_upload(
+                    name=model.name,
                     data=data["file"].read(),
                     fmt=data["format"],
                     requirements=data["requirements"],
@@ -217,8 +217,8 @@ def version_upload(request, name: str):
             except RhythmicError as exc:
                 status = form_error(form, exc)
             else:
-                _upload_message(request, version, created)
-                return redirect(dashboard_url(model, f"v{version.number}"))
+                _upload_message(request, uploaded.version, uploaded.version_created)
+                return redirect(dashboard_url(model, f"v{uploaded.version.number}"))
     return render(request, "dashboard/version_upload.html", {"model": model, "form": form}, status=status)
 
 
@@ -278,11 +278,7 @@ def version_promote(request, name: str, number: int):
 @page(CHANGE_MODEL, "rolling back a model")
 def model_rollback(request, name: str):
     model = services.get_model_or_404(name)
-    if model.production_version_id is None:
-        return error_page(request, f"{model.name} has no production version to roll back from.", 409)
-    target = services.rollback_target(model=model)
-    if target is None:
-        return error_page(request, f"{model.name} has no earlier ready production version to roll back to.", 409)
+    target = services.rollback_check(model=model)  # its Conflict is the page's error (see page())
     current = model.production_version.number
     return _confirm(
         request,

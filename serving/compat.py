@@ -10,7 +10,7 @@ from typing import Any
 from django.db import transaction
 from django.utils import timezone
 
-from catalogue import selectors, services
+from catalogue import services
 from catalogue.errors import Conflict, InvalidInput, NotFound
 from catalogue.models import CompatWorkspace, MLModel, ModelVersion
 from serving import log
@@ -91,26 +91,23 @@ def resolve_for_id(prediction_id: Any) -> str | None:
 def upload(*, data: bytes, name: str | None = None, user=None) -> MLModel:
     """Register ``data`` as the model's next version, validate it now, promote it and make it the default.
 
-    The same services as a REST upload (register, then the validation the worker would run), so the same
-    report, log line and live event; only the validation runs before the answer, because chantilly's
+    The same services as every upload (model_version_upload, then the validation the worker would run), so
+    the same refusals, report, log line and live event; only the validation runs before the answer, because chantilly's
     clients expect the model live when the POST returns. A refused model rolls everything back.
     """
     space = CompatWorkspace.objects.select_for_update().get_or_create(pk=1)[0]
     if not space.flavor:
         raise InvalidInput('no flavor is set: POST /api/init with {"flavor": "regression"} first', code="no_flavor")
-    name = name or f"model-{secrets.token_hex(4)}"
-    services._clean_name(name)
-    model = selectors.model_get(name=name)
-    if model is not None and model.flavor != space.flavor:
-        raise Conflict(f"model {name!r} exists with flavor {model.flavor}; the workspace flavor is {space.flavor}")
-    if not data:
-        raise InvalidInput("the body is empty: send the dill or pickle bytes of a model")
-
-    if model is None:
-        model = services.model_create(name=name, flavor=space.flavor, owner=user)
-    version, _ = services.model_version_register(
-        model=model, data=data, message="uploaded through /api/model", author=user, validate=False
+    uploaded = services.model_version_upload(
+        name=name or f"model-{secrets.token_hex(4)}",
+        data=data,
+        flavor=space.flavor,
+        create=True,
+        message="uploaded through /api/model",
+        author=user,
+        validate=False,
     )
+    model, version, name = uploaded.model, uploaded.version, uploaded.model.name
     if version.status in (ModelVersion.Status.PENDING, ModelVersion.Status.FAILED):
         version = services.model_version_validate(version_id=version.pk)
     if version.status == ModelVersion.Status.FAILED:

@@ -234,8 +234,8 @@ class VersionListView(CatalogueView):
                 ),
             )
         parent_number = fields.pop("parent", None)
-        version, created = services.model_version_register(
-            model=model,
+        uploaded = services.model_version_upload(
+            name=model.name,
             data=data,
             fmt=fields.get("format"),
             requirements=fields.get("requirements", ""),
@@ -246,10 +246,11 @@ class VersionListView(CatalogueView):
             author=request.user,
             parent=_parent(model, parent_number),
         )
+        version = uploaded.version
         location = reverse("api:version-detail", kwargs={"name": model.name, "number": version.number})
         return Response(
             _version_data(model.name, version.number),
-            status=status.HTTP_201_CREATED if created else status.HTTP_200_OK,
+            status=status.HTTP_201_CREATED if uploaded.version_created else status.HTTP_200_OK,
             headers={"Location": request.build_absolute_uri(location)},
         )
 

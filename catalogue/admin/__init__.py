@@ -1,6 +1,6 @@
 """Django admin for the catalogue: every write goes through catalogue services, their errors become messages.
 
-Versions are immutable (uploads only, through ``services.model_version_register``); deployments are
+Versions are immutable (uploads only, through ``services.model_version_upload``); deployments are
 append-only history, read-only here.
 """
 

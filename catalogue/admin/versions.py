@@ -182,8 +182,8 @@ class ModelVersionAdmin(ServiceErrorsAsMessages, admin.ModelAdmin):
 
     def save_model(self, request, obj, form, change):
         data = form.cleaned_data
-        version, created = services.model_version_register(
-            model=data["model"],
+        uploaded = services.model_version_upload(
+            name=data["model"].name,
             data=data["artifact_file"].read(),
             fmt=data["artifact_format"] or None,
             requirements=data["requirements"],
@@ -192,8 +192,8 @@ class ModelVersionAdmin(ServiceErrorsAsMessages, admin.ModelAdmin):
             input_example=data["input_example"],
             author=request.user,
         )
-        _copy_saved(obj, version)
-        obj._already_stored = not created
+        _copy_saved(obj, uploaded.version)
+        obj._already_stored = not uploaded.version_created
 
     def response_add(self, request, obj, post_url_continue=None):
         change_url = _version_admin_url(obj, "change")

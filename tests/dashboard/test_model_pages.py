@@ -6,6 +6,7 @@ from django.urls import reverse
 
 import serving
 from catalogue import services
+from catalogue.errors import Conflict
 from catalogue.models import Deployment, MLModel, ModelVersion
 from monitoring.models import MetricSnapshot
 from tests import factories
@@ -361,6 +362,21 @@ def test_rolling_back_without_an_earlier_version_says_so(maintainer_web, served_
     # then
     assert response.status_code == 409
     assert "no earlier ready production version" in response.content.decode()
+
+
+def test_rolling_back_a_model_with_nothing_in_production_shows_the_services_refusal(maintainer_web, db):
+    # given a model that never went live
+    model = factories.MLModelFactory(name="fresh")
+    # when its rollback page is asked for, or posted to
+    shown = maintainer_web.get(url("model-rollback", model))
+    posted = maintainer_web.post(url("model-rollback", model), {"note": "undo"})
+    # then both answer the Conflict of catalogue.services, in its words
+    with pytest.raises(Conflict) as refusal:
+        services.rollback_check(model=model)
+    for response in (shown, posted):
+        assert response.status_code == 409
+        assert refusal.value.message in response.content.decode()
+    assert not Deployment.objects.filter(model=model).exists()
 
 
 def test_a_user_without_change_mlmodel_cannot_roll_back(reader_web, served_model):

@@ -4,7 +4,6 @@ import json
 from pathlib import Path
 
 from django.core.management.base import BaseCommand, CommandError
-from django.db import transaction
 
 from catalogue import artifacts, selectors, services
 from catalogue.errors import RhythmicError
@@ -86,30 +85,20 @@ class Command(BaseCommand):
             self.stdout.write(line)
         raise_if_failed(version)
 
-    @transaction.atomic
     def _register(self, data, requirements, input_example, options):
-        # One transaction: a refused artifact leaves no half-created model behind. Validation is queued on commit.
         model = selectors.model_get(name=options["name"])
-        new_model = model is None
-        if model is None:
-            if not options["flavor"]:
-                raise CommandError(
-                    f"there is no model named {options['name']!r} yet; give --flavor "
-                    f"({', '.join(FLAVORS)}) to create it"
-                )
-            model = services.model_create(
-                name=options["name"], flavor=options["flavor"], location=options["location"], owner=options["author"]
-            )
-        elif options["flavor"] and options["flavor"] != model.flavor:
-            raise CommandError(f"{model.name} is a {model.flavor} model, not {options['flavor']}")
-        elif options["location"] and options["location"] != getattr(model.location, "name", None):
+        if model is not None and options["location"] and options["location"] != getattr(model.location, "name", None):
             raise CommandError(
                 f"--location only applies when creating a model; {model.name} already exists "
                 f"(change its location in the admin or the API)"
             )
-        version, created = services.model_version_register(
-            model=model,
+        # One transaction: a refused artifact leaves no half-created model behind. Validation is queued on commit.
+        uploaded = services.model_version_upload(
+            name=options["name"],
             data=data,
+            flavor=options["flavor"],
+            create=True,
+            location=options["location"],
             fmt=options["format"],
             requirements=requirements,
             message=options["message"],
@@ -117,4 +106,4 @@ class Command(BaseCommand):
             input_example=input_example,
             author=options["author"],
         )
-        return version, created, new_model
+        return uploaded.version, uploaded.version_created, uploaded.model_created
