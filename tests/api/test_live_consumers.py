@@ -189,7 +189,10 @@ def test_a_filter_on_an_unknown_model_is_answered_not_found_and_closed_with_4404
 
     accepted, message, closing = run(scenario)
     assert accepted
-    assert message == {"type": "error", "error": {"code": "not_found", "message": "no model named 'nope'", "field": None}}
+    assert message == {
+        "type": "error",
+        "error": {"code": "not_found", "message": "no model named 'nope'", "field": None},
+    }
     assert closing == {"type": "websocket.close", "code": 4404}
 
 
@@ -361,6 +364,9 @@ def test_the_metrics_socket_of_an_unknown_model_is_answered_not_found_and_closed
 
     accepted, message, closing, members = run(scenario)
     assert accepted
-    assert message == {"type": "error", "error": {"code": "not_found", "message": "no model named 'nope'", "field": None}}
+    assert message == {
+        "type": "error",
+        "error": {"code": "not_found", "message": "no model named 'nope'", "field": None},
+    }
     assert closing == {"type": "websocket.close", "code": 4404}
     assert members == set()
