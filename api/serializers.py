@@ -257,6 +257,7 @@ class ErrorDetailSerializer(serializers.Serializer):
     code = serializers.CharField(help_text="machine-readable: invalid, not_found, conflict, too_large, …")
     message = serializers.CharField(help_text="what went wrong and what to fix")
     field = serializers.CharField(allow_null=True, help_text="the input field concerned, if any")
+    details = serializers.JSONField(required=False, help_text="a refused body's messages, per field")
 
 
 class ErrorSerializer(serializers.Serializer):
