@@ -118,7 +118,7 @@ def test_the_baseline_is_what_the_versions_that_served_the_events_scored():
     assert_close(first.baseline["values"], v1_live["metrics"])
     assert everything.baseline["n_scored"] == v1_live["n_scored"] + v2_live["n_scored"] == 200
     expected = metrics.MAE()
-    for (x, y), (_, logged) in zip(TRUMP[:200], _logged(model), strict=True):
+    for (_, y), (_, logged) in zip(TRUMP[:200], _logged(model), strict=True):
         expected.update(y, logged)
     assert everything.baseline["values"]["MAE"] == pytest.approx(expected.get(), rel=1e-9)
     # and v2 replayed from its artifact over all 200 differs from its live state, which saw only the last 100
