@@ -246,6 +246,11 @@ SPECTACULAR_SETTINGS = {
     "SWAGGER_UI_DIST": "SIDECAR",
     "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
     "REDOC_DIST": "SIDECAR",
+    # Two models have a "status" field: each enum gets its own name.
+    "ENUM_NAME_OVERRIDES": {
+        "VersionStatusEnum": "catalogue.models.ModelVersion.Status",
+        "BacktestStatusEnum": "serving.models.Backtest.Status",
+    },
 }
 
 # --- Limits -----------------------------------------------------------------------------------
