@@ -285,3 +285,17 @@ def test_in_the_embedded_default_a_started_backtest_runs_on_a_thread_of_its_own(
     done = backtests.wait(backtest.pk, timeout=60)
     assert done.status == Backtest.Status.SUCCEEDED, done.error
     assert_close(done.metrics["values"], live["metrics"])
+
+
+def test_the_admin_shows_backtests_read_only(admin_client):
+    model, _ = live_model(regressor(), flavor="regression")
+    stream(TRUMP[:10], with_ids=False)
+    backtest = backtested(model, 1)
+    listing = admin_client.get("/admin/serving/backtest/")
+    assert listing.status_code == 200
+    assert "succeeded" in listing.content.decode()
+    page = admin_client.get(f"/admin/serving/backtest/{backtest.pk}/change/").content.decode()
+    assert 'name="_save"' not in page  # no form to change it
+    assert admin_client.get("/admin/serving/backtest/add/").status_code == 403
+    assert admin_client.post(f"/admin/serving/backtest/{backtest.pk}/delete/", {"post": "yes"}).status_code == 403
+    assert Backtest.objects.filter(pk=backtest.pk).exists()
