@@ -2,7 +2,7 @@
 
 from django.urls import path
 
-from dashboard import monitoring_views, views
+from dashboard import backtest_views, monitoring_views, views
 
 app_name = "dashboard"
 
@@ -23,6 +23,10 @@ urlpatterns = [
         "models/<str:name>/alerts/<int:alert_id>/acknowledge/",
         monitoring_views.alert_acknowledge,
         name="alert-acknowledge",
+    ),
+    path("models/<str:name>/backtests/", backtest_views.backtest_start, name="backtest-start"),
+    path(
+        "models/<str:name>/backtests/<int:backtest_id>/cancel/", backtest_views.backtest_cancel, name="backtest-cancel"
     ),
     path("settings/", views.settings_page, name="settings"),
     path("settings/locations/", views.location_create, name="location-create"),
