@@ -39,7 +39,7 @@ def backtest_start(request, name: str):
         messages.success(
             request,
             f"Backtest #{backtest.pk} of v{backtest.version.number} started over learn "
-            f"#{backtest.from_seq}–#{backtest.to_seq}.",
+            f"#{backtest.from_seq} to #{backtest.to_seq}.",
         )
     return redirect(dashboard_url(model, "backtests"))
 

@@ -41,7 +41,7 @@ def test_starting_a_backtest_goes_back_to_the_card_with_a_queued_row(maintainer_
     backtest = Backtest.objects.get()
     assert response.redirect_chain[-1][0].endswith("#backtests")
     html = response.content.decode()
-    assert f"Backtest #{backtest.pk} of v2 started over learn #3–#12." in html
+    assert f"Backtest #{backtest.pk} of v2 started over learn #3 to #12." in html
     assert f'data-backtest="{backtest.pk}" data-status="queued"' in html
     assert "data-live" in html  # the script follows it
     assert f'aria-label="progress of backtest {backtest.pk}"' in html
