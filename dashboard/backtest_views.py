@@ -46,11 +46,11 @@ def backtest_start(request, name: str):
 
 @require_POST
 @page(CHANGE_MODEL, "cancelling a backtest")
-def backtest_cancel(request, name: str, backtest_id: int):
+def backtest_cancel(request, name: str, pk: int):
     model = services.get_model_or_404(name)
-    backtest = backtests.backtest_get(model=model, backtest_id=backtest_id)
+    backtest = backtests.backtest_get(model=model, backtest_id=pk)
     if backtest is None:
-        raise NotFound(f"{model.name} has no backtest {backtest_id}")
+        raise NotFound(f"{model.name} has no backtest {pk}")
     try:
         backtest = backtests.backtest_cancel(backtest=backtest, user=request.user)
     except RhythmicError as exc:

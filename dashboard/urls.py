@@ -25,9 +25,7 @@ urlpatterns = [
         name="alert-acknowledge",
     ),
     path("models/<str:name>/backtests/", backtest_views.backtest_start, name="backtest-start"),
-    path(
-        "models/<str:name>/backtests/<int:backtest_id>/cancel/", backtest_views.backtest_cancel, name="backtest-cancel"
-    ),
+    path("models/<str:name>/backtests/<int:pk>/cancel/", backtest_views.backtest_cancel, name="backtest-cancel"),
     path("settings/", views.settings_page, name="settings"),
     path("settings/locations/", views.location_create, name="location-create"),
     path("settings/locations/<str:name>/default/", views.location_default, name="location-default"),

@@ -33,7 +33,7 @@ ERRORS = {
         (429, "throttled: retry after Retry-After seconds"),
     )
 }
-BACKTEST_ID = OpenApiParameter("backtest_id", int, OpenApiParameter.PATH, description="the backtest's id")
+BACKTEST_ID = OpenApiParameter("pk", int, OpenApiParameter.PATH, description="the backtest's id")
 
 
 def errors(*codes: int) -> dict:
@@ -90,7 +90,7 @@ class BacktestSerializer(serializers.ModelSerializer):
         read_only_fields = fields
 
     def get_url(self, backtest: Backtest) -> str:
-        return reverse("api:backtest-detail", kwargs={"name": backtest.model.name, "backtest_id": backtest.pk})
+        return reverse("api:backtest-detail", kwargs={"name": backtest.model.name, "pk": backtest.pk})
 
     # Empty until the first chunk is replayed: null rather than half an object.
     @extend_schema_field(FiguresSerializer(allow_null=True))
@@ -114,9 +114,9 @@ class BacktestView(GenericAPIView):
 
     def get_backtest(self) -> Backtest:
         model = self.get_model()
-        backtest = backtests.backtest_get(model=model, backtest_id=self.kwargs["backtest_id"])
+        backtest = backtests.backtest_get(model=model, backtest_id=self.kwargs["pk"])
         if backtest is None:
-            raise NotFound(f"{model.name} has no backtest {self.kwargs['backtest_id']}")
+            raise NotFound(f"{model.name} has no backtest {self.kwargs['pk']}")
         return backtest
 
     def data(self, backtest: Backtest) -> dict:
@@ -161,7 +161,7 @@ class BacktestDetailView(BacktestView):
         parameters=[BACKTEST_ID],
         responses={200: BacktestSerializer, **errors()},
     )
-    def get(self, request, name: str, backtest_id: int) -> Response:
+    def get(self, request, name: str, pk: int) -> Response:
         return Response(self.data(self.get_backtest()))
 
 
@@ -175,7 +175,7 @@ class BacktestCancelView(BacktestView):
         request=None,
         responses={200: BacktestSerializer, 202: BacktestSerializer, **errors(403, 409)},
     )
-    def post(self, request, name: str, backtest_id: int) -> Response:
+    def post(self, request, name: str, pk: int) -> Response:
         backtest = backtests.backtest_cancel(backtest=self.get_backtest(), user=request.user)
         data = self.data(backtest)
         stopping = data["status"] == Backtest.Status.RUNNING
@@ -193,7 +193,7 @@ def _with_slash(request, **kwargs) -> HttpResponseRedirect:
 urlpatterns = [
     path("models/<str:name>/backtests/", BacktestListView.as_view(), name="backtest-list"),
     path("models/<str:name>/backtests", _with_slash),
-    path("models/<str:name>/backtests/<int:backtest_id>/", BacktestDetailView.as_view(), name="backtest-detail"),
-    path("models/<str:name>/backtests/<int:backtest_id>", _with_slash),
-    path("models/<str:name>/backtests/<int:backtest_id>/cancel", BacktestCancelView.as_view(), name="backtest-cancel"),
+    path("models/<str:name>/backtests/<int:pk>/", BacktestDetailView.as_view(), name="backtest-detail"),
+    path("models/<str:name>/backtests/<int:pk>", _with_slash),
+    path("models/<str:name>/backtests/<int:pk>/cancel", BacktestCancelView.as_view(), name="backtest-cancel"),
 ]

@@ -70,7 +70,7 @@ def test_a_start_the_core_refuses_is_a_message_on_the_card(maintainer_web, learn
 
 def test_cancelling_a_queued_backtest_from_the_card(maintainer_web, learned):
     backtest = backtests.backtest_start(model=learned, version=1)
-    url = reverse("dashboard:backtest-cancel", kwargs={"name": learned.name, "backtest_id": backtest.pk})
+    url = reverse("dashboard:backtest-cancel", kwargs={"name": learned.name, "pk": backtest.pk})
     assert f'action="{url}"' in page_of(maintainer_web, learned)
     response = maintainer_web.post(url, follow=True)
     assert f"Backtest #{backtest.pk}: cancel requested (cancelled)." in response.content.decode()
