@@ -299,3 +299,15 @@ def test_the_admin_shows_backtests_read_only(admin_client):
     assert admin_client.get("/admin/serving/backtest/add/").status_code == 403
     assert admin_client.post(f"/admin/serving/backtest/{backtest.pk}/delete/", {"post": "yes"}).status_code == 403
     assert Backtest.objects.filter(pk=backtest.pk).exists()
+
+
+def test_a_batch_was_answered_from_the_state_before_it_which_the_baseline_shows_and_the_replay_does_not():
+    # Given 100 learns without ids sent as one batch: production predicted each on its state before the batch
+    model, _ = live_model(regressor(), flavor="regression")
+    serving.learn_many(model="live", items=[{"features": x, "ground_truth": y} for x, y in TRUMP[:100]])
+    live = serving.metrics(model="live")
+    # When the version that served them is backtested
+    backtest = backtested(model, 1)
+    # Then the baseline is its live figures, and the replay (each prediction after the entries before it) differs
+    assert_close(backtest.baseline["values"], live["metrics"])
+    assert backtest.metrics["values"]["MAE"] < live["metrics"]["MAE"]
