@@ -2,7 +2,7 @@
 
 from django.urls import path
 
-from dashboard import monitoring_views, views
+from dashboard import backtest_views, monitoring_views, views
 
 app_name = "dashboard"
 
@@ -24,6 +24,8 @@ urlpatterns = [
         monitoring_views.alert_acknowledge,
         name="alert-acknowledge",
     ),
+    path("models/<str:name>/backtests/", backtest_views.backtest_start, name="backtest-start"),
+    path("models/<str:name>/backtests/<int:pk>/cancel/", backtest_views.backtest_cancel, name="backtest-cancel"),
     path("settings/", views.settings_page, name="settings"),
     path("settings/locations/", views.location_create, name="location-create"),
     path("settings/locations/<str:name>/default/", views.location_default, name="location-default"),

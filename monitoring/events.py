@@ -102,6 +102,12 @@ def announce_non_finite(*, model, model_id, version_id, version, seq, prediction
     alerts.evaluate_rules(model=model, signals=("non_finite",))
 
 
+@observe("backtest")
+def on_backtest(*, model, backtest) -> None:
+    # Not sampled: a page draws the progress bar from these, and there is one per chunk of the log.
+    publish({"type": "backtest", "model": model, **backtest}, model=model, sample=False)
+
+
 @receiver(deployment_changed)
 def on_deployment(sender, deployment, **kwargs) -> None:
     publish(

@@ -246,6 +246,11 @@ SPECTACULAR_SETTINGS = {
     "SWAGGER_UI_DIST": "SIDECAR",
     "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
     "REDOC_DIST": "SIDECAR",
+    # Two models have a "status" field: each enum gets its own name.
+    "ENUM_NAME_OVERRIDES": {
+        "VersionStatusEnum": "catalogue.models.ModelVersion.Status",
+        "BacktestStatusEnum": "serving.models.Backtest.Status",
+    },
 }
 
 # --- Limits -----------------------------------------------------------------------------------
@@ -295,6 +300,8 @@ RHYTHMIC_MAX_STALENESS_MS = env.int("RHYTHMIC_MAX_STALENESS_MS", default=0)
 RHYTHMIC_CHECKPOINT_EVERY = env.int("RHYTHMIC_CHECKPOINT_EVERY", default=1000)
 RHYTHMIC_CHECKPOINT_SECONDS = env.float("RHYTHMIC_CHECKPOINT_SECONDS", default=60.0)
 RHYTHMIC_CHECKPOINTS_KEPT = env.int("RHYTHMIC_CHECKPOINTS_KEPT", default=3)
+# Learn-log entries a backtest reads per query: its memory bound, and how often it reports progress.
+RHYTHMIC_BACKTEST_CHUNK = env.int("RHYTHMIC_BACKTEST_CHUNK", default=500)
 RHYTHMIC_PENDING_TTL = env.int("RHYTHMIC_PENDING_TTL", default=7 * 24 * 3600)  # seconds
 RHYTHMIC_PENDING_SWEEP_SECONDS = env.int("RHYTHMIC_PENDING_SWEEP_SECONDS", default=600)
 # Pending predictions kept per model; past it the oldest expire first (0: no cap).

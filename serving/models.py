@@ -1,8 +1,9 @@
-"""The serving core's durable state: the learn log, pending predictions and checkpoints.
+"""The serving core's durable state: the learn log, pending predictions, checkpoints and backtests.
 
 They moved here from ``catalogue`` with their tables, indexes and constraints unchanged (state-only migrations).
 """
 
+from django.conf import settings
 from django.db import models
 
 from catalogue.fields import JSONTextField
@@ -77,3 +78,50 @@ class Checkpoint(models.Model):
 
     def __str__(self) -> str:
         return f"{self.version} @ {self.seq}"
+
+
+class Backtest(models.Model):
+    """A version's artifact replayed over a range of the model's learn log, prequentially, as a background job.
+
+    ``metrics`` is what the replay scored (predict on the logged features, fold the logged ground truth, learn);
+    ``baseline`` is what the versions that served those events scored (their logged predictions). Both are
+    ``{"values": {metric: value}, "n_scored": n, "n_not_scored": n}``, updated after every chunk.
+    """
+
+    class Status(models.TextChoices):
+        QUEUED = "queued"
+        RUNNING = "running"
+        SUCCEEDED = "succeeded"
+        FAILED = "failed"
+        CANCELLED = "cancelled"
+
+    FINISHED = (Status.SUCCEEDED, Status.FAILED, Status.CANCELLED)
+
+    model = models.ForeignKey(MLModel, on_delete=models.CASCADE, related_name="backtests")
+    version = models.ForeignKey(ModelVersion, on_delete=models.CASCADE, related_name="backtests")
+    from_seq = models.BigIntegerField()
+    to_seq = models.BigIntegerField()
+    status = models.CharField(max_length=10, choices=Status.choices, default=Status.QUEUED)
+    progress = models.FloatField(default=0.0)
+    events_done = models.BigIntegerField(default=0)
+    events_total = models.BigIntegerField(default=0)
+    metrics = models.JSONField(default=dict, blank=True)
+    baseline = models.JSONField(default=dict, blank=True)
+    error = models.TextField(blank=True)
+    cancel_requested = models.BooleanField(default=False)
+    created_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    created_at = models.DateTimeField(auto_now_add=True)
+    started_at = models.DateTimeField(null=True, blank=True)
+    finished_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["model", "-created_at", "-pk"]
+
+    def __str__(self) -> str:
+        return f"backtest {self.pk} of {self.model_id} v{self.version_id} [{self.from_seq}, {self.to_seq}]"
+
+    @property
+    def finished(self) -> bool:
+        return self.status in self.FINISHED

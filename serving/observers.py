@@ -16,12 +16,14 @@ logger = logging.getLogger(__name__)
 #: drift(model, model_id, version_id, version, seq, n_drifts), on every replica that folds it (also replays)
 #: non_finite(model, model_id, version_id, version, seq, prediction: repr), the first time a replica of this
 #: process predicts NaN or infinity, with the model's lock held
+#: backtest(model, backtest: serving.backtests.as_event) when a backtest starts, after each chunk, when it ends
 _observers: dict[str, list[Callable[..., None]]] = {
     "predict": [],
     "learn": [],
     "request": [],
     "drift": [],
     "non_finite": [],
+    "backtest": [],
 }
 
 

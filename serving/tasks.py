@@ -1,4 +1,4 @@
-"""Celery tasks of the serving core: thin wrappers over the learn log's upkeep.
+"""Celery tasks of the serving core: thin wrappers over the learn log's upkeep and backtests.
 
 Their names keep the ``catalogue.`` prefix they had before the serving core became its own app, so a beat
 schedule that names them keeps working.
@@ -6,7 +6,7 @@ schedule that names them keeps working.
 
 from celery import shared_task
 
-from serving import log, retention
+from serving import backtests, log, retention
 
 
 @shared_task(name="catalogue.expire_pending")
@@ -19,3 +19,9 @@ def expire_pending() -> int:
 def prune_log() -> int:
     """Delete learn-log entries past the retention that checkpoints cover (run hourly by Celery beat)."""
     return retention.log_prune()
+
+
+@shared_task(name="serving.run_backtest", acks_late=True)
+def run_backtest(backtest_id: int) -> str:
+    """Replay a queued backtest in the worker; progress and results are stored on the backtest."""
+    return backtests.run(backtest_id)

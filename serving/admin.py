@@ -1,0 +1,40 @@
+"""Admin for backtests: written by their runs only, so read-only here (start and cancel them from the API,
+the Dashboard or ``manage.py backtest``)."""
+
+from django.contrib import admin
+
+from serving.models import Backtest
+
+
+@admin.register(Backtest)
+class BacktestAdmin(admin.ModelAdmin):
+    list_display = (
+        "id",
+        "model",
+        "version_label",
+        "from_seq",
+        "to_seq",
+        "status",
+        "progress",
+        "created_by",
+        "created_at",
+    )
+    list_filter = ("status", "model")
+    search_fields = ("model__name", "error")
+    date_hierarchy = "created_at"
+
+    def get_queryset(self, request):
+        return super().get_queryset(request).select_related("model", "version", "created_by").defer("version__artifact")
+
+    @admin.display(description="version")
+    def version_label(self, obj) -> str:
+        return f"v{obj.version.number}"
+
+    def has_add_permission(self, request) -> bool:
+        return False
+
+    def has_change_permission(self, request, obj=None) -> bool:
+        return False
+
+    def has_delete_permission(self, request, obj=None) -> bool:
+        return False

@@ -1,0 +1,279 @@
+"""Backtests: a version's artifact replayed over a range of the model's learn log, prequentially, off the request path.
+
+``backtest_start`` checks and stores a queued backtest, then hands it to a Celery worker, or in the embedded
+default (no broker: CELERY_TASK_ALWAYS_EAGER) to a thread of this process. ``run`` reads the log in seq order by
+keyset, RHYTHMIC_BACKTEST_CHUNK entries at a time (bounded memory); after each chunk it stores the progress and the
+metrics so far, tells the ``backtest`` observers (monitoring makes it a live event) and checks for a cancel.
+"""
+
+import logging
+import threading
+import time
+from typing import Any
+
+from django.conf import settings
+from django.db import connection, transaction
+from django.utils import timezone
+
+from catalogue import artifacts
+from catalogue.errors import Conflict, InvalidInput, NotFound
+from catalogue.flavors import get_flavor
+from catalogue.models import MLModel, ModelVersion
+from serving import observers
+from serving.codec import decode_prediction
+from serving.models import Backtest, LearnEvent
+from serving.online_metrics import OnlineMetrics
+
+logger = logging.getLogger(__name__)
+
+Status = Backtest.Status
+
+#: Backtests running on a thread of this process (the embedded default), so ``wait`` can join them.
+_threads: dict[int, threading.Thread] = {}
+_threads_lock = threading.Lock()
+
+
+class BacktestFailed(Exception):
+    """The replay cannot go on; the message, stored on the backtest, says why in a user's terms."""
+
+
+# --- services ----------------------------------------------------------------------------------
+
+
+def backtest_start(*, model: MLModel, version: Any, from_seq: Any = None, to_seq: Any = None, user=None) -> Backtest:
+    """Queue a backtest of version ``version`` (its number) over learn-log entries ``from_seq..to_seq`` (both
+    included; default: the whole log as it stands now) and start it off the request path."""
+    number = _whole(version, "version", minimum=1)
+    found = ModelVersion.objects.without_artifact().filter(model=model, number=number).first()
+    if found is None:
+        raise InvalidInput(f"{model.name} has no version {number}", field="version")
+    if found.status in (ModelVersion.Status.PENDING, ModelVersion.Status.VALIDATING):
+        raise Conflict(f"{model.name} v{number} is still being validated: backtest it once it is ready")
+    if found.status == ModelVersion.Status.FAILED:
+        summary = (found.validation_report or {}).get("summary", "")
+        raise Conflict(f"{model.name} v{number} failed validation{f' ({summary})' if summary else ''}: it cannot run")
+    head = MLModel.objects.filter(pk=model.pk).values_list("learn_seq", flat=True).first()
+    if head is None:
+        raise NotFound(f"{model.name} was deleted")
+    if head == 0:
+        raise Conflict(f"{model.name}'s learn log is empty: there is nothing to backtest yet", code="empty_log")
+    first = 1 if from_seq is None else _whole(from_seq, "from_seq", minimum=1)
+    last = head if to_seq is None else _whole(to_seq, "to_seq", minimum=1)
+    if first > last:
+        raise InvalidInput(f"from_seq ({first}) is after to_seq ({last}): the range is empty", field="from_seq")
+    if last > head:
+        raise InvalidInput(f"to_seq ({last}) is past the end of {model.name}'s learn log (#{head})", field="to_seq")
+    with transaction.atomic():
+        backtest = Backtest.objects.create(
+            model=model, version=found, from_seq=first, to_seq=last, created_by=user if _is_user(user) else None
+        )
+        transaction.on_commit(lambda: _dispatch(backtest.pk))
+    return backtest
+
+
+def backtest_cancel(*, backtest: Backtest, user=None) -> Backtest:
+    """Cancel a queued backtest at once, or ask a running one to stop after its current chunk."""
+    cancelled = Backtest.objects.filter(pk=backtest.pk, status=Status.QUEUED).update(
+        status=Status.CANCELLED, cancel_requested=True, finished_at=timezone.now()
+    )
+    if not cancelled and not Backtest.objects.filter(pk=backtest.pk, status=Status.RUNNING).update(
+        cancel_requested=True
+    ):
+        backtest.refresh_from_db()
+        raise Conflict(f"backtest {backtest.pk} has already {backtest.status}: there is nothing to cancel")
+    backtest.refresh_from_db()
+    if cancelled:
+        _announce(backtest)
+    return backtest
+
+
+def backtest_list(*, model: MLModel):
+    return Backtest.objects.filter(model=model).select_related("version", "created_by").defer("version__artifact")
+
+
+def backtest_get(*, model: MLModel, backtest_id: Any) -> Backtest | None:
+    try:
+        pk = int(backtest_id)
+    except (TypeError, ValueError):
+        return None
+    return backtest_list(model=model).filter(pk=pk).first()
+
+
+def wait(backtest_id: int, *, timeout: float = 600.0) -> Backtest:
+    """The backtest once finished (or as it is after ``timeout`` seconds): joins it if it runs on a thread of
+    this process, else reads its row every so often (a worker in another process writes it)."""
+    deadline = time.monotonic() + timeout
+    with _threads_lock:
+        thread = _threads.get(backtest_id)
+    if thread is not None:
+        thread.join(timeout)
+    backtest = Backtest.objects.get(pk=backtest_id)
+    while not backtest.finished and time.monotonic() < deadline:
+        time.sleep(0.2)  # another process writes the row: there is nothing here to await
+        backtest.refresh_from_db()
+    return backtest
+
+
+def _whole(value: Any, field: str, *, minimum: int) -> int:
+    if isinstance(value, bool) or not isinstance(value, int):
+        raise InvalidInput(f"{field} must be a whole number, not {value!r}", field=field)
+    if value < minimum:
+        raise InvalidInput(f"{field} must be at least {minimum}, not {value}", field=field)
+    return value
+
+
+def _is_user(user) -> bool:
+    return user is not None and getattr(user, "is_authenticated", False)
+
+
+# --- running -----------------------------------------------------------------------------------
+
+
+def _dispatch(backtest_id: int) -> None:
+    """To the Celery worker; without a broker, to a thread of this process (the request must not wait)."""
+    from serving import tasks  # tasks import this module
+
+    if tasks.run_backtest.app.conf.task_always_eager:
+        thread = threading.Thread(target=_run_on_thread, args=(backtest_id,), name=f"backtest-{backtest_id}")
+        thread.daemon = True
+        with _threads_lock:
+            _threads[backtest_id] = thread
+        thread.start()
+    else:
+        tasks.run_backtest.delay(backtest_id)
+
+
+def _run_on_thread(backtest_id: int) -> None:
+    try:
+        run(backtest_id)
+    finally:
+        connection.close()  # the thread's own connection
+        with _threads_lock:
+            _threads.pop(backtest_id, None)
+
+
+def run(backtest_id: int) -> str:
+    """Run a queued backtest to its end; returns its final status (a backtest not queued is left alone)."""
+    if not Backtest.objects.filter(pk=backtest_id, status=Status.QUEUED).update(
+        status=Status.RUNNING, started_at=timezone.now()
+    ):
+        return Backtest.objects.filter(pk=backtest_id).values_list("status", flat=True).first() or "missing"
+    backtest = Backtest.objects.select_related("model", "version").defer("version__artifact").get(pk=backtest_id)
+    _announce(backtest)
+    try:
+        status = _replay(backtest)
+    except BacktestFailed as exc:
+        return _finish(backtest, Status.FAILED, error=str(exc))
+    except Exception as exc:
+        logger.exception("backtest %s failed", backtest_id)
+        return _finish(backtest, Status.FAILED, error=f"the backtest failed: {type(exc).__name__}: {exc}")
+    return _finish(backtest, status)
+
+
+def _load(backtest: Backtest) -> artifacts.Servable:
+    """The version's uploaded artifact, as a freshly loaded replica starts from (no checkpoint, no live state)."""
+    number = backtest.version.number
+    data, fmt = ModelVersion.objects.filter(pk=backtest.version_id).values_list("artifact", "format").get()
+    try:
+        servable = artifacts.as_servable(artifacts.load_artifact(bytes(data), fmt), get_flavor(backtest.model.flavor))
+    except artifacts.ArtifactError as exc:
+        raise BacktestFailed(f"v{number} could not be loaded: {exc}") from None
+    if not servable.can_learn:
+        raise BacktestFailed(
+            f"v{number} is predict-only (no learn_one or partial_fit): a backtest learns every event after "
+            "predicting it, so it needs a model that learns"
+        )
+    return servable
+
+
+def _replay(backtest: Backtest) -> str:
+    """Predict each logged entry's features, fold with its ground truth, learn it; fold the logged prediction
+    into the baseline. Returns SUCCEEDED, or CANCELLED when a cancel was asked for between two chunks."""
+    servable = _load(backtest)
+    flavor = get_flavor(backtest.model.flavor)
+    number = backtest.version.number
+    replayed, baseline = OnlineMetrics(flavor), OnlineMetrics(flavor)
+    events = LearnEvent.objects.filter(model_id=backtest.model_id, seq__lte=backtest.to_seq)
+    total = events.filter(seq__gte=backtest.from_seq).count()
+    _save(backtest, events_total=total)
+    after, done, chunk = backtest.from_seq - 1, 0, max(1, settings.RHYTHMIC_BACKTEST_CHUNK)
+    while True:
+        rows = list(
+            events.filter(seq__gt=after)
+            .order_by("seq")
+            .values_list("seq", "features", "ground_truth", "prediction")[:chunk]
+        )
+        if not rows:
+            return Status.SUCCEEDED
+        for seq, features, ground_truth, logged in rows:
+            try:
+                prediction = servable.predict(features)
+            except Exception as exc:
+                raise BacktestFailed(
+                    f"v{number} could not predict on the features of learn #{seq}: {type(exc).__name__}: {exc}"
+                ) from None
+            replayed.fold(ground_truth, prediction, seq=seq)
+            try:
+                servable.learn(features, ground_truth)
+            except Exception:  # counted as a live replica counts it, so the two stay comparable
+                replayed.n_learn_errors += 1
+                logger.warning("backtest %s: learn #%s failed on v%s", backtest.pk, seq, number, exc_info=True)
+            try:
+                baseline.fold(ground_truth, decode_prediction(logged), seq=seq)
+            except Exception:  # a stored prediction that cannot even be decoded
+                baseline.n_skipped += 1
+        after, done = rows[-1][0], done + len(rows)
+        _save(
+            backtest,
+            events_done=done,
+            progress=min(1.0, done / total) if total else 1.0,
+            metrics=_summary(replayed, learned=True),
+            baseline=_summary(baseline),
+        )
+        requested = Backtest.objects.filter(pk=backtest.pk).values_list("cancel_requested", flat=True).first()
+        if requested is None or requested:  # cancelled, or deleted with its model
+            return Status.CANCELLED
+
+
+def _summary(metrics: OnlineMetrics, *, learned: bool = False) -> dict:
+    summary = {"values": metrics.values(), "n_scored": metrics.n_folded, "n_not_scored": metrics.n_skipped}
+    if learned:
+        summary["n_learn_errors"] = metrics.n_learn_errors
+    return summary
+
+
+def _finish(backtest: Backtest, status: str, *, error: str = "") -> str:
+    fields: dict[str, Any] = {"status": status, "finished_at": timezone.now(), "error": error}
+    if status == Status.SUCCEEDED:
+        fields["progress"] = 1.0
+    _save(backtest, **fields)
+    return status
+
+
+def _save(backtest: Backtest, **fields: Any) -> None:
+    """Store ``fields`` (one UPDATE: the row may have changed meanwhile, e.g. cancel_requested) and announce."""
+    for name, value in fields.items():
+        setattr(backtest, name, value)
+    Backtest.objects.filter(pk=backtest.pk).update(**fields)
+    _announce(backtest)
+
+
+def _announce(backtest: Backtest) -> None:
+    observers.notify("backtest", model=backtest.model.name, backtest=as_event(backtest))
+
+
+def as_event(backtest: Backtest) -> dict:
+    """What a live listener needs to draw the backtest's row: its state, progress and figures so far."""
+    return {
+        "id": backtest.pk,
+        "version": backtest.version.number,
+        "from_seq": backtest.from_seq,
+        "to_seq": backtest.to_seq,
+        "status": backtest.status,
+        "progress": backtest.progress,
+        "events_done": backtest.events_done,
+        "events_total": backtest.events_total,
+        "metrics": backtest.metrics,
+        "baseline": backtest.baseline,
+        "error": backtest.error,
+    }
