@@ -9,7 +9,7 @@ class Migration(migrations.Migration):
 
     dependencies = [
         ('catalogue', '0007_serving_models_moved'),
-        ('serving', '0001_initial'),
+        ('serving', '0002_moved_content_types'),
         migrations.swappable_dependency(settings.AUTH_USER_MODEL),
     ]
 
