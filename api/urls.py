@@ -42,4 +42,5 @@ catalogue_routes = [
 urlpatterns = [
     path("v1/", include(catalogue_routes)),
     path("v1/", include("api.views.monitoring")),  # metric history, alert rules, alerts
+    path("v1/", include("api.views.policies")),  # promotion policies
 ]
