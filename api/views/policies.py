@@ -31,7 +31,13 @@ POLICY_BODY = {
                 "properties": {
                     "window": {"type": "integer", "minimum": policies.MIN_WINDOW, "maximum": policies.MAX_WINDOW},
                     "min_improvement": {"type": "number", "minimum": 0, "example": 0.05},
-                    "confidence": {"type": "number", "minimum": 0.5, "exclusiveMaximum": 1, "default": 0.95},
+                    "confidence": {
+                        "type": "number",
+                        "minimum": 0.5,
+                        "maximum": 1,
+                        "exclusiveMaximum": True,
+                        "default": 0.95,
+                    },
                 },
                 "required": ["window", "min_improvement"],
                 "additionalProperties": False,
