@@ -234,7 +234,7 @@ class DeploymentSerializer(serializers.ModelSerializer):
 
     class Meta:
         model = Deployment
-        fields = ["model", "action", "from_version", "to_version", "user", "note", "created_at"]
+        fields = ["model", "action", "from_version", "to_version", "user", "note", "automatic", "reason", "created_at"]
         read_only_fields = fields
 
 

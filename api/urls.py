@@ -43,4 +43,5 @@ urlpatterns = [
     path("v1/", include(catalogue_routes)),
     path("v1/", include("api.views.monitoring")),  # metric history, alert rules, alerts
     path("v1/", include("api.views.backtests")),
+    path("v1/", include("api.views.policies")),  # promotion policies
 ]

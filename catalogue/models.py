@@ -151,6 +151,10 @@ class Deployment(models.Model):
     to_version = models.ForeignKey(ModelVersion, null=True, blank=True, on_delete=models.SET_NULL, related_name="+")
     user = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL)
     note = models.CharField(max_length=500, blank=True)
+    #: Made by a promotion policy (monitoring.policies), not a person; ``reason`` holds its evidence
+    #: (metric values, window, test) as JSON, with a one-line ``summary``.
+    automatic = models.BooleanField(default=False)
+    reason = models.JSONField(default=dict, blank=True)
     created_at = models.DateTimeField(auto_now_add=True)
 
     class Meta:

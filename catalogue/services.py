@@ -363,22 +363,41 @@ def _lock(model: MLModel) -> MLModel:
 
 
 @transaction.atomic
-def deployment_promote(*, version: ModelVersion, user=None, note: str = "") -> Deployment:
-    """Make ``version`` the model's production version, atomically, and record it."""
+def deployment_promote(
+    *, version: ModelVersion, user=None, note: str = "", automatic: bool = False, reason: dict | None = None
+) -> Deployment:
+    """Make ``version`` the model's production version, atomically, and record it (``automatic`` with its
+    ``reason`` when a promotion policy decided it)."""
     model = _lock(version.model)
     version = ModelVersion.objects.without_artifact().get(pk=version.pk)
     if version.status != ModelVersion.Status.READY:
         raise Conflict(f"only ready versions can be promoted; {model.name} v{version.number} is {version.status}")
     if model.production_version_id == version.pk:
         raise Conflict(f"{model.name} v{version.number} is already in production")
-    return _switch(model, version, Deployment.Action.PROMOTE, user, note)
+    return _switch(model, version, Deployment.Action.PROMOTE, user, note, automatic=automatic, reason=reason)
 
 
-def _switch(model: MLModel, to: ModelVersion | None, action: str, user, note: str) -> Deployment:
+def _switch(
+    model: MLModel,
+    to: ModelVersion | None,
+    action: str,
+    user,
+    note: str,
+    *,
+    automatic: bool = False,
+    reason: dict | None = None,
+) -> Deployment:
     previous = model.production_version
     MLModel.objects.filter(pk=model.pk).update(production_version=to, updated_at=timezone.now())
     deployment = Deployment.objects.create(
-        model=model, action=action, from_version=previous, to_version=to, user=user, note=note[:500]
+        model=model,
+        action=action,
+        from_version=previous,
+        to_version=to,
+        user=user,
+        note=note[:500],
+        automatic=automatic,
+        reason=reason or {},
     )
     _after_commit(signals.deployment_changed, deployment=deployment)
     return deployment
@@ -417,11 +436,13 @@ def rollback_check(*, model: MLModel) -> ModelVersion:
 
 
 @transaction.atomic
-def deployment_rollback(*, model: MLModel, user=None, note: str = "") -> Deployment:
-    """Return to the previous production version."""
+def deployment_rollback(
+    *, model: MLModel, user=None, note: str = "", automatic: bool = False, reason: dict | None = None
+) -> Deployment:
+    """Return to the previous production version (``automatic`` with its ``reason``: see deployment_promote)."""
     model = _lock(model)
     target = rollback_check(model=model)
-    return _switch(model, target, Deployment.Action.ROLLBACK, user, note)
+    return _switch(model, target, Deployment.Action.ROLLBACK, user, note, automatic=automatic, reason=reason)
 
 
 @transaction.atomic

@@ -18,6 +18,7 @@ from catalogue.flavors import get_flavor
 from catalogue.models import ModelVersion
 from dashboard import forms, history, tokens
 from dashboard import selectors as pages
+from monitoring import policies
 
 CHANGE_MODEL = "catalogue.change_mlmodel"
 
@@ -158,6 +159,7 @@ def model_detail(request, name: str):
         "versions": versions,
         "deployments": selectors.deployment_list(model=model)[:50],
         "rollback_target": services.rollback_target(model=model) if model.production_version_id else None,
+        "policy": policies.policy_get(model=model),
         "waiting": any(v.status in (ModelVersion.Status.PENDING, ModelVersion.Status.VALIDATING) for v in versions),
         "tab": "dashboard",
     }

@@ -10,4 +10,4 @@ class MonitoringConfig(AppConfig):
         from monitoring import events  # noqa: F401 - subscribes to the serving core and the catalogue
 
         # isort: split
-        from monitoring import alerts, history, prometheus  # noqa: F401 - after events, which records drift points
+        from monitoring import alerts, history, policies, prometheus  # noqa: F401 - after events, which records drift points

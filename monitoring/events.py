@@ -119,6 +119,7 @@ def on_deployment(sender, deployment, **kwargs) -> None:
             "to_version": deployment.to_version.number if deployment.to_version else None,
             "user": deployment.user.username if deployment.user else None,
             "note": deployment.note,
+            "automatic": deployment.automatic,
         },
         model=deployment.model.name,
         sample=False,

@@ -126,3 +126,36 @@ class Alert(models.Model):
 
     def __str__(self) -> str:
         return f"{self.rule.name}: {self.state}"
+
+
+class Policy(models.Model):
+    """A model's promotion policy: promote a challenger that beats production, roll back a degrading production.
+
+    ``auto_promote`` is ``{"window": W, "min_improvement": r, "confidence": c}`` and ``auto_rollback``
+    ``{"window": W, "max_degradation": r}``; either may be null. Windows count learn-log entries; only entries
+    after ``since_seq`` (the log head when the policy was set or production last changed) are evaluated, so a
+    decision never rests on what an earlier production did. The last evaluation's outcome is kept.
+    """
+
+    class Action(models.TextChoices):
+        PROMOTE = "promote"
+        ROLLBACK = "rollback"
+        HOLD = "hold"
+
+    model = models.OneToOneField(MLModel, on_delete=models.CASCADE, related_name="policy")
+    auto_promote = models.JSONField(null=True, blank=True)
+    auto_rollback = models.JSONField(null=True, blank=True)
+    since_seq = models.BigIntegerField(default=0)
+    decided_at = models.DateTimeField(null=True, blank=True)
+    decision = models.CharField(max_length=10, choices=Action.choices, blank=True)
+    details = models.JSONField(default=dict, blank=True)
+    updated_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        verbose_name_plural = "policies"
+
+    def __str__(self) -> str:
+        return f"policy of {self.model.name}"

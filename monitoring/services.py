@@ -279,6 +279,32 @@ def _resolve(alert: Alert, *, value: float | None, message: str) -> Alert:
     return alert
 
 
+POLICY_SIGNAL = "policy"
+POLICY_RULE = "Automatic deployment"
+
+
+@transaction.atomic
+def alert_raise_policy(*, model: MLModel, message: str) -> Alert | None:
+    """Fire an alert for an automatic action of the model's promotion policy.
+
+    Its rule (signal "policy", created on first use) is never evaluated: each action fires a new alert and
+    resolves the previous one. Disable the rule to silence them, give it a webhook_url to be called."""
+    rule, _ = AlertRule.objects.get_or_create(
+        model=model,
+        signal=POLICY_SIGNAL,
+        defaults={"name": POLICY_RULE, "comparison": AlertRule.Comparison.GE, "threshold": 1.0, "window_seconds": 1},
+    )
+    rule = AlertRule.objects.select_for_update().get(pk=rule.pk)
+    if not rule.enabled:
+        return None
+    open_alert = selectors.alert_open_for(rule=rule)
+    if open_alert is not None:
+        _resolve(open_alert, value=open_alert.value, message=f"{model.name}: superseded by a newer automatic action")
+    alert = Alert.objects.create(rule=rule, value=1.0, message=message[:500])
+    _notify(alert)
+    return alert
+
+
 @transaction.atomic
 def alert_acknowledge(*, alert: Alert, user=None) -> Alert:
     """Acknowledge a firing alert: it stays open, and is not notified again, until its condition clears."""

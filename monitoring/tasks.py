@@ -1,4 +1,4 @@
-"""Celery tasks of monitoring: periodic snapshots and alert evaluation (Celery beat), pruning, webhooks."""
+"""Celery tasks of monitoring: periodic snapshots, alert and policy evaluation (Celery beat), pruning, webhooks."""
 
 import json
 import logging
@@ -25,6 +25,22 @@ def evaluate_alerts(model: str | None = None) -> int:
     from monitoring import alerts
 
     return len(alerts.evaluate_rules(model=model))
+
+
+@shared_task(name="monitoring.evaluate_policy")
+def evaluate_policy(model_id: int) -> str | None:
+    """Evaluate one model's promotion policy and act on it; returns the decision (None without a policy)."""
+    from monitoring import policies
+
+    return policies.evaluate(model_id=model_id)
+
+
+@shared_task(name="monitoring.evaluate_policies")
+def evaluate_policies() -> dict[str, str]:
+    """Evaluate every promotion policy (Celery beat)."""
+    from monitoring import policies
+
+    return policies.evaluate_all()
 
 
 @shared_task(name="monitoring.prune_history")

@@ -339,6 +339,8 @@ RHYTHMIC_HISTORY_DAYS = env.int("RHYTHMIC_HISTORY_DAYS", default=30)  # older sn
 RHYTHMIC_HISTORY_MAX_POINTS = env.int("RHYTHMIC_HISTORY_MAX_POINTS", default=5000)  # per history response
 # Alert rules are evaluated on learn at most every N s per model per process, on drift, and by beat.
 RHYTHMIC_ALERT_EVAL_SECONDS = env.float("RHYTHMIC_ALERT_EVAL_SECONDS", default=10.0)
+# Promotion policies are evaluated once per N learns of a model per process (a Celery task), and by beat.
+RHYTHMIC_POLICY_EVAL_LEARNS = env.int("RHYTHMIC_POLICY_EVAL_LEARNS", default=100)
 RHYTHMIC_WEBHOOK_TIMEOUT = env.float("RHYTHMIC_WEBHOOK_TIMEOUT", default=5.0)
 # Empty: /metrics is open (Prometheus scrapes without auth); set: it needs "Authorization: Bearer <token>".
 RHYTHMIC_METRICS_TOKEN = env.str("RHYTHMIC_METRICS_TOKEN", default="")
@@ -347,5 +349,6 @@ CELERY_BEAT_SCHEDULE = {
     "prune-learn-log": {"task": "catalogue.prune_log", "schedule": 3600.0},
     "monitoring-snapshot-models": {"task": "monitoring.snapshot_models", "schedule": 60.0},
     "monitoring-evaluate-alerts": {"task": "monitoring.evaluate_alerts", "schedule": 30.0},
+    "monitoring-evaluate-policies": {"task": "monitoring.evaluate_policies", "schedule": 60.0},
     "monitoring-prune-history": {"task": "monitoring.prune_history", "schedule": 24 * 3600.0},
 }

@@ -85,6 +85,13 @@ def read_tail(*, model_id: int, after: int, upto: int, version_id: int | None = 
     return [Event(*row) for row in rows]
 
 
+def version_stream(*, model_id: int, version_id: int, after: int, upto: int) -> list[Event]:
+    """The entries in (after, upto] that ``version_id`` scored, in seq order, each with its own prediction.
+
+    Until challengers (shadow predictions) exist, a version scores only the entries it answered."""
+    return read_tail(model_id=model_id, after=after, upto=upto, version_id=version_id)
+
+
 def append(*, model_id: int, entries: list[dict]) -> list[int]:
     """Append entries (version_id, key, features, ground_truth, prediction) in order; call inside a transaction.
 

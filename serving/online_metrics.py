@@ -125,6 +125,23 @@ def _error(ground_truth: Any, prediction: Any, label: Any, *, regression: bool) 
     return float(label != ground_truth)
 
 
+def event_loss(flavor: Flavor, ground_truth: Any, prediction: Any) -> float | None:
+    """One labelled prediction's loss on the flavor's headline metric: the absolute error for regression
+    (MAE), the 0/1 error for classification (Accuracy); None when it has none (no label, not finite, an
+    anomaly score: ROCAUC is not a mean of per-event losses). ``prediction`` is decoded (see codec)."""
+    if flavor.name not in LOSS_FLAVORS or ground_truth is None or prediction is None or prediction == {}:
+        return None
+    try:
+        label = max(prediction, key=prediction.get) if isinstance(prediction, dict) else prediction
+        return _error(ground_truth, prediction, label, regression=flavor.name == "regression")
+    except TypeError:
+        return None
+
+
+#: The flavors whose headline metric is a mean of per-event losses (what promotion policies compare).
+LOSS_FLAVORS = ("regression", "binary", "multiclass")
+
+
 def _finite(value: Any) -> float | None:
     """JSON has no NaN or infinity: report them as null."""
     value = float(value)
