@@ -94,7 +94,9 @@ Skips = tuple[tuple[int, int], ...]  # inclusive (from_seq, to_seq) ranges, in o
 
 def skips(version_id: int) -> Skips:
     """The ranges of log entries the version does not learn (read once per replica load)."""
-    return tuple(VersionSkip.objects.filter(version_id=version_id).order_by("from_seq").values_list("from_seq", "to_seq"))
+    return tuple(
+        VersionSkip.objects.filter(version_id=version_id).order_by("from_seq").values_list("from_seq", "to_seq")
+    )
 
 
 def is_skipped(seq: int, ranges: Skips) -> bool:

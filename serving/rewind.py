@@ -44,7 +44,9 @@ def _clean(to_seq: Any, skip: Any) -> tuple[int | None, list[int]]:
         )
     if to_seq is not None:
         if isinstance(to_seq, bool) or not isinstance(to_seq, int) or to_seq < 0:
-            raise InvalidInput(f"to_seq must be a log sequence number (a whole number >= 0), not {to_seq!r}", field="to_seq")
+            raise InvalidInput(
+                f"to_seq must be a log sequence number (a whole number >= 0), not {to_seq!r}", field="to_seq"
+            )
         return to_seq, []
     if not isinstance(skip, list) or not skip:
         raise InvalidInput("skip must be a non-empty list of log sequence numbers, like [41, 42]", field="skip")

@@ -271,3 +271,24 @@ def test_the_prune_keeps_the_entries_a_rewound_version_replays(live, settings):
     current().forget()
     with acting_as(ServingProcess()):
         assert_serves(*reference(CLEAN[:N_CLEAN]), n_learned=N_CLEAN)
+
+
+# --- the CLI --------------------------------------------------------------------------------------
+
+
+def test_the_rewind_command_previews_then_rewinds(live, maintainer):
+    from io import StringIO
+
+    from django.core.management import call_command
+    from django.core.management.base import CommandError
+
+    poison_log()
+    out = StringIO()
+    call_command("rewind", "live", "1", "--to-seq", str(N_CLEAN), "--dry-run", stdout=out)
+    assert f"would undo {N_POISON} learned entries" in out.getvalue()
+    assert not Rewind.objects.exists()
+    call_command("rewind", "live", "1", "--skip", "26,27", "--user", "maintainer", "--reason", "cli", stdout=out)
+    assert "2 learned entries undone" in out.getvalue()
+    assert Rewind.objects.get().skip == [26, 27] and Rewind.objects.get().user == maintainer
+    with pytest.raises(CommandError, match="beyond the log head"):
+        call_command("rewind", "live", "1", "--to-seq", "999", "--user", "maintainer")
