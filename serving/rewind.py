@@ -120,6 +120,11 @@ def _plan(*, model: MLModel, version: ModelVersion, head: int, to_seq: int | Non
     return Plan(head, to_seq, skip, ranges, point, n_undone)
 
 
+def _same_model(model: MLModel, version: ModelVersion) -> None:
+    if version.model_id != model.pk:
+        raise InvalidInput(f"v{version.number} is a version of another model than {model.name}", field="version")
+
+
 def _head(model: MLModel) -> int:
     return MLModel.objects.values_list("learn_seq", flat=True).get(pk=model.pk)
 
@@ -130,6 +135,7 @@ def version_rewind(
     """Bring ``version``'s live state back to right after log entry ``to_seq``, or to what it would be without
     the entries of ``skip``; every process reloads it. The entries stay in the log; the rewind is audited."""
     to_seq, skip = _clean(to_seq, skip)
+    _same_model(model, version)
     if not isinstance(reason, str) or len(reason) > 500:
         raise InvalidInput("reason must be text of at most 500 characters", field="reason")
     with transaction.atomic():
@@ -163,6 +169,7 @@ def version_rewind_preview(*, model: MLModel, version: ModelVersion, to_seq: Any
     """What the rewind would do, without doing it: how many entries it undoes and the version's metrics now
     (in this process) beside after (rebuilt in memory from the nearest checkpoint and the log)."""
     to_seq, skip = _clean(to_seq, skip)
+    _same_model(model, version)
     plan = _plan(model=model, version=version, head=_head(model), to_seq=to_seq, skip=skip)
     now = metrics(model=model.name, version=version.number)
     after = rebuild(model=model, version=version, skips=(*log.skips(version.pk), *plan.ranges), point=plan.point)
