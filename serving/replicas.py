@@ -152,6 +152,7 @@ class ModelEntry:
         version = ModelVersion.objects.filter(pk=version_id, model_id=self.model_id).first()
         if version is None:
             raise NotFound(f"{self.name} has no such version (it may have been deleted)")
+        generation = self.generation
         checkpoint = log.checkpoint_latest(version_id=version_id)
         if checkpoint is not None and checkpoint.seq > self.applied_seq:
             # Another process got further: the entries before its checkpoint may be pruned already, so
@@ -178,8 +179,9 @@ class ModelEntry:
         for event in log.read_tail(model_id=self.model_id, after=base, upto=self.applied_seq, version_id=version_id):
             self._apply(replica, event)
         newer = log.checkpoint_latest(version_id=version_id)
-        if newer is not None and newer.seq > base:
-            # Written while this one replayed: a prune may have taken part of the tail it read. Start again.
+        if (newer is not None and newer.seq > base) or self.generation != generation:
+            # Written while this one replayed: a prune may have taken part of the tail it read; or a rewind
+            # (seen by the catch-up above) may have deleted the checkpoint it started from. Start again.
             return self._load(version_id)
         return replica
 
