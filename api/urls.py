@@ -3,7 +3,7 @@
 from django.http import HttpResponseRedirect
 from django.urls import include, path
 
-from api.views import catalogue
+from api.views import catalogue, rewind
 
 app_name = "api"
 
@@ -34,6 +34,7 @@ catalogue_routes = [
     path("models/<str:name>/versions/<str:number>/promote", catalogue.PromoteView.as_view(), name="version-promote"),
     path("models/<str:name>/versions/<str:number>/retire", catalogue.RetireView.as_view(), name="version-retire"),
     path("models/<str:name>/versions/<str:number>/validate", catalogue.ValidateView.as_view(), name="version-validate"),
+    path("models/<str:name>/versions/<str:number>/rewind", rewind.RewindView.as_view(), name="version-rewind"),
     path("models/<str:name>/rollback", catalogue.RollbackView.as_view(), name="model-rollback"),
     path("models/<str:name>/deployments", catalogue.DeploymentListView.as_view(), name="model-deployments"),
     *collection("locations/", catalogue.LocationListView, "location-list"),

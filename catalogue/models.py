@@ -58,6 +58,8 @@ class MLModel(models.Model):
     # already write the row or the pending table, never counted.
     pending_labelled = models.BigIntegerField(default=0, editable=False)
     pending_expired = models.BigIntegerField(default=0, editable=False)
+    # Bumped by a rewind (serving.rewind): read with the log head, it tells every process to reload its replicas.
+    state_generation = models.PositiveIntegerField(default=0, editable=False)
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)
 

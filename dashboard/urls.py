@@ -2,7 +2,7 @@
 
 from django.urls import path
 
-from dashboard import backtest_views, monitoring_views, views
+from dashboard import backtest_views, monitoring_views, rewind_views, views
 
 app_name = "dashboard"
 
@@ -13,6 +13,7 @@ urlpatterns = [
     path("models/<str:name>/edit/", views.model_update, name="model-update"),
     path("models/<str:name>/delete/", views.model_delete, name="model-delete"),
     path("models/<str:name>/rollback/", views.model_rollback, name="model-rollback"),
+    path("models/<str:name>/rewind/", rewind_views.rewind, name="rewind"),
     path("models/<str:name>/compare/", views.compare, name="compare"),
     path("models/<str:name>/versions/new/", views.version_upload, name="version-upload"),
     path("models/<str:name>/versions/<int:number>/promote/", views.version_promote, name="version-promote"),

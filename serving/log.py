@@ -20,13 +20,14 @@ from django.utils import timezone
 from django.utils.dateparse import parse_datetime
 
 from catalogue.errors import NotFound
-from catalogue.models import Location, MLModel
-from serving.models import Checkpoint, LearnEvent, PendingPrediction
+from catalogue.models import Location, MLModel, ModelVersion
+from serving.models import Checkpoint, LearnEvent, PendingPrediction, VersionSkip
 
 MODEL = MLModel._meta.db_table
 LOCATION = Location._meta.db_table
 EVENT = LearnEvent._meta.db_table
 PENDING = PendingPrediction._meta.db_table
+VERSION = ModelVersion._meta.db_table
 
 logger = logging.getLogger(__name__)
 
@@ -39,6 +40,7 @@ class Head(NamedTuple):
     location: str | None
     pending_labelled: int = 0
     pending_expired: int = 0
+    generation: int = 0  # MLModel.state_generation: a rewind bumps it, and every process reloads its replicas
 
 
 class Event(NamedTuple):
@@ -69,7 +71,7 @@ def read_head(name: str) -> Head | None:
     with connection.cursor() as cursor:
         cursor.execute(
             f"SELECT m.id, m.production_version_id, m.learn_seq, m.flavor, l.name, m.pending_labelled, "  # noqa: S608
-            f"m.pending_expired FROM {MODEL} m "
+            f"m.pending_expired, m.state_generation FROM {MODEL} m "
             f"LEFT JOIN {LOCATION} l ON l.id = m.location_id WHERE m.name = %s",
             [name],
         )
@@ -90,6 +92,27 @@ def version_stream(*, model_id: int, version_id: int, after: int, upto: int) -> 
 
     Until challengers (shadow predictions) exist, a version scores only the entries it answered."""
     return read_tail(model_id=model_id, after=after, upto=upto, version_id=version_id)
+
+
+# --- entries a version does not learn (a rewind put them aside) ----------------------------------------
+
+Skips = tuple[tuple[int, int], ...]  # inclusive (from_seq, to_seq) ranges, in order
+
+
+def skips(version_id: int) -> Skips:
+    """The ranges of log entries the version does not learn (read once per replica load)."""
+    return tuple(
+        VersionSkip.objects.filter(version_id=version_id).order_by("from_seq").values_list("from_seq", "to_seq")
+    )
+
+
+def is_skipped(seq: int, ranges: Skips) -> bool:
+    return any(low <= seq <= high for low, high in ranges)
+
+
+def without_skipped(events: list[Event], ranges: Skips) -> list[Event]:
+    """``events`` less those a version does not learn: the filter every replay applies."""
+    return [e for e in events if not is_skipped(e.seq, ranges)] if ranges else events
 
 
 def append(*, model_id: int, entries: list[dict]) -> list[int]:
@@ -254,13 +277,40 @@ def checkpoint_latest(*, version_id: int, upto: int | None = None) -> Checkpoint
     return checkpoints.order_by("-seq").first()
 
 
-def checkpoint_write(*, version_id: int, seq: int, n_learned: int, state: bytes, metrics: bytes) -> None:
+def lock_generation(*, version_id: int) -> int | None:
+    """Hold the version row FOR SHARE until commit (a rewind holds it FOR UPDATE while it changes what the
+    version learned) and return its model's state generation, read after the lock. None: no such version.
+    Call inside a transaction. SQLite runs one writer at a time: no row lock is needed there."""
+    with connection.cursor() as cursor:
+        if connection.features.has_select_for_update:
+            cursor.execute(f"SELECT id FROM {VERSION} WHERE id = %s FOR SHARE", [version_id])  # noqa: S608
+        # A statement of its own, after the lock: it sees what a rewind committed.
+        cursor.execute(
+            f"SELECT m.state_generation FROM {MODEL} m JOIN {VERSION} v ON v.model_id = m.id WHERE v.id = %s",  # noqa: S608
+            [version_id],
+        )
+        row = cursor.fetchone()
+    return row[0] if row else None
+
+
+def checkpoint_write(
+    *, version_id: int, seq: int, n_learned: int, state: bytes, metrics: bytes, generation: int | None = None
+) -> bool:
     """Store a checkpoint (a replica at the same seq has the same state, so a duplicate is ignored)
-    and keep only the newest few per version."""
-    Checkpoint.objects.bulk_create(
-        [Checkpoint(version_id=version_id, seq=seq, n_learned=n_learned, state=state, metrics=metrics)],
-        ignore_conflicts=True,
-    )
+    and keep only the newest few per version.
+
+    With ``generation`` (the state generation the replica was loaded in), it is stored only if no rewind came
+    since: a rewind holds the version row FOR UPDATE while it deletes the checkpoints it undoes, and this waits
+    for it (FOR SHARE), so a replica that has not yet seen a rewind cannot store the state the rewind undid.
+    False when it was refused (SQLite runs one writer at a time: no row lock needed)."""
+    with transaction.atomic():
+        if generation is not None and lock_generation(version_id=version_id) != generation:
+            return False
+        Checkpoint.objects.bulk_create(
+            [Checkpoint(version_id=version_id, seq=seq, n_learned=n_learned, state=state, metrics=metrics)],
+            ignore_conflicts=True,
+        )
     keep = settings.RHYTHMIC_CHECKPOINTS_KEPT
     stale = Checkpoint.objects.filter(version_id=version_id).order_by("-seq").values_list("pk", flat=True)[keep:]
     Checkpoint.objects.filter(pk__in=list(stale)).delete()
+    return True

@@ -125,3 +125,48 @@ class Backtest(models.Model):
     @property
     def finished(self) -> bool:
         return self.status in self.FINISHED
+
+
+class VersionSkip(models.Model):
+    """Learn-log entries ``from_seq``..``to_seq`` (inclusive) that a version does not learn: a rewind put them
+    aside. They stay in the log for audit; replicas of the version pass over them when they replay."""
+
+    version = models.ForeignKey(ModelVersion, on_delete=models.CASCADE, related_name="skips")
+    from_seq = models.BigIntegerField()
+    to_seq = models.BigIntegerField()
+
+    class Meta:
+        db_table = "serving_versionskip"
+        ordering = ["version", "from_seq"]
+        constraints = [
+            models.CheckConstraint(condition=models.Q(from_seq__lte=models.F("to_seq")), name="skip_range_ordered")
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.version_id}: skip #{self.from_seq}-#{self.to_seq}"
+
+
+class Rewind(models.Model):
+    """The audit record of a rewind: who brought which version's live state back, to where, and why."""
+
+    model = models.ForeignKey(MLModel, on_delete=models.CASCADE, related_name="rewinds")
+    version = models.ForeignKey(ModelVersion, on_delete=models.CASCADE, related_name="rewinds")
+    user = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL)
+    #: Back to right after this entry (null when ``skip`` was given instead).
+    to_seq = models.BigIntegerField(null=True, blank=True)
+    #: The entries put aside, when a list was given (empty for a ``to_seq`` rewind).
+    skip = models.JSONField(default=list, blank=True)
+    #: The log head when the rewind was made: entries up to here were considered.
+    head_seq = models.BigIntegerField()
+    #: How many of the version's learned entries were undone.
+    n_undone = models.PositiveBigIntegerField(default=0)
+    reason = models.CharField(max_length=500, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        db_table = "serving_rewind"
+        ordering = ["-created_at", "-id"]
+
+    def __str__(self) -> str:
+        point = f"to #{self.to_seq}" if self.to_seq is not None else f"skipping {self.skip}"
+        return f"{self.model.name} v{self.version.number}: rewind {point}"

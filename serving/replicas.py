@@ -36,6 +36,8 @@ class Replica:
     #: The applied sequence at which this replica first predicted a non-finite number (reported once).
     non_finite_seq: int | None = None
     since_checkpoint: int = 0
+    #: Log entries this version does not learn (a rewind put them aside), read when the replica loads.
+    skips: log.Skips = ()
     checkpointed_at: float = field(default_factory=time.monotonic)
 
     def apply(self, event: log.Event) -> bool:
@@ -73,6 +75,7 @@ class ModelEntry:
         self.location = head.location
         # No replica is loaded yet, so nothing is behind: replicas replay up to this point when they load.
         self.applied_seq = head.learn_seq
+        self.generation = head.generation
         self.replicas: dict[int, Replica] = {}
         self.synced_at = 0.0
         self.pending_labelled, self.pending_expired = head.pending_labelled, head.pending_expired
@@ -80,6 +83,8 @@ class ModelEntry:
     # --- catching up --------------------------------------------------------------------------
 
     def _apply(self, replica: "Replica", event: log.Event) -> None:
+        if replica.skips and log.is_skipped(event.seq, replica.skips):
+            return
         if replica.apply(event):
             observers.notify(
                 "drift",
@@ -96,6 +101,9 @@ class ModelEntry:
         self.production_version_id = head.production_version_id
         self.location = head.location
         self.pending_labelled, self.pending_expired = head.pending_labelled, head.pending_expired
+        if head.generation != self.generation:  # a rewind: the replicas reload from the rewound checkpoints
+            self.replicas.clear()
+            self.generation = head.generation
         if head.learn_seq > self.applied_seq:
             events = log.read_tail(model_id=self.model_id, after=self.applied_seq, upto=head.learn_seq)
             if len(events) < head.learn_seq - self.applied_seq:
@@ -144,6 +152,7 @@ class ModelEntry:
         version = ModelVersion.objects.filter(pk=version_id, model_id=self.model_id).first()
         if version is None:
             raise NotFound(f"{self.name} has no such version (it may have been deleted)")
+        generation = self.generation
         checkpoint = log.checkpoint_latest(version_id=version_id)
         if checkpoint is not None and checkpoint.seq > self.applied_seq:
             # Another process got further: the entries before its checkpoint may be pruned already, so
@@ -165,12 +174,14 @@ class ModelEntry:
             servable=artifacts.as_servable(obj, self.flavor),
             metrics=metrics,
             n_learned=n_learned,
+            skips=log.skips(version_id),
         )
         for event in log.read_tail(model_id=self.model_id, after=base, upto=self.applied_seq, version_id=version_id):
             self._apply(replica, event)
         newer = log.checkpoint_latest(version_id=version_id)
-        if newer is not None and newer.seq > base:
-            # Written while this one replayed: a prune may have taken part of the tail it read. Start again.
+        if (newer is not None and newer.seq > base) or self.generation != generation:
+            # Written while this one replayed: a prune may have taken part of the tail it read; or a rewind
+            # (seen by the catch-up above) may have deleted the checkpoint it started from. Start again.
             return self._load(version_id)
         return replica
 
@@ -185,16 +196,20 @@ class ModelEntry:
             if due:
                 self.checkpoint(replica)
 
-    def checkpoint(self, replica: Replica) -> None:
-        log.checkpoint_write(
+    def checkpoint(self, replica: Replica) -> bool:
+        """Store the replica's state; False when a rewind came since this entry last synced (refused)."""
+        stored = log.checkpoint_write(
             version_id=replica.version_id,
             seq=self.applied_seq,
             n_learned=replica.n_learned,
             state=artifacts.dump_state(replica.servable.obj),
             metrics=artifacts.dump_state(replica.metrics),
+            generation=self.generation,
         )
-        replica.since_checkpoint = 0
-        replica.checkpointed_at = time.monotonic()
+        if stored:
+            replica.since_checkpoint = 0
+            replica.checkpointed_at = time.monotonic()
+        return stored
 
 
 class Replicas:

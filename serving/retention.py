@@ -11,10 +11,12 @@ import logging
 from datetime import datetime, timedelta
 
 from django.conf import settings
+from django.db import transaction
 from django.db.models import Max
 from django.utils import timezone
 
 from catalogue.models import MLModel, ModelVersion
+from serving import log
 from serving.models import Checkpoint, LearnEvent
 from serving.process import current
 
@@ -31,12 +33,14 @@ def log_prune(*, now: datetime | None = None) -> int:
         return 0
     cutoff = (now or timezone.now()) - timedelta(days=days) if days else None
     deleted = 0
-    for model_id, name, learn_seq in MLModel.objects.values_list("pk", "name", "learn_seq"):
+    for model_id, name, learn_seq, generation in MLModel.objects.values_list(
+        "pk", "name", "learn_seq", "state_generation"
+    ):
         bound = learn_seq - entries if entries else 0
         if cutoff is not None:
             bound = max(bound, _last_seq_before(model_id=model_id, head=learn_seq, cutoff=cutoff))
         if bound > 0:
-            deleted += _prune_model(model_id=model_id, name=name, bound=bound)
+            deleted += _prune_model(model_id=model_id, name=name, bound=bound, generation=generation)
     return deleted
 
 
@@ -60,7 +64,7 @@ def _last_seq_before(*, model_id: int, head: int, cutoff: datetime) -> int:
     return low
 
 
-def _prune_model(*, model_id: int, name: str, bound: int) -> int:
+def _prune_model(*, model_id: int, name: str, bound: int, generation: int) -> int:
     """Delete the model's entries up to ``bound`` that a checkpoint of their version covers."""
     covered = dict(
         Checkpoint.objects.filter(version__model_id=model_id)
@@ -73,7 +77,7 @@ def _prune_model(*, model_id: int, name: str, bound: int) -> int:
         upto = covered.get(version_id, 0)
         if upto < bound and LearnEvent.objects.filter(version_id=version_id, seq__gt=upto, seq__lte=bound).exists():
             upto = _checkpoint(name=name, version_id=version_id) or upto
-        deleted += _delete(version_id=version_id, upto=min(upto, bound))
+        deleted += _delete(version_id=version_id, upto=min(upto, bound), generation=generation)
     return deleted
 
 
@@ -84,20 +88,25 @@ def _checkpoint(*, name: str, version_id: int) -> int | None:
         with entry.lock:
             loaded = version_id in entry.replicas
             replica = entry.replica(version_id)
-            entry.checkpoint(replica)
+            stored = entry.checkpoint(replica)  # refused after a rewind this entry has not seen: keep the entries
             if not loaded:  # a retired version, say: not worth keeping in memory here
                 entry.replicas.pop(version_id, None)
-            return entry.applied_seq
+            return entry.applied_seq if stored else None
     except Exception:  # a version that no longer loads keeps its entries; the next prune tries again
         logger.exception("could not checkpoint version %s of %s: its learn-log entries are kept", version_id, name)
         return None
 
 
-def _delete(*, version_id: int, upto: int) -> int:
+def _delete(*, version_id: int, upto: int, generation: int) -> int:
+    """Delete the version's entries up to ``upto``, unless a rewind came since the coverage was read (it may
+    have deleted the checkpoints that covered them: the next prune reads the coverage again)."""
     deleted = 0
     while upto > 0:
         chunk = LearnEvent.objects.filter(version_id=version_id, seq__lte=upto).order_by("seq")[:DELETE_CHUNK]
-        n, _ = LearnEvent.objects.filter(pk__in=chunk.values("pk")).delete()
+        with transaction.atomic():
+            if log.lock_generation(version_id=version_id) != generation:
+                break
+            n, _ = LearnEvent.objects.filter(pk__in=chunk.values("pk")).delete()
         deleted += n
         if n < DELETE_CHUNK:
             break
