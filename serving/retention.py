@@ -15,7 +15,7 @@ from django.db.models import Max
 from django.utils import timezone
 
 from catalogue.models import MLModel, ModelVersion
-from serving.models import Checkpoint, LearnEvent
+from serving.models import Checkpoint, LearnEvent, ShadowPrediction
 from serving.process import current
 
 logger = logging.getLogger(__name__)
@@ -68,13 +68,29 @@ def _prune_model(*, model_id: int, name: str, bound: int) -> int:
         .annotate(seq=Max("seq"))
         .values_list("version_id", "seq")
     )
-    deleted = 0
+    # A challenger (or the canary, or production beside it) learned entries another version answered: those
+    # entries stay while any version that learned them has no checkpoint covering them.
+    shadowed = ShadowPrediction.objects.filter(model_id=model_id, seq__lte=bound).exists()
+    uptos, limit = {}, bound
     for version_id in ModelVersion.objects.filter(model_id=model_id).values_list("pk", flat=True):
         upto = covered.get(version_id, 0)
-        if upto < bound and LearnEvent.objects.filter(version_id=version_id, seq__gt=upto, seq__lte=bound).exists():
+        if upto < bound and _learned_any(version_id=version_id, after=upto, upto=bound, shadowed=shadowed):
             upto = _checkpoint(name=name, version_id=version_id) or upto
-        deleted += _delete(version_id=version_id, upto=min(upto, bound))
+            if upto < bound and shadowed:
+                limit = min(limit, upto)
+        uptos[version_id] = upto
+    deleted = 0
+    for version_id, upto in uptos.items():
+        deleted += _delete(version_id=version_id, upto=min(upto, bound if not shadowed else limit))
+        if shadowed:
+            ShadowPrediction.objects.filter(version_id=version_id, seq__lte=min(upto, limit)).delete()
     return deleted
+
+
+def _learned_any(*, version_id: int, after: int, upto: int, shadowed: bool) -> bool:
+    if LearnEvent.objects.filter(version_id=version_id, seq__gt=after, seq__lte=upto).exists():
+        return True
+    return shadowed and ShadowPrediction.objects.filter(version_id=version_id, seq__gt=after, seq__lte=upto).exists()
 
 
 def _checkpoint(*, name: str, version_id: int) -> int | None:
