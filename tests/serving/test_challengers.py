@@ -384,3 +384,88 @@ def test_the_head_carries_challengers_and_canary_in_one_read(lifecycle, django_a
     assert head.challenger_ids == (v2.pk,)
     assert (head.canary_version_id, head.canary_percent) == (v3.pk, 25.0)
     assert head.learning() == (v1.pk, v3.pk, v2.pk)
+
+
+def count_statements(call) -> list[str]:
+    from django.db import connection
+    from django.test.utils import CaptureQueriesContext
+
+    with CaptureQueriesContext(connection) as captured:
+        call()
+    return [q["sql"] for q in captured.captured_queries]
+
+
+def test_without_challengers_the_hot_path_runs_no_extra_statement_and_with_one_a_learn_adds_one(lifecycle):
+    # Given a warm model without challengers
+    _, _, v2, _ = lifecycle
+    stream_with_ids(STREAM[:5])
+    x, y = STREAM[5]
+    plain = [
+        count_statements(lambda: serving.predict(model="live", features=x, id="p")),
+        count_statements(lambda: serving.learn(model="live", id="p", ground_truth=y)),
+        count_statements(lambda: serving.learn(model="live", features=x, ground_truth=y)),
+    ]
+    assert not any(ShadowPrediction._meta.db_table in sql for statements in plain for sql in statements)
+    # When a challenger learns beside production (its replica loaded by a first pair)
+    services.challenger_add(version=v2)
+    stream_with_ids(STREAM[6:8], start=6)
+    beside = [
+        count_statements(lambda: serving.predict(model="live", features=x, id="q")),
+        count_statements(lambda: serving.learn(model="live", id="q", ground_truth=y)),
+        count_statements(lambda: serving.learn(model="live", features=x, ground_truth=y)),
+    ]
+    # Then a predict runs as many statements, and a learn one more: the shadow insert
+    assert [len(s) for s in beside] == [len(plain[0]), len(plain[1]) + 1, len(plain[2]) + 1]
+
+
+def batch_scores(model, size: int) -> dict:
+    """river, fed the stream as the batch routes do: predict a batch, then learn it."""
+    expected = metrics.MAE() + metrics.RMSE() + metrics.SMAPE()
+    model = copy.deepcopy(model)
+    for start in range(0, len(STREAM), size):
+        chunk = STREAM[start : start + size]
+        predictions = [model.predict_one(x) for x, _ in chunk]
+        for (x, y), prediction in zip(chunk, predictions, strict=True):
+            expected.update(y, prediction)
+            model.learn_one(x, y)
+    return {type(m).__name__: m.get() for m in expected}
+
+
+def test_batches_carry_the_challengers_predictions_as_single_calls_do(lifecycle):
+    # Given a challenger and a canary
+    _, _, v2, v3 = lifecycle
+    services.challenger_add(version=v2)
+    services.canary_set(version=v3, percent=40)
+    # When the stream goes through predict_many then learn_many, by id, in batches of 30
+    answered = {}
+    for start in range(0, len(STREAM), 30):
+        chunk = list(enumerate(STREAM[start : start + 30], start))
+        results = serving.predict_many(model="live", items=[{"features": x, "id": i} for i, (x, _) in chunk])
+        answered.update({r["id"]: r["version"] for r in results})
+        learned = serving.learn_many(model="live", items=[{"id": i, "ground_truth": y} for i, (_, y) in chunk])
+        assert [r["version"] for r in learned] == [answered[i] for i, _ in chunk]
+    # Then every version is scored on its own predictions of each batch, and the canary's share is sticky per id
+    for number, model in [(1, production_model()), (2, challenger_model()), (3, third_model())]:
+        assert_scores(serving.metrics(model="live", version=number)["metrics"], batch_scores(model, 30))
+    assert {answered[i] for i in range(len(STREAM))} == {1, 3}
+    again = serving.predict_many(model="live", items=[{"features": PROBE, "id": i} for i in range(len(STREAM))])
+    assert {r["id"]: r["version"] for r in again} == answered
+
+
+def test_predict_many_tells_observers_once_per_answered_item(lifecycle):
+    from serving import observers
+
+    seen = []
+
+    @observers.observe("predict")
+    def record(**payload):
+        seen.append((payload["id"], payload["version"]))
+
+    try:
+        results = serving.predict_many(
+            model="live", items=[{"features": PROBE, "id": 1}, {"features": "bad"}, {"features": PROBE}]
+        )
+    finally:
+        observers._observers["predict"].remove(record)
+    assert "error" in results[1]
+    assert seen == [(1, 1), (None, 1)]
