@@ -305,7 +305,7 @@ def test_a_canary_replaces_a_challenger_of_the_same_version_and_keeps_its_state(
 
 
 def test_only_a_ready_version_other_than_production_may_be_a_challenger(lifecycle):
-    model, v1, v2, v3 = lifecycle
+    _model, v1, v2, v3 = lifecycle
     with pytest.raises(Conflict, match="in production"):
         services.challenger_add(version=v1)
     ModelVersion.objects.filter(pk=v3.pk).update(status=ModelVersion.Status.FAILED)
@@ -376,7 +376,7 @@ def test_each_change_is_in_the_deployment_history(lifecycle):
 
 
 def test_the_head_carries_challengers_and_canary_in_one_read(lifecycle, django_assert_num_queries):
-    model, v1, v2, v3 = lifecycle
+    _model, v1, v2, v3 = lifecycle
     services.challenger_add(version=v2)
     services.canary_set(version=v3, percent=25)
     with django_assert_num_queries(1):
