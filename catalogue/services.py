@@ -377,8 +377,6 @@ def _check_candidate(model: MLModel, version: ModelVersion, what: str) -> ModelV
     """The version, read again under the model's lock, if it may learn beside production as ``what``."""
     version = ModelVersion.objects.without_artifact().get(pk=version.pk)
     label = f"{model.name} v{version.number}"
-    if version.model_id != model.pk:
-        raise InvalidInput(f"v{version.number} is a version of another model", field="version")
     if version.status != ModelVersion.Status.READY:
         raise Conflict(f"only ready versions can be {what}; {label} is {version.status}", field="version")
     if model.production_version_id is None:
