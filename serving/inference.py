@@ -285,7 +285,8 @@ def _predict_one(entry: ModelEntry, features: dict, prediction_id: Any) -> _Pred
 def _shadow_predictions(entry: ModelEntry, answering_id: int, features: dict) -> dict[int, Any] | None:
     """{version id: encoded prediction} of the learning versions beside the one answering; None without any.
 
-    A version that cannot predict on these features has a null prediction: it still learns the event."""
+    A version that cannot predict on these features (or cannot load) has a null prediction: it still learns
+    the event (not folded into its metrics), as every replica of it will."""
     if len(entry.learning) < 2:
         return None
     shadow = {}
@@ -295,6 +296,9 @@ def _shadow_predictions(entry: ModelEntry, answering_id: int, features: dict) ->
         try:
             shadow[version_id] = encode_prediction(_predict_with(entry, entry.replica(version_id), features))
         except RhythmicError:
+            shadow[version_id] = None
+        except Exception:  # a challenger that does not load must not take production's answers down
+            logger.exception("version %s of %s could not predict beside the answering one", version_id, entry.name)
             shadow[version_id] = None
     return shadow
 

@@ -3,6 +3,7 @@
 from django import template
 
 import serving
+from catalogue.artifacts import ArtifactError
 from catalogue.errors import RhythmicError
 from catalogue.models import Challenger
 
@@ -12,7 +13,7 @@ register = template.Library()
 def _row(model, number: int, role: str, note: str = "") -> dict:
     try:
         body = serving.metrics(model=model.name, version=number)
-    except RhythmicError:  # a version that no longer loads: shown without figures
+    except (RhythmicError, ArtifactError):  # a version that no longer loads: shown without figures
         body = {"n_learned": None, "metrics": {}}
     return {"number": number, "role": role, "note": note, "n_learned": body["n_learned"], "metrics": body["metrics"]}
 

@@ -469,3 +469,17 @@ def test_predict_many_tells_observers_once_per_answered_item(lifecycle):
         observers._observers["predict"].remove(record)
     assert "error" in results[1]
     assert seen == [(1, 1), (None, 1)]
+
+
+def test_a_challenger_that_cannot_load_never_takes_productions_answers_down(lifecycle):
+    # Given a challenger whose artifact no longer loads (a package missing on this server, say)
+    _, _, v2, _ = lifecycle
+    services.challenger_add(version=v2)
+    ModelVersion.objects.filter(pk=v2.pk).update(artifact=b"not a dill file")
+    # When clients predict and learn, with and without ids
+    answer = serving.predict(model="live", features=PROBE, id="a")
+    learned = serving.learn(model="live", id="a", ground_truth=1.0)
+    serving.learn(model="live", features=PROBE, ground_truth=1.0)
+    # Then production answers and learns as if the challenger were not there
+    assert (answer.version, learned.version) == (1, 1)
+    assert serving.metrics(model="live")["n_learned"] == 2
