@@ -11,7 +11,7 @@ from api import schemas
 from api.parsers import JSONParser
 from api.serializers import StrictSerializer, TextField
 from api.views.catalogue import CHANGE_MODEL, CatalogueView, errors
-from catalogue import services
+from catalogue import selectors, services
 from catalogue.errors import InvalidInput
 from catalogue.models import Challenger, MLModel
 
@@ -101,7 +101,7 @@ def _challenger_data(challenger: Challenger) -> dict:
 
 def _canary_data(model: MLModel) -> dict:
     model = services.get_model_or_404(model.name)  # as stored now
-    canary = model.canary_version
+    canary = selectors.canary_version(model=model)
     return {
         "model": model.name,
         "version": canary.number if canary else None,
@@ -125,7 +125,7 @@ class ChallengerListView(CatalogueView):
     )
     def get(self, request, name: str) -> Response:
         model = self.get_model()
-        challengers = Challenger.objects.filter(model=model).select_related("model", "version", "added_by")
+        challengers = selectors.challenger_list(model=model)
         return Response(
             {
                 "model": model.name,
@@ -144,7 +144,7 @@ class ChallengerListView(CatalogueView):
         data = self.valid(ChallengerAddSerializer, _body(request))
         version = services.get_version_or_404(self.get_model(), data["version"])
         challenger = services.challenger_add(version=version, user=request.user, note=data["note"])
-        challenger = Challenger.objects.select_related("model", "version", "added_by").get(pk=challenger.pk)
+        challenger = selectors.challenger_list(model=challenger.model).get(pk=challenger.pk)
         return Response(_challenger_data(challenger), status=status.HTTP_201_CREATED)
 
 

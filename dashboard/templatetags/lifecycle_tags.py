@@ -3,9 +3,9 @@
 from django import template
 
 import serving
+from catalogue import selectors
 from catalogue.artifacts import ArtifactError
 from catalogue.errors import RhythmicError
-from catalogue.models import Challenger
 
 register = template.Library()
 
@@ -22,11 +22,12 @@ def _row(model, number: int, role: str, note: str = "") -> dict:
 def lifecycle_panel(model) -> dict:
     """Production, the canary and the challengers with their online metrics (nothing when there are neither)."""
     rows = []
-    challengers = list(Challenger.objects.filter(model=model).select_related("version"))
+    challengers = list(selectors.challenger_list(model=model))
     if model.production_version_id is not None and (challengers or model.canary_version_id):
         rows.append(_row(model, model.production_version.number, "production"))
         if model.canary_version_id is not None:
-            rows.append(_row(model, model.canary_version.number, "canary", f"{model.canary_percent:g}% of predictions"))
+            canary = selectors.canary_version(model=model)
+            rows.append(_row(model, canary.number, "canary", f"{model.canary_percent:g}% of predictions"))
         rows.extend(_row(model, c.version.number, "challenger") for c in challengers)
     names = list(rows[0]["metrics"]) if rows else []
     return {"model": model, "rows": rows, "names": names}

@@ -1,6 +1,7 @@
 """Challengers and the canary: versions that learn every event beside production, scored on their own predictions,
 as river's progressive validation would score them; part of the replicated state of every process."""
 
+import contextlib
 import copy
 import itertools
 from collections import Counter
@@ -143,25 +144,31 @@ def test_removing_a_challenger_stops_its_learning_even_for_predictions_made_befo
 # --- promotion keeps what it learned ------------------------------------------------------------
 
 
-@pytest.mark.parametrize("restart", [False, True], ids=["same process", "restarted process"])
-def test_promoting_a_challenger_keeps_its_learned_state(lifecycle, restart):
-    # Given a challenger that learned the whole stream beside production
+@pytest.mark.parametrize("where", ["same process", "restarted process", "another process"])
+def test_promoting_a_challenger_keeps_its_learned_state(lifecycle, where):
+    # Given a challenger that learned the whole stream beside production (half of it seen by another process)
     _, _, v2, _ = lifecycle
     services.challenger_add(version=v2)
-    stream_with_ids()
+    other = ServingProcess()
+    stream_with_ids(STREAM[:60])
+    with acting_as(other):
+        serving.predict(model="live", features=PROBE, id="warm")  # loads production and the challenger there
+    stream_with_ids(STREAM[60:], start=60)
     # When it is promoted
     services.deployment_promote(version=v2)
-    if restart:
+    if where == "restarted process":
         current().reset()
-    # Then it answers with its live state (trained on every event), not with its artifact
-    answer = serving.predict(model="live", features=PROBE)
-    assert answer.version == 2
-    assert answer.prediction == trained(challenger_model()).predict_one(PROBE)
-    assert answer.prediction != challenger_model().predict_one(PROBE)
-    # And it is production now, no longer a challenger; it keeps learning and being scored
-    assert not Challenger.objects.exists()
-    serving.learn(model="live", features=STREAM[0][0], ground_truth=STREAM[0][1])
-    assert_scores(serving.metrics(model="live")["metrics"], river_scores(challenger_model(), STREAM + STREAM[:1]))
+    with acting_as(other) if where == "another process" else contextlib.nullcontext():
+        # Then it answers with its live state (trained on every event), not with its artifact
+        answer = serving.predict(model="live", features=PROBE)
+        assert answer.version == 2
+        assert answer.prediction == trained(challenger_model()).predict_one(PROBE)
+        assert answer.prediction != challenger_model().predict_one(PROBE)
+        # And it is production now, no longer a challenger; it keeps learning and being scored
+        assert not Challenger.objects.exists()
+        serving.learn(model="live", features=STREAM[0][0], ground_truth=STREAM[0][1])
+        expected = river_scores(challenger_model(), STREAM + STREAM[:1])
+        assert_scores(serving.metrics(model="live")["metrics"], expected)
 
 
 # --- every process agrees -----------------------------------------------------------------------

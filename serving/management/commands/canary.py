@@ -2,7 +2,7 @@
 
 from django.core.management.base import BaseCommand, CommandError
 
-from catalogue import services
+from catalogue import selectors, services
 from catalogue.errors import InvalidInput, RhythmicError
 from catalogue.management.author import add_user_argument, cli_user
 
@@ -29,9 +29,8 @@ class Command(BaseCommand):
                 if model.canary_version_id is None:
                     self.stdout.write(f"{model.name} has no canary")
                 else:
-                    self.stdout.write(
-                        f"{model.name} v{model.canary_version.number} answers {model.canary_percent:g}% of predictions"
-                    )
+                    number = selectors.canary_version(model=model).number
+                    self.stdout.write(f"{model.name} v{number} answers {model.canary_percent:g}% of predictions")
                 return
             user = cli_user(options["user"])
             if action == "end":

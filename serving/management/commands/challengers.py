@@ -3,11 +3,10 @@
 from django.core.management.base import BaseCommand, CommandError
 
 import serving
-from catalogue import services
+from catalogue import selectors, services
 from catalogue.errors import RhythmicError
 from catalogue.management.author import add_user_argument, cli_user
 from catalogue.management.commands.models import format_table
-from catalogue.models import Challenger
 
 
 def metric_cells(body: dict) -> tuple[str, str]:
@@ -50,7 +49,7 @@ class Command(BaseCommand):
             raise CommandError(exc.message) from None
 
     def list(self, model) -> None:
-        challengers = Challenger.objects.filter(model=model).select_related("version", "added_by")
+        challengers = selectors.challenger_list(model=model)
         rows = []
         if model.production_version_id is not None:
             rows.append(
