@@ -3,7 +3,7 @@
 from django.http import HttpResponseRedirect
 from django.urls import include, path
 
-from api.views import catalogue, rewind
+from api.views import catalogue, lifecycle, rewind
 
 app_name = "api"
 
@@ -37,6 +37,9 @@ catalogue_routes = [
     path("models/<str:name>/versions/<str:number>/rewind", rewind.RewindView.as_view(), name="version-rewind"),
     path("models/<str:name>/rollback", catalogue.RollbackView.as_view(), name="model-rollback"),
     path("models/<str:name>/deployments", catalogue.DeploymentListView.as_view(), name="model-deployments"),
+    *collection("models/<str:name>/challengers/", lifecycle.ChallengerListView, "challenger-list"),
+    *collection("models/<str:name>/challengers/<str:number>/", lifecycle.ChallengerDetailView, "challenger-detail"),
+    path("models/<str:name>/canary", lifecycle.CanaryView.as_view(), name="model-canary"),
     *collection("locations/", catalogue.LocationListView, "location-list"),
 ]
 

@@ -60,6 +60,15 @@ class MLModel(models.Model):
     pending_expired = models.BigIntegerField(default=0, editable=False)
     # Bumped by a rewind (serving.rewind): read with the log head, it tells every process to reload its replicas.
     state_generation = models.PositiveIntegerField(default=0, editable=False)
+    # The challengers and the canary, denormalized from Challenger by the services that change them (in the
+    # same transaction), so the serving core reads everything it routes by in the one row it reads anyway.
+    challenger_ids = models.TextField(default="[]", editable=False)  # JSON list of ModelVersion ids
+    canary_version = models.ForeignKey(
+        "ModelVersion", null=True, blank=True, on_delete=models.SET_NULL, related_name="+", editable=False
+    )
+    canary_percent = models.FloatField(default=0, editable=False)
+    #: The last learn-log seq with shadow predictions: replicas look for shadow rows only below it.
+    shadow_seq = models.BigIntegerField(default=0, editable=False)
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)
 
@@ -146,9 +155,13 @@ class Deployment(models.Model):
         PROMOTE = "promote"
         ROLLBACK = "rollback"
         RETIRE = "retire"
+        ADD_CHALLENGER = "add_challenger"
+        REMOVE_CHALLENGER = "remove_challenger"
+        SET_CANARY = "set_canary"
+        END_CANARY = "end_canary"
 
     model = models.ForeignKey(MLModel, on_delete=models.CASCADE, related_name="deployments")
-    action = models.CharField(max_length=10, choices=Action.choices)
+    action = models.CharField(max_length=20, choices=Action.choices)
     from_version = models.ForeignKey(ModelVersion, null=True, blank=True, on_delete=models.SET_NULL, related_name="+")
     to_version = models.ForeignKey(ModelVersion, null=True, blank=True, on_delete=models.SET_NULL, related_name="+")
     user = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL)
@@ -167,6 +180,24 @@ class Deployment(models.Model):
             return f"v{version.number}" if version else "none"
 
         return f"{self.model.name}: {self.action} {label(self.from_version)} -> {label(self.to_version)}"
+
+
+class Challenger(models.Model):
+    """A version that learns every event beside production and is scored on them, but never answers clients."""
+
+    model = models.ForeignKey(MLModel, on_delete=models.CASCADE, related_name="challengers")
+    version = models.ForeignKey(ModelVersion, on_delete=models.CASCADE, related_name="+")
+    added_at = models.DateTimeField(auto_now_add=True)
+    added_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+
+    class Meta:
+        ordering = ["model", "added_at", "id"]
+        constraints = [models.UniqueConstraint(fields=["model", "version"], name="unique_challenger")]
+
+    def __str__(self) -> str:
+        return f"{self.version} (challenger)"
 
 
 class CompatWorkspace(models.Model):

@@ -2,7 +2,7 @@
 
 from django.db.models import OuterRef, QuerySet, Subquery
 
-from catalogue.models import Deployment, Location, MLModel, ModelVersion
+from catalogue.models import Challenger, Deployment, Location, MLModel, ModelVersion
 
 
 def model_list() -> QuerySet[MLModel]:
@@ -26,6 +26,23 @@ def version_get(*, model: MLModel, number: int, with_artifact: bool = False) -> 
 
 def deployment_list(*, model: MLModel) -> QuerySet[Deployment]:
     return model.deployments.select_related("from_version", "to_version", "user")
+
+
+def challenger_list(*, model: MLModel) -> QuerySet[Challenger]:
+    """The model's challengers in the order they were added, with their versions (without the bytes)."""
+    return (
+        Challenger.objects.filter(model_id=model.pk)
+        .select_related("model", "version", "added_by")
+        .defer("version__artifact", "model__metadata")
+        .order_by("added_at", "id")
+    )
+
+
+def canary_version(*, model: MLModel) -> ModelVersion | None:
+    """The model's canary version (without its bytes), if it has one."""
+    if model.canary_version_id is None:
+        return None
+    return ModelVersion.objects.without_artifact().filter(pk=model.canary_version_id).first()
 
 
 def location_list() -> QuerySet[Location]:

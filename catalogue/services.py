@@ -3,6 +3,7 @@
 Every interface (REST, admin, CLI, web UI) calls these; none writes catalogue rows itself.
 """
 
+import json
 import logging
 import re
 from dataclasses import dataclass
@@ -16,7 +17,7 @@ from django.utils import timezone
 from catalogue import artifacts, selectors, signals
 from catalogue.errors import Conflict, InvalidInput, NotFound, TooLarge
 from catalogue.flavors import FLAVORS
-from catalogue.models import Deployment, Location, MLModel, ModelVersion
+from catalogue.models import Challenger, Deployment, Location, MLModel, ModelVersion
 
 logger = logging.getLogger(__name__)
 
@@ -144,7 +145,7 @@ def model_update(
 def model_delete(*, model: MLModel) -> None:
     """Delete a model with all its versions, history and learned state."""
     # production_version points into the versions about to go: clear it so the cascade has no cycle.
-    MLModel.objects.filter(pk=model.pk).update(production_version=None)
+    MLModel.objects.filter(pk=model.pk).update(production_version=None, canary_version=None)
     model.delete()
 
 
@@ -388,6 +389,9 @@ def _switch(
     reason: dict | None = None,
 ) -> Deployment:
     previous = model.production_version
+    if to is not None:
+        # A challenger or the canary that goes to production keeps its live state: it is the same replica.
+        _leave_lifecycle(model, to.pk)
     MLModel.objects.filter(pk=model.pk).update(production_version=to, updated_at=timezone.now())
     deployment = Deployment.objects.create(
         model=model,
@@ -453,6 +457,7 @@ def version_retire(*, version: ModelVersion, user=None, note: str = "") -> Model
         raise Conflict(f"{model.name} v{version.number} is already retired")
     ModelVersion.objects.filter(pk=version.pk).update(status=ModelVersion.Status.RETIRED)
     version.status = ModelVersion.Status.RETIRED
+    _leave_lifecycle(model, version.pk)
     if model.production_version_id == version.pk:
         _switch(model, None, Deployment.Action.RETIRE, user, note)
     else:
@@ -461,6 +466,114 @@ def version_retire(*, version: ModelVersion, user=None, note: str = "") -> Model
         )
         _after_commit(signals.deployment_changed, deployment=deployment)
     return version
+
+
+# --- challengers and the canary ----------------------------------------------------------------
+#
+# Challenger rows are the record; MLModel.challenger_ids, canary_version and canary_percent repeat them in the
+# row the serving core reads for every request (log.read_head), written in the same transaction.
+
+MAX_CHALLENGERS = 8  # each one predicts on every request: a bound on what a predict costs
+
+
+def _refresh_challengers(model: MLModel) -> None:
+    ids = list(
+        Challenger.objects.filter(model_id=model.pk).order_by("added_at", "id").values_list("version_id", flat=True)
+    )
+    MLModel.objects.filter(pk=model.pk).update(challenger_ids=json.dumps(ids), updated_at=timezone.now())
+
+
+def _leave_lifecycle(model: MLModel, version_id: int) -> None:
+    """A version going to production or retired stops being a challenger or the canary."""
+    if Challenger.objects.filter(model_id=model.pk, version_id=version_id).delete()[0]:
+        _refresh_challengers(model)
+    MLModel.objects.filter(pk=model.pk, canary_version_id=version_id).update(canary_version=None, canary_percent=0)
+
+
+def _record(model: MLModel, action: str, *, user, note: str = "", from_version=None, to_version=None) -> Deployment:
+    deployment = Deployment.objects.create(
+        model=model, action=action, from_version=from_version, to_version=to_version, user=user, note=note[:500]
+    )
+    _after_commit(signals.deployment_changed, deployment=deployment)
+    return deployment
+
+
+def _check_candidate(model: MLModel, version: ModelVersion, what: str) -> ModelVersion:
+    """The version, read again under the model's lock, if it may learn beside production as ``what``."""
+    version = ModelVersion.objects.without_artifact().get(pk=version.pk)
+    label = f"{model.name} v{version.number}"
+    if version.status != ModelVersion.Status.READY:
+        raise Conflict(f"only ready versions can be {what}; {label} is {version.status}", field="version")
+    if model.production_version_id is None:
+        raise Conflict(f"{model.name} has no production version: promote one before adding a {what}")
+    if model.production_version_id == version.pk:
+        raise Conflict(f"{label} is in production; it cannot also be {what}", field="version")
+    return version
+
+
+@transaction.atomic
+def challenger_add(*, version: ModelVersion, user=None, note: str = "") -> Challenger:
+    """Make a ready version a challenger: it predicts and learns every event beside production, never answers."""
+    model = _lock(version.model)
+    version = _check_candidate(model, version, "a challenger")
+    label = f"{model.name} v{version.number}"
+    if Challenger.objects.filter(model=model, version=version).exists():
+        raise Conflict(f"{label} is already a challenger", field="version")
+    if model.canary_version_id == version.pk:
+        raise Conflict(f"{label} is the canary (it learns every event already); end the canary first", field="version")
+    if Challenger.objects.filter(model=model).count() >= MAX_CHALLENGERS:
+        raise Conflict(f"{model.name} has {MAX_CHALLENGERS} challengers, the most it may have: remove one first")
+    challenger = Challenger.objects.create(model=model, version=version, added_by=user)
+    _refresh_challengers(model)
+    _record(model, Deployment.Action.ADD_CHALLENGER, user=user, note=note, to_version=version)
+    return challenger
+
+
+@transaction.atomic
+def challenger_remove(*, version: ModelVersion, user=None, note: str = "") -> None:
+    """Stop a challenger: it no longer predicts or learns (its learned state so far stays in its checkpoints)."""
+    model = _lock(version.model)
+    if not Challenger.objects.filter(model=model, version_id=version.pk).delete()[0]:
+        raise NotFound(f"{model.name} v{version.number} is not a challenger")
+    _refresh_challengers(model)
+    _record(model, Deployment.Action.REMOVE_CHALLENGER, user=user, note=note, from_version=version)
+
+
+def clean_percent(percent: Any) -> float:
+    if isinstance(percent, bool) or not isinstance(percent, int | float) or not 0 < percent <= 100:
+        raise InvalidInput(f"percent must be a number above 0 and at most 100; got {percent!r}", field="percent")
+    return float(percent)
+
+
+@transaction.atomic
+def canary_set(*, version: ModelVersion, percent: Any, user=None, note: str = "") -> MLModel:
+    """Send ``percent`` % of predictions to ``version`` (sticky by id); it learns every event, as production.
+
+    Setting it again changes the share or the version; a challenger made the canary stops being a challenger."""
+    percent = clean_percent(percent)
+    model = _lock(version.model)
+    version = _check_candidate(model, version, "the canary")
+    if Challenger.objects.filter(model=model, version=version).delete()[0]:
+        _refresh_challengers(model)
+    MLModel.objects.filter(pk=model.pk).update(
+        canary_version=version, canary_percent=percent, updated_at=timezone.now()
+    )
+    _record(
+        model, Deployment.Action.SET_CANARY, user=user, note=note or f"{percent:g}% of predictions", to_version=version
+    )
+    model.canary_version, model.canary_percent = version, percent
+    return model
+
+
+@transaction.atomic
+def canary_end(*, model: MLModel, user=None, note: str = "") -> None:
+    """Send every prediction to production again; the canary version stops learning."""
+    model = _lock(model)
+    if model.canary_version_id is None:
+        raise NotFound(f"{model.name} has no canary")
+    previous = model.canary_version
+    MLModel.objects.filter(pk=model.pk).update(canary_version=None, canary_percent=0, updated_at=timezone.now())
+    _record(model, Deployment.Action.END_CANARY, user=user, note=note, from_version=previous)
 
 
 def get_model_or_404(name: str) -> MLModel:

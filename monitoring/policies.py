@@ -23,7 +23,7 @@ from django.utils import timezone
 from catalogue import services as catalogue_services
 from catalogue.errors import InvalidInput
 from catalogue.flavors import get_flavor
-from catalogue.models import MLModel, ModelVersion
+from catalogue.models import Challenger, MLModel, ModelVersion
 from catalogue.signals import deployment_changed
 from monitoring import services
 from monitoring.live import publish
@@ -228,11 +228,7 @@ def decide_rollback(recent: Sequence[float], previous: Sequence[float], *, max_d
 
 
 def _challengers(model: MLModel) -> list[ModelVersion]:
-    """The model's challengers (catalogue.Challenger, from the challengers branch); none until it exists."""
-    try:
-        from catalogue.models import Challenger  # type: ignore[attr-defined]
-    except ImportError:
-        return []
+    """The model's ready challengers, by version number."""
     rows = Challenger.objects.filter(model=model).select_related("version").order_by("version__number")
     return [row.version for row in rows if row.version.status == ModelVersion.Status.READY]
 

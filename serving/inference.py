@@ -230,30 +230,16 @@ def _served(model: str) -> ModelEntry:
 
 
 def predict(*, model: str, features: Any, id: Any = None) -> Prediction:
-    """Predict with the production version; with an ``id``, keep features and prediction for a later learn."""
+    """Predict with the production version (or the canary, for its share); with an ``id``, keep features and
+    predictions for a later learn."""
     with current().timings.timed(model, "predict"):
         features = _clean_features(features)
         prediction_id = _clean_id(id)
         entry = _served(model)
         with entry.lock:
-            replica = entry.production()
-            prediction = _predict_with(entry, replica, features)
-            state_seq = entry.applied_seq
-        if prediction_id is not None:
-            _store_pending(
-                model_id=entry.model_id,
-                rows=[(log.pending_key(prediction_id), replica.version_id, features, encode_prediction(prediction))],
-            )
-        observers.notify(
-            "predict",
-            model=model,
-            version=replica.number,
-            features=features,
-            prediction=prediction,
-            id=prediction_id,
-            state_seq=state_seq,
-        )
-        return Prediction(model, replica.number, prediction, state_seq, prediction_id)
+            done = _predict_one(entry, features, prediction_id)
+        _predicted(entry, [done])
+        return done.answer
 
 
 def predict_many(*, model: str, items: Any) -> list[dict]:
@@ -261,39 +247,78 @@ def predict_many(*, model: str, items: Any) -> list[dict]:
     items = _clean_batch(items)
     with current().timings.timed(model, "predict_many"):
         entry = _served(model)
-        results: list[dict] = []
-        pending = []
+        results: list = []
         with entry.lock:
-            replica = entry.production()
             for item in items:
                 try:
                     if not isinstance(item, dict):
                         raise InvalidInput("each item must be a JSON object with features and an optional id")
                     features = _clean_features(item.get("features"))
-                    prediction_id = _clean_id(item.get("id"))
-                    prediction = _predict_with(entry, replica, features)
+                    results.append(_predict_one(entry, features, _clean_id(item.get("id"))))
                 except RhythmicError as exc:
                     results.append(_item_error(exc))
-                    continue
-                if prediction_id is not None:
-                    pending.append(
-                        (log.pending_key(prediction_id), replica.version_id, features, encode_prediction(prediction))
-                    )
-                results.append(
-                    Prediction(model, replica.number, prediction, entry.applied_seq, prediction_id).as_dict()
-                )
-                observers.notify(
-                    "predict",
-                    model=model,
-                    version=replica.number,
-                    features=features,
-                    prediction=prediction,
-                    id=prediction_id,
-                    state_seq=entry.applied_seq,
-                )
-        if pending:
-            _store_pending(model_id=entry.model_id, rows=_last_per_key(pending))
-        return results
+        _predicted(entry, [r for r in results if isinstance(r, _Predicted)])
+        return [r.answer.as_dict() if isinstance(r, _Predicted) else r for r in results]
+
+
+@dataclass
+class _Predicted:
+    answer: Prediction
+    features: dict
+    pending: tuple | None  # the row to store when the prediction has an id
+
+
+def _predict_one(entry: ModelEntry, features: dict, prediction_id: Any) -> _Predicted:
+    """One prediction, with the entry's lock held: the answering version answers; with an id, every other
+    learning version (production, canary, challengers) predicts too, for the pending row."""
+    key = None if prediction_id is None else log.pending_key(prediction_id)
+    replica = entry.answering(key)
+    prediction = _predict_with(entry, replica, features)
+    pending = None
+    if key is not None:
+        shadow = _shadow_predictions(entry, replica.version_id, features)
+        pending = (key, replica.version_id, features, encode_prediction(prediction), shadow)
+    answer = Prediction(entry.name, replica.number, prediction, entry.applied_seq, prediction_id)
+    return _Predicted(answer, features, pending)
+
+
+def _shadow_predictions(entry: ModelEntry, answering_id: int, features: dict) -> dict[int, Any] | None:
+    """{version id: encoded prediction} of the learning versions beside the one answering; None without any.
+
+    A version that cannot predict on these features (or cannot load) has a null prediction: it still learns
+    the event (not folded into its metrics), as every replica of it will."""
+    if len(entry.learning) < 2:
+        return None
+    shadow = {}
+    for version_id in entry.learning:
+        if version_id == answering_id:
+            continue
+        try:
+            shadow[version_id] = encode_prediction(_predict_with(entry, entry.replica(version_id), features))
+        except RhythmicError:
+            shadow[version_id] = None
+        except Exception:  # a challenger that does not load must not take production's answers down
+            logger.exception("version %s of %s could not predict beside the answering one", version_id, entry.name)
+            shadow[version_id] = None
+    return shadow
+
+
+def _predicted(entry: ModelEntry, done: list[_Predicted]) -> None:
+    """Store the pending rows of predictions with an id, then tell observers: after the lock is released."""
+    pending = [d.pending for d in done if d.pending is not None]
+    if pending:
+        _store_pending(model_id=entry.model_id, rows=_last_per_key(pending))
+    for d in done:
+        a = d.answer
+        observers.notify(
+            "predict",
+            model=a.model,
+            version=a.version,
+            features=d.features,
+            prediction=a.prediction,
+            id=a.id,
+            state_seq=a.state_seq,
+        )
 
 
 def _store_pending(*, model_id: int, rows: list[tuple]) -> None:
@@ -336,6 +361,8 @@ class _Plan:
     ground_truth: Any
     prediction: Any
     id: Any
+    #: {version id: encoded prediction} of the other learning versions; None when there are none.
+    shadow: dict[int, Any] | None = None
 
     def entry_row(self) -> dict:
         return {
@@ -344,6 +371,7 @@ class _Plan:
             "features": self.features,
             "ground_truth": self.ground_truth,
             "prediction": encode_prediction(self.prediction),
+            "shadow": self.shadow,
         }
 
 
@@ -399,6 +427,7 @@ def _learn(model: str, items: list, *, single: bool) -> list:
                     plans[index].version_id = pending.version_id
                     plans[index].features = pending.features
                     plans[index].prediction = decode_prediction(pending.prediction)
+                    plans[index].shadow = _still_learning(entry, pending)
         for index, plan in enumerate(plans):
             if isinstance(plan, _Plan):
                 refusal = _check_learnable(entry, plan)
@@ -423,7 +452,9 @@ def _learn(model: str, items: list, *, single: bool) -> list:
 
 def _notify_learned(entry: ModelEntry, plans: list[_Plan], learned: list[Learned]) -> None:
     with entry.lock:
-        touched = {p.version_id for p in plans if p.version_id in entry.replicas}
+        answered = {p.version_id for p in plans}
+        beside = {pk for p in plans if p.shadow for pk in p.shadow}
+        touched = {pk for pk in answered | beside if pk in entry.replicas}
         metrics = {entry.replicas[pk].number: entry.replicas[pk].metrics.values() for pk in touched}
         state_seq = entry.applied_seq
     observers.notify("learn", model=entry.name, learned=learned, metrics=metrics, state_seq=state_seq)
@@ -432,7 +463,11 @@ def _notify_learned(entry: ModelEntry, plans: list[_Plan], learned: list[Learned
 def _restore_refused(entry: ModelEntry, plans: list, taken: dict) -> None:
     """pending_take consumed every id of the batch; put back those of items refused after it."""
     consumed = {p.key for p in plans if isinstance(p, _Plan) and p.key is not None}
-    refused = [(key, row.version_id, row.features, row.prediction) for key, row in taken.items() if key not in consumed]
+    refused = [
+        (key, row.version_id, row.features, row.prediction, row.shadow)
+        for key, row in taken.items()
+        if key not in consumed
+    ]
     if refused:
         _store_pending(model_id=entry.model_id, rows=refused)
 
@@ -453,9 +488,19 @@ def _plan_without_id(entry: ModelEntry, features: Any, ground_truth: Any) -> _Pl
         raise InvalidInput("send either the id given to predict, or the features", field="features")
     features = _clean_features(features)
     with entry.lock:
-        replica = entry.production()
+        replica = entry.answering(None)
         prediction = _predict_with(entry, replica, features)
-    return _Plan(replica.version_id, replica.number, None, features, ground_truth, prediction, None)
+        shadow = _shadow_predictions(entry, replica.version_id, features)
+    return _Plan(replica.version_id, replica.number, None, features, ground_truth, prediction, None, shadow)
+
+
+def _still_learning(entry: ModelEntry, pending: log.Pending) -> dict[int, Any] | None:
+    """The pending row's other predictions, of the versions that still learn (a removed challenger does not)."""
+    if not pending.shadow:
+        return None
+    learning = entry.learning
+    shadow = {pk: p for pk, p in pending.shadow.items() if pk in learning and pk != pending.version_id}
+    return shadow or None
 
 
 def _unknown_id(entry: ModelEntry, key: str, prediction_id: Any) -> RhythmicError:
@@ -476,10 +521,11 @@ def _apply_own(entry: ModelEntry, seqs: list[int], plans: list[_Plan]) -> None:
         log.Event(seq, p.version_id, p.features, p.ground_truth, encode_prediction(p.prediction))
         for seq, p in zip(seqs, plans, strict=True)
     ]
+    shadows = {seq: list(p.shadow.items()) for seq, p in zip(seqs, plans, strict=True) if p.shadow}
     with entry.lock:
         if entry.applied_seq >= seqs[-1]:
             return  # another thread of this process already caught up past them
-        if not entry.apply_own(seqs, events):
+        if not entry.apply_own(seqs, events, shadows):
             head = log.read_head(entry.name)
             if head is not None:
                 entry.sync(head)

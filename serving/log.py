@@ -21,13 +21,14 @@ from django.utils.dateparse import parse_datetime
 
 from catalogue.errors import NotFound
 from catalogue.models import Location, MLModel, ModelVersion
-from serving.models import Checkpoint, LearnEvent, PendingPrediction, VersionSkip
+from serving.models import Checkpoint, LearnEvent, PendingPrediction, ShadowPrediction, VersionSkip
 
 MODEL = MLModel._meta.db_table
 LOCATION = Location._meta.db_table
 EVENT = LearnEvent._meta.db_table
 PENDING = PendingPrediction._meta.db_table
 VERSION = ModelVersion._meta.db_table
+SHADOW = ShadowPrediction._meta.db_table
 
 logger = logging.getLogger(__name__)
 
@@ -40,7 +41,21 @@ class Head(NamedTuple):
     location: str | None
     pending_labelled: int = 0
     pending_expired: int = 0
+    #: Versions that learn beside production and never answer (ModelVersion ids, in the order added).
+    challenger_ids: tuple[int, ...] = ()
+    canary_version_id: int | None = None
+    canary_percent: float = 0.0
+    #: The last seq whose entry has shadow predictions (0: none yet).
+    shadow_seq: int = 0
     generation: int = 0  # MLModel.state_generation: a rewind bumps it, and every process reloads its replicas
+
+    def learning(self) -> tuple[int, ...]:
+        """Every version that predicts and learns each event: production, the canary, the challengers."""
+        found = [self.production_version_id] if self.production_version_id is not None else []
+        if self.canary_version_id is not None and self.canary_version_id not in found:
+            found.append(self.canary_version_id)
+        found.extend(pk for pk in self.challenger_ids if pk not in found)
+        return tuple(found)
 
 
 class Event(NamedTuple):
@@ -67,16 +82,60 @@ def _now() -> Any:
     return connection.ops.adapt_datetimefield_value(timezone.now())
 
 
+_NO_CHALLENGERS = ("[]", "", None)
+
+
 def read_head(name: str) -> Head | None:
     with connection.cursor() as cursor:
         cursor.execute(
             f"SELECT m.id, m.production_version_id, m.learn_seq, m.flavor, l.name, m.pending_labelled, "  # noqa: S608
-            f"m.pending_expired, m.state_generation FROM {MODEL} m "
+            f"m.pending_expired, m.challenger_ids, m.canary_version_id, m.canary_percent, m.shadow_seq, "
+            f"m.state_generation FROM {MODEL} m "
             f"LEFT JOIN {LOCATION} l ON l.id = m.location_id WHERE m.name = %s",
             [name],
         )
         row = cursor.fetchone()
-    return Head(*row) if row else None
+    if row is None:
+        return None
+    challengers = () if row[7] in _NO_CHALLENGERS else tuple(json.loads(row[7]))
+    return Head(*row[:7], challengers, *row[8:])
+
+
+def read_shadow(*, model_id: int, after: int, upto: int, version_ids) -> dict[int, list[tuple[int, Any]]]:
+    """The shadow predictions of ``version_ids`` for entries in (after, upto]: {seq: [(version_id, encoded)]}."""
+    found: dict[int, list[tuple[int, Any]]] = {}
+    rows = (
+        ShadowPrediction.objects.filter(model_id=model_id, seq__gt=after, seq__lte=upto, version_id__in=version_ids)
+        .order_by("seq", "version_id")
+        .values_list("seq", "version_id", "prediction")
+    )
+    for seq, version_id, prediction in rows:
+        found.setdefault(seq, []).append((version_id, prediction))
+    return found
+
+
+def version_stream(*, model_id: int, version_id: int, after: int, upto: int) -> list[Event]:
+    """The entries in (after, upto] that ``version_id`` learned, in seq order: those it answered and those it
+    predicted beside the answering version (its shadow rows, with its own prediction)."""
+    answered = read_tail(model_id=model_id, after=after, upto=upto, version_id=version_id)
+    with connection.cursor() as cursor:
+        cursor.execute(
+            f"SELECT e.seq, e.features, e.ground_truth, s.prediction FROM {SHADOW} s "  # noqa: S608
+            f"JOIN {EVENT} e ON e.model_id = s.model_id AND e.seq = s.seq "
+            "WHERE s.version_id = %s AND s.seq > %s AND s.seq <= %s",
+            [version_id, after, upto],
+        )
+        shadowed = [
+            Event(seq, version_id, json.loads(features), _loads(ground_truth), _loads(prediction))
+            for seq, features, ground_truth, prediction in cursor.fetchall()
+        ]
+    if not shadowed:
+        return answered
+    return sorted(answered + shadowed, key=lambda event: event.seq)
+
+
+def _loads(text: str | None) -> Any:
+    return None if text is None else json.loads(text)
 
 
 def read_tail(*, model_id: int, after: int, upto: int, version_id: int | None = None) -> list[Event]:
@@ -85,13 +144,6 @@ def read_tail(*, model_id: int, after: int, upto: int, version_id: int | None = 
         events = events.filter(version_id=version_id)
     rows = events.order_by("seq").values_list("seq", "version_id", "features", "ground_truth", "prediction")
     return [Event(*row) for row in rows]
-
-
-def version_stream(*, model_id: int, version_id: int, after: int, upto: int) -> list[Event]:
-    """The entries in (after, upto] that ``version_id`` scored, in seq order, each with its own prediction.
-
-    Until challengers (shadow predictions) exist, a version scores only the entries it answered."""
-    return read_tail(model_id=model_id, after=after, upto=upto, version_id=version_id)
 
 
 # --- entries a version does not learn (a rewind put them aside) ----------------------------------------
@@ -122,11 +174,14 @@ def append(*, model_id: int, entries: list[dict]) -> list[int]:
     also counts the entries with a key as labelled pending predictions (label coverage).
     """
     labelled = sum(1 for e in entries if e["key"] is not None)
+    shadowed = any(e.get("shadow") for e in entries)
+    # Entries with shadow predictions move the model's shadow_seq to the new head in the same statement.
+    shadow_seq = ", shadow_seq = learn_seq + %s" if shadowed else ""
     with connection.cursor() as cursor:
         cursor.execute(
-            f"UPDATE {MODEL} SET learn_seq = learn_seq + %s, pending_labelled = pending_labelled + %s "  # noqa: S608
-            "WHERE id = %s RETURNING learn_seq",
-            [len(entries), labelled, model_id],
+            f"UPDATE {MODEL} SET learn_seq = learn_seq + %s, pending_labelled = pending_labelled + %s"  # noqa: S608
+            f"{shadow_seq} WHERE id = %s RETURNING learn_seq",
+            [len(entries), labelled, *([len(entries)] if shadowed else []), model_id],
         )
         row = cursor.fetchone()
         if row is None:
@@ -152,6 +207,17 @@ def append(*, model_id: int, entries: list[dict]) -> list[int]:
                 for i, e in enumerate(entries)
             ],
         )
+        if shadowed:
+            _insert(
+                cursor,
+                f"INSERT INTO {SHADOW} (model_id, seq, version_id, prediction)",
+                "",
+                [
+                    (model_id, first + i, version_id, _json(prediction))
+                    for i, e in enumerate(entries)
+                    for version_id, prediction in (e.get("shadow") or {}).items()
+                ],
+            )
     return list(range(first, head + 1))
 
 
@@ -178,17 +244,26 @@ class Pending(NamedTuple):
     version_id: int
     features: dict
     prediction: Any  # encoded
+    shadow: dict[int, Any] | None = None  # {version id: encoded prediction} of the other learning versions
 
 
-def pending_put(*, model_id: int, rows: list[tuple[str, int, dict, Any]]) -> int:
-    """Store (key, version_id, features, encoded prediction); a new prediction with a known id replaces it.
+def pending_put(*, model_id: int, rows: list[tuple]) -> int:
+    """Store (key, version_id, features, encoded prediction[, shadow]); a new prediction with a known id replaces it.
     Returns how many rows were stored (one per key). Expiry and the cap are the caller's (``inference``)."""
     now = _now()
     # One row per key, the last one: a statement may not upsert the same row twice (Postgres).
     unique = list(
         {
-            key: (model_id, key, version, _json(features), _json(prediction), now)
-            for key, version, features, prediction in rows
+            row[0]: (
+                model_id,
+                row[0],
+                row[1],
+                _json(row[2]),
+                _json(row[3]),
+                _json(row[4]) if len(row) > 4 else None,
+                now,
+            )
+            for row in rows
         }.values()
     )
     # A batch of several statements is one transaction (not a commit each); a single statement needs none,
@@ -197,10 +272,10 @@ def pending_put(*, model_id: int, rows: list[tuple[str, int, dict, Any]]) -> int
     with transaction.atomic(savepoint=False) if several else contextlib.nullcontext(), connection.cursor() as cursor:
         _insert(
             cursor,
-            f"INSERT INTO {PENDING} (model_id, key, version_id, features, prediction, created_at)",
+            f"INSERT INTO {PENDING} (model_id, key, version_id, features, prediction, shadow, created_at)",
             "ON CONFLICT (model_id, key) DO UPDATE SET "
             "version_id = excluded.version_id, features = excluded.features, "
-            "prediction = excluded.prediction, created_at = excluded.created_at",
+            "prediction = excluded.prediction, shadow = excluded.shadow, created_at = excluded.created_at",
             unique,
         )
     return len(unique)
@@ -229,18 +304,23 @@ def pending_take(*, model_id: int, keys: list[str]) -> dict[str, Pending]:
     with connection.cursor() as cursor:
         cursor.execute(
             f"DELETE FROM {PENDING} WHERE model_id = %s AND key IN ({placeholders}) "  # noqa: S608
-            "RETURNING key, version_id, features, prediction, created_at",
+            "RETURNING key, version_id, features, prediction, shadow, created_at",
             [model_id, *keys],
         )
         rows = cursor.fetchall()
     cutoff = timezone.now() - pending_ttl()
     taken = {
-        key: Pending(version_id, json.loads(features), json.loads(prediction) if prediction else None)
-        for key, version_id, features, prediction, created_at in rows
+        key: Pending(version_id, json.loads(features), _loads(prediction), _shadow(shadow))
+        for key, version_id, features, prediction, shadow, created_at in rows
         if _aware(created_at) >= cutoff
     }
     _count_expired(model_id=model_id, n=len(rows) - len(taken))
     return taken
+
+
+def _shadow(text: str | None) -> dict[int, Any] | None:
+    """JSON object keys are text: the version ids come back as ints."""
+    return None if text is None else {int(pk): prediction for pk, prediction in json.loads(text).items()}
 
 
 def _aware(value: Any) -> datetime:

@@ -50,6 +50,9 @@ class PendingPrediction(models.Model):
     version = models.ForeignKey(ModelVersion, on_delete=models.CASCADE, related_name="+")
     features = JSONTextField()
     prediction = JSONTextField(null=True)
+    #: The other learning versions' predictions at the same moment (challengers, canary or production):
+    #: {version id: encoded prediction}; null when there were none.
+    shadow = JSONTextField(null=True)
     created_at = models.DateTimeField()
 
     class Meta:
@@ -59,6 +62,25 @@ class PendingPrediction(models.Model):
 
     def __str__(self) -> str:
         return f"{self.model_id}:{self.key}"
+
+
+class ShadowPrediction(models.Model):
+    """The prediction of a learning version that did not answer a learn-log entry (a challenger, the canary or
+    production beside it). A version's stream is the entries it answered and its shadow rows, in seq order;
+    the features and ground truth are the entry's."""
+
+    model = models.ForeignKey(MLModel, on_delete=models.CASCADE, related_name="+", db_index=False)
+    seq = models.BigIntegerField()
+    version = models.ForeignKey(ModelVersion, on_delete=models.CASCADE, related_name="+", db_index=False)
+    prediction = JSONTextField(null=True)
+
+    class Meta:
+        db_table = "serving_shadowprediction"
+        constraints = [models.UniqueConstraint(fields=["model", "seq", "version"], name="unique_shadow_prediction")]
+        indexes = [models.Index(fields=["version", "seq"], name="shadow_version_seq")]
+
+    def __str__(self) -> str:
+        return f"{self.model_id}#{self.seq} v{self.version_id}"
 
 
 class Checkpoint(models.Model):

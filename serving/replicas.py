@@ -6,7 +6,9 @@ loads from its latest checkpoint and replays the log tail of its version, so eve
 on the same state and a restart loses nothing that was acknowledged.
 """
 
+import hashlib
 import logging
+import random
 import threading
 import time
 from dataclasses import dataclass, field
@@ -53,7 +55,8 @@ class Replica:
             self.metrics.n_skipped += 1
             logger.exception("learn #%s could not be folded into the metrics of version %s", event.seq, self.version_id)
         try:
-            self.servable.learn(event.features, event.ground_truth)
+            if self.servable.can_learn:  # a predict-only challenger is scored, not taught
+                self.servable.learn(event.features, event.ground_truth)
         except Exception:
             # Deterministic on every replica (same state, same input), so they stay in step; counted, not fatal.
             self.metrics.n_learn_errors += 1
@@ -61,6 +64,11 @@ class Replica:
         self.n_learned += 1
         self.since_checkpoint += 1
         return drifted
+
+
+def canary_bucket(key: str) -> int:
+    """0-9999 from the key's SHA-1: the same in every process and every restart (unlike ``hash``)."""
+    return int.from_bytes(hashlib.sha1(key.encode(), usedforsecurity=False).digest()[:8], "big") % 10000
 
 
 class ModelEntry:
@@ -79,6 +87,15 @@ class ModelEntry:
         self.replicas: dict[int, Replica] = {}
         self.synced_at = 0.0
         self.pending_labelled, self.pending_expired = head.pending_labelled, head.pending_expired
+        self._route(head)
+
+    def _route(self, head: log.Head) -> None:
+        """Who answers and who learns beside it, as the head says."""
+        self.canary_version_id, self.canary_percent = head.canary_version_id, head.canary_percent
+        self.challenger_ids = head.challenger_ids
+        #: production first, then the canary and the challengers: they all predict and learn every event.
+        self.learning = head.learning()
+        self.shadow_seq = head.shadow_seq
 
     # --- catching up --------------------------------------------------------------------------
 
@@ -104,6 +121,10 @@ class ModelEntry:
         if head.generation != self.generation:  # a rewind: the replicas reload from the rewound checkpoints
             self.replicas.clear()
             self.generation = head.generation
+        beside = {*self.challenger_ids, self.canary_version_id}
+        self._route(head)
+        for version_id in beside - set(self.learning) - {None}:
+            self.replicas.pop(version_id, None)  # a removed challenger, an ended canary: it learns no more
         if head.learn_seq > self.applied_seq:
             events = log.read_tail(model_id=self.model_id, after=self.applied_seq, upto=head.learn_seq)
             if len(events) < head.learn_seq - self.applied_seq:
@@ -111,23 +132,39 @@ class ModelEntry:
                 # one covered by a newer checkpoint of its version): the replicas reload from those.
                 self.replicas.clear()
             else:
-                for event in events:
-                    replica = self.replicas.get(event.version_id)
-                    if replica is not None:
-                        self._apply(replica, event)
+                shadows = {}
+                if head.shadow_seq > self.applied_seq and self.replicas:
+                    shadows = log.read_shadow(
+                        model_id=self.model_id,
+                        after=self.applied_seq,
+                        upto=head.learn_seq,
+                        version_ids=list(self.replicas),
+                    )
+                self._apply_entries(events, shadows)
             self.applied_seq = head.learn_seq
             self.maybe_checkpoint()
         self.synced_at = time.monotonic()
 
-    def apply_own(self, seqs: list[int], events: list[log.Event]) -> bool:
-        """Apply events this process just appended, if nothing else came between; else the caller syncs."""
-        if not seqs or seqs[0] != self.applied_seq + 1:
-            return False
+    def _apply_entries(self, events: list[log.Event], shadows: dict[int, list[tuple[int, object]]]) -> None:
+        """Each entry to the replica of the version that answered it, and to those of its shadow rows with
+        their own predictions."""
         for event in events:
             replica = self.replicas.get(event.version_id)
             if replica is not None:
                 self._apply(replica, event)
+            for version_id, prediction in shadows.get(event.seq, ()):
+                replica = self.replicas.get(version_id)
+                if replica is not None:
+                    self._apply(replica, event._replace(version_id=version_id, prediction=prediction))
+
+    def apply_own(self, seqs: list[int], events: list[log.Event], shadows: dict | None = None) -> bool:
+        """Apply events this process just appended, if nothing else came between; else the caller syncs."""
+        if not seqs or seqs[0] != self.applied_seq + 1:
+            return False
+        self._apply_entries(events, shadows or {})
         self.applied_seq = seqs[-1]
+        if shadows:
+            self.shadow_seq = max(self.shadow_seq, max(shadows))
         self.maybe_checkpoint()
         return True
 
@@ -140,6 +177,18 @@ class ModelEntry:
             replica = self._load(version_id)
             self.replicas[version_id] = replica
         return replica
+
+    def answering(self, key: str | None) -> Replica:
+        """The replica that answers a prediction: the canary's share of keys (a stable hash, so one id always
+        goes to the same version) or of keyless requests (at random); production otherwise."""
+        if self.canary_version_id is not None and self.production_version_id is not None:
+            if key is None:
+                chosen = random.random() * 100 < self.canary_percent
+            else:
+                chosen = canary_bucket(key) < self.canary_percent * 100
+            if chosen:
+                return self.replica(self.canary_version_id)
+        return self.production()
 
     def production(self) -> Replica:
         if self.production_version_id is None:
@@ -176,7 +225,13 @@ class ModelEntry:
             n_learned=n_learned,
             skips=log.skips(version_id),
         )
-        for event in log.read_tail(model_id=self.model_id, after=base, upto=self.applied_seq, version_id=version_id):
+        if self.shadow_seq > base:  # the version may have learned entries it did not answer
+            events = log.version_stream(
+                model_id=self.model_id, version_id=version_id, after=base, upto=self.applied_seq
+            )
+        else:
+            events = log.read_tail(model_id=self.model_id, after=base, upto=self.applied_seq, version_id=version_id)
+        for event in events:
             self._apply(replica, event)
         newer = log.checkpoint_latest(version_id=version_id)
         if (newer is not None and newer.seq > base) or self.generation != generation:

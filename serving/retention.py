@@ -17,7 +17,7 @@ from django.utils import timezone
 
 from catalogue.models import MLModel, ModelVersion
 from serving import log
-from serving.models import Checkpoint, LearnEvent
+from serving.models import Checkpoint, LearnEvent, ShadowPrediction
 from serving.process import current
 
 logger = logging.getLogger(__name__)
@@ -72,13 +72,32 @@ def _prune_model(*, model_id: int, name: str, bound: int, generation: int) -> in
         .annotate(seq=Max("seq"))
         .values_list("version_id", "seq")
     )
-    deleted = 0
+    # A challenger (or the canary, or production beside it) learned entries another version answered: those
+    # entries stay while any version that learned them has no checkpoint covering them.
+    shadowed = ShadowPrediction.objects.filter(model_id=model_id, seq__lte=bound).exists()
+    uptos, limit = {}, bound
     for version_id in ModelVersion.objects.filter(model_id=model_id).values_list("pk", flat=True):
         upto = covered.get(version_id, 0)
-        if upto < bound and LearnEvent.objects.filter(version_id=version_id, seq__gt=upto, seq__lte=bound).exists():
+        if upto < bound and _learned_any(version_id=version_id, after=upto, upto=bound, shadowed=shadowed):
             upto = _checkpoint(name=name, version_id=version_id) or upto
-        deleted += _delete(version_id=version_id, upto=min(upto, bound), generation=generation)
+            if upto < bound and shadowed:
+                limit = min(limit, upto)
+        uptos[version_id] = upto
+    deleted = 0
+    for version_id, upto in uptos.items():
+        deleted += _delete(
+            version_id=version_id,
+            upto=min(upto, bound if not shadowed else limit),
+            shadow_upto=min(upto, limit) if shadowed else 0,
+            generation=generation,
+        )
     return deleted
+
+
+def _learned_any(*, version_id: int, after: int, upto: int, shadowed: bool) -> bool:
+    if LearnEvent.objects.filter(version_id=version_id, seq__gt=after, seq__lte=upto).exists():
+        return True
+    return shadowed and ShadowPrediction.objects.filter(version_id=version_id, seq__gt=after, seq__lte=upto).exists()
 
 
 def _checkpoint(*, name: str, version_id: int) -> int | None:
@@ -97,19 +116,24 @@ def _checkpoint(*, name: str, version_id: int) -> int | None:
         return None
 
 
-def _delete(*, version_id: int, upto: int, generation: int) -> int:
-    """Delete the version's entries up to ``upto``, unless a rewind came since the coverage was read (it may
-    have deleted the checkpoints that covered them: the next prune reads the coverage again)."""
+def _delete(*, version_id: int, upto: int, shadow_upto: int, generation: int) -> int:
+    """Delete the version's entries up to ``upto`` and its shadow predictions up to ``shadow_upto``, unless a
+    rewind came since the coverage was read (it may have deleted the checkpoints that covered them: the next
+    prune reads the coverage again)."""
     deleted = 0
     while upto > 0:
         chunk = LearnEvent.objects.filter(version_id=version_id, seq__lte=upto).order_by("seq")[:DELETE_CHUNK]
         with transaction.atomic():
             if log.lock_generation(version_id=version_id) != generation:
-                break
+                return deleted
             n, _ = LearnEvent.objects.filter(pk__in=chunk.values("pk")).delete()
         deleted += n
         if n < DELETE_CHUNK:
             break
+    if shadow_upto > 0:
+        with transaction.atomic():
+            if log.lock_generation(version_id=version_id) == generation:
+                ShadowPrediction.objects.filter(version_id=version_id, seq__lte=shadow_upto).delete()
     return deleted
 
 

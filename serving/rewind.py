@@ -17,7 +17,7 @@ from catalogue.flavors import get_flavor
 from catalogue.models import MLModel, ModelVersion
 from serving import log
 from serving.inference import metrics
-from serving.models import Checkpoint, LearnEvent, Rewind, VersionSkip
+from serving.models import Checkpoint, LearnEvent, Rewind, ShadowPrediction, VersionSkip
 from serving.online_metrics import OnlineMetrics
 from serving.replicas import Replica
 
@@ -77,10 +77,14 @@ def _plan(*, model: MLModel, version: ModelVersion, head: int, to_seq: int | Non
     label = f"{model.name} v{version.number}"
     existing = log.skips(version.pk)
     learned = LearnEvent.objects.filter(version_id=version.pk)
+    shadowed = ShadowPrediction.objects.filter(version_id=version.pk)  # entries it learned beside another version
     if to_seq is not None:
         if to_seq > head:
             raise InvalidInput(f"to_seq #{to_seq} is beyond the log head #{head}", field="to_seq")
-        seqs = learned.filter(seq__gt=to_seq, seq__lte=head).values_list("seq", flat=True)
+        seqs = [
+            *learned.filter(seq__gt=to_seq, seq__lte=head).values_list("seq", flat=True),
+            *shadowed.filter(seq__gt=to_seq, seq__lte=head).values_list("seq", flat=True),
+        ]
         n_undone = sum(1 for seq in seqs if not log.is_skipped(seq, existing))
         if not n_undone:
             raise Conflict(f"nothing to undo: {label} learned no entry after #{to_seq}", code="nothing_to_undo")
@@ -95,7 +99,8 @@ def _plan(*, model: MLModel, version: ModelVersion, head: int, to_seq: int | Non
             raise InvalidInput(
                 f"skip: {_labels(gone)} are no longer in the learn log (pruned by retention)", field="skip"
             )
-        others = [seq for seq in skip if found[seq] != version.pk]
+        beside = set(shadowed.filter(seq__in=skip).values_list("seq", flat=True))
+        others = [seq for seq in skip if found[seq] != version.pk and seq not in beside]
         if others:
             raise InvalidInput(f"skip: {_labels(others)} were not learned by {label}", field="skip")
         done = [seq for seq in skip if log.is_skipped(seq, existing)]
@@ -206,7 +211,7 @@ def rebuild(*, model: MLModel, version: ModelVersion, skips: log.Skips, point: i
         n_learned=n_learned,
         skips=skips,
     )
-    tail = log.read_tail(model_id=model.pk, after=base, upto=upto, version_id=version.pk)
+    tail = log.version_stream(model_id=model.pk, version_id=version.pk, after=base, upto=upto)
     for event in log.without_skipped(tail, skips):
         replica.apply(event)
     return replica

@@ -9,7 +9,43 @@ from django.utils.html import format_html
 from catalogue import services
 from catalogue.admin.common import ServiceErrorsAsMessages, _copy_saved, _run
 from catalogue.admin.versions import ModelVersionInline
-from catalogue.models import Deployment, MLModel, ModelVersion
+from catalogue.models import Challenger, Deployment, MLModel, ModelVersion
+
+
+class ChallengerInline(admin.TabularInline):
+    """The model's challengers: a row added or deleted here goes through challenger_add / challenger_remove."""
+
+    model = Challenger
+    fields = ("version", "added_at", "added_by")
+    readonly_fields = ("added_at", "added_by")
+    extra = 0
+    verbose_name_plural = "challengers (versions that learn beside production and never answer)"
+
+    def get_formset(self, request, obj=None, **kwargs):
+        self._parent = obj
+        return super().get_formset(request, obj, **kwargs)
+
+    def formfield_for_foreignkey(self, db_field, request, **kwargs):
+        if db_field.name == "version":
+            parent = getattr(self, "_parent", None)
+            kwargs["queryset"] = (
+                ModelVersion.objects.ready().without_artifact().filter(model=parent)
+                if parent is not None
+                else ModelVersion.objects.none()
+            )
+        return super().formfield_for_foreignkey(db_field, request, **kwargs)
+
+    def _may_deploy(self, request) -> bool:
+        return request.user.has_perm("catalogue.change_mlmodel")
+
+    def has_add_permission(self, request, obj=None) -> bool:
+        return obj is not None and self._may_deploy(request)
+
+    def has_change_permission(self, request, obj=None) -> bool:
+        return False  # remove one and add another: each is a deployment-history entry
+
+    def has_delete_permission(self, request, obj=None) -> bool:
+        return self._may_deploy(request)
 
 
 class MLModelForm(forms.ModelForm):
@@ -36,14 +72,23 @@ class MLModelAdmin(ServiceErrorsAsMessages, admin.ModelAdmin):
     list_filter = ("flavor", "location")
     search_fields = ("name", "description")
     list_select_related = ("location", "owner")
-    inlines = (ModelVersionInline,)
+    inlines = (ChallengerInline, ModelVersionInline)
     actions = ("roll_back",)
     fieldsets = (
         (None, {"fields": ("name", "flavor", "description", "metadata", "location")}),
-        ("Production", {"fields": ("production", "upload_link", "owner", "version_counter", "learn_seq")}),
+        ("Production", {"fields": ("production", "canary", "upload_link", "owner", "version_counter", "learn_seq")}),
         ("Dates", {"fields": ("created_at", "updated_at")}),
     )
-    readonly_fields = ("production", "upload_link", "owner", "version_counter", "learn_seq", "created_at", "updated_at")
+    readonly_fields = (
+        "production",
+        "canary",
+        "upload_link",
+        "owner",
+        "version_counter",
+        "learn_seq",
+        "created_at",
+        "updated_at",
+    )
 
     def get_queryset(self, request):
         return (
@@ -54,6 +99,9 @@ class MLModelAdmin(ServiceErrorsAsMessages, admin.ModelAdmin):
             .annotate(n_versions=Count("versions"))
         )
 
+    def get_inlines(self, request, obj):
+        return self.inlines if obj is not None else (ModelVersionInline,)  # a new model has no production yet
+
     def get_readonly_fields(self, request, obj=None):
         # A model's name is its address and its flavor decides what its versions must implement: fixed once created.
         return (*self.readonly_fields, "name", "flavor") if obj else self.readonly_fields
@@ -62,6 +110,25 @@ class MLModelAdmin(ServiceErrorsAsMessages, admin.ModelAdmin):
     def production(self, obj) -> str:
         version = obj.production_version
         return f"v{version.number}" if version else "-"
+
+    @admin.display(description="canary")
+    def canary(self, obj) -> str:
+        version = obj.canary_version
+        return (
+            f"v{version.number} answers {obj.canary_percent:g}% (manage.py canary, or PUT .../canary)"
+            if version
+            else "-"
+        )
+
+    def save_formset(self, request, form, formset, change):
+        if formset.model is not Challenger:
+            return super().save_formset(request, form, formset, change)
+        added = formset.save(commit=False)  # fills deleted_objects too; the services write
+        for challenger in formset.deleted_objects:
+            services.challenger_remove(version=challenger.version, user=request.user, note="removed in admin")
+        for challenger in added:
+            services.challenger_add(version=challenger.version, user=request.user, note="added in admin")
+        return None
 
     @admin.display(description="versions", ordering="n_versions")
     def version_count(self, obj) -> int:

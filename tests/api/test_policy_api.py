@@ -4,7 +4,6 @@ import random
 
 import dill
 import pytest
-from django.urls import Resolver404, resolve
 from river import dummy, linear_model, preprocessing
 from river import stats as river_stats
 
@@ -146,16 +145,6 @@ def test_the_deployment_history_says_which_entries_were_automatic(maintainer_cli
     assert manual["to_version"] == v2.number
 
 
-def _route_exists(path: str) -> bool:
-    try:
-        return resolve(path).func.__name__ != "api_not_found"  # the catch-all that answers 404 under /api/
-    except Resolver404:
-        return False
-
-
-@pytest.mark.skipif(
-    not _route_exists("/api/v1/models/x/challengers/"), reason="challengers (POST .../challengers/) not merged yet"
-)
 def test_a_policy_promotes_a_linear_challenger_over_a_mean_regressor(maintainer_client, settings):
     # Given a running mean in production and a scaled linear regression as its challenger
     settings.RHYTHMIC_POLICY_EVAL_LEARNS = 100

@@ -69,6 +69,11 @@ def test_the_batch_bench_prints_rows_per_second():
     assert_ran(out, "HTTP predict-many", "core learn_many in-process")
 
 
+def test_the_lifecycle_bench_prints_each_case():
+    out = run_bench("lifecycle.py", "--pairs", "60")
+    assert_ran(out, "no challengers: predict(id) + learn(id)", "3 challengers: learn with features", "canary 50%")
+
+
 def test_the_websocket_bench_prints_one_and_many_connections():
     args = ["--pairs", "60", "--batch", "10", "--connections", "2", "--single-pairs", "10"]
     out = run_bench("websocket.py", *args)

@@ -137,6 +137,7 @@ def test_changing_a_model_updates_its_description_but_not_its_flavor(admin_clien
     model = catalogue["model"]
     data = {"description": "new words", "metadata": "{}", "location": catalogue["location"].pk, "flavor": "binary"}
     data |= {"versions-TOTAL_FORMS": 0, "versions-INITIAL_FORMS": 2}
+    data |= {"challengers-TOTAL_FORMS": 0, "challengers-INITIAL_FORMS": 0}
     response = admin_client.post(url("mlmodel_change", model.pk), data)
     assert response.status_code == 302
     model.refresh_from_db()
