@@ -164,8 +164,17 @@ if REDIS_URL:
 else:
     CHANNEL_LAYERS = {"default": {"BACKEND": "channels.layers.InMemoryChannelLayer"}}
 
-# The cache holds throttle counts only; Redis makes them shared by every server process.
-CACHES = {"default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"}}
+# "throttle" holds throttle counts; Redis makes them shared by every server process. "tokens" holds the tokens
+# this process checked (api/authentication.py), in process memory: a Redis round trip per request would cost
+# more than the queries it saves.
+CACHES = {
+    "default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"},
+    "tokens": {
+        "BACKEND": "django.core.cache.backends.locmem.LocMemCache",
+        "LOCATION": "tokens",
+        "OPTIONS": {"MAX_ENTRIES": 10_000},
+    },
+}
 if REDIS_URL:
     CACHES["throttle"] = {
         "BACKEND": "django.core.cache.backends.redis.RedisCache",
@@ -333,6 +342,10 @@ RHYTHMIC_HISTORY_MAX_POINTS = env.int("RHYTHMIC_HISTORY_MAX_POINTS", default=500
 # Alert rules are evaluated on learn at most every N s per model per process, on drift, and by beat.
 RHYTHMIC_ALERT_EVAL_SECONDS = env.float("RHYTHMIC_ALERT_EVAL_SECONDS", default=10.0)
 RHYTHMIC_WEBHOOK_TIMEOUT = env.float("RHYTHMIC_WEBHOOK_TIMEOUT", default=5.0)
+# A failed delivery is retried this many times, after about BACKOFF, 2*BACKOFF, 4*BACKOFF... seconds (jittered;
+# at least 1 s, at most 600 s; read when the worker starts).
+RHYTHMIC_WEBHOOK_MAX_RETRIES = env.int("RHYTHMIC_WEBHOOK_MAX_RETRIES", default=5)
+RHYTHMIC_WEBHOOK_RETRY_BACKOFF = env.float("RHYTHMIC_WEBHOOK_RETRY_BACKOFF", default=2.0)
 # Empty: /metrics is open (Prometheus scrapes without auth); set: it needs "Authorization: Bearer <token>".
 RHYTHMIC_METRICS_TOKEN = env.str("RHYTHMIC_METRICS_TOKEN", default="")
 CELERY_BEAT_SCHEDULE = {
