@@ -130,6 +130,9 @@ if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
         "timeout": 30,
         "init_command": "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL;",
     }
+    # Tests on a file too, not in memory: an in-memory database shared between threads locks whole tables and
+    # ignores the timeout, and monitoring's worker thread writes beside the request's.
+    DATABASES["default"]["TEST"] = {"NAME": str(VAR_DIR / "test-rhythmic.sqlite3")}
 elif DATABASES["default"]["ENGINE"] == "django.db.backends.postgresql" and env.bool("DATABASE_POOL", default=False):
     # A connection pool per process, the default under ASGI (rhythmic/asgi.py). There Django runs each
     # request's sync code in a new thread, so a persistent per-thread connection (CONN_MAX_AGE) is never

@@ -26,15 +26,6 @@ pytestmark = pytest.mark.django_db
 DASHBOARD = Path(django_settings.BASE_DIR) / "deploy" / "grafana" / "dashboards" / "rhythmic.json"
 
 
-@pytest.fixture(autouse=True)
-def _fresh():
-    current().reset()
-    history.reset()
-    alerts.reset()
-    yield
-    current().forget()
-
-
 def live_model(name):
     model = factories.MLModelFactory(name=name)
     obj = preprocessing.StandardScaler() | linear_model.LinearRegression()
