@@ -10,8 +10,8 @@ RHYTHMIC_THROTTLE_FAILED_AUTH (api/throttling.py); past it, tokens from there ar
 import hashlib
 
 from django.conf import settings
-from django.core.cache import caches
 from django.contrib.auth.models import Group, User
+from django.core.cache import caches
 from django.db.models.signals import m2m_changed, post_delete, post_save
 from django.dispatch import receiver
 from rest_framework.authentication import TokenAuthentication, get_authorization_header

@@ -1,11 +1,12 @@
 """Alert evaluation: compute each enabled rule's signal and fire, refresh or resolve its alert.
 
 Runs on this process's monitoring worker after a learn (at most every RHYTHMIC_ALERT_EVAL_SECONDS per model
-per process) and after a drift is recorded, and from the periodic task: the learn observer only enqueues. Signals: ``metric:<name>`` (the production
-version's online metric, the same in every process), ``latency_p99`` (seconds) and ``error_rate`` (0-1)
-over the window (this process's calls, else the snapshots), ``lag`` (learn-log entries this process has
-not applied), ``drift`` (drift points within the window) and ``non_finite`` (1 once the production version
-has predicted NaN or infinity, else 0). A signal with no data here changes nothing.
+per process; the learn observer only enqueues), after a drift or a non-finite state is recorded, and from the
+periodic task. Signals: ``metric:<name>`` (the production version's online metric, the same in every process),
+``latency_p99`` (seconds) and ``error_rate`` (0-1) over the window (this process's calls, else the snapshots),
+``lag`` (learn-log entries this process has not applied), ``drift`` (drift points within the window) and
+``non_finite`` (1 once the production version has predicted NaN or infinity, else 0). A signal with no data
+here changes nothing.
 """
 
 import logging
@@ -101,4 +102,3 @@ def evaluate_rules(
         if alert is not None:
             changed.append(alert)
     return changed
-

@@ -81,4 +81,3 @@ def snapshot_models() -> int:
         except RhythmicError as exc:  # deleted or without production meanwhile
             logger.info("no snapshot of %s: %s", name, exc.message)
     return written
-

@@ -71,7 +71,11 @@ def delivery_attempt(*, delivery_id: int, last: bool) -> str | None:
         message, code = exc.args
         status = WebhookDelivery.Status.FAILED if last else WebhookDelivery.Status.PENDING
         WebhookDelivery.objects.filter(pk=delivery_id).update(
-            attempts=F("attempts") + 1, last_attempt_at=now, last_status_code=code, last_error=message[:500], status=status
+            attempts=F("attempts") + 1,
+            last_attempt_at=now,
+            last_status_code=code,
+            last_error=message[:500],
+            status=status,
         )
         logger.warning("alert webhook %s %s (attempt %s)", delivery.url, message, delivery.attempts + 1)
         if last:

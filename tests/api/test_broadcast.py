@@ -16,16 +16,6 @@ from tests import factories
 pytestmark = pytest.mark.django_db
 
 
-@pytest.fixture(autouse=True)
-def _fresh():
-    broadcaster._last_metrics_flush = 0.0
-    broadcaster._windows.clear()
-    yield
-    broadcaster._server_loop = None
-    broadcaster._metrics.clear()
-    broadcaster._queue.clear()
-
-
 @pytest.fixture
 def live():
     model = factories.MLModelFactory(name="live")
@@ -61,6 +51,7 @@ def test_a_predict_reaches_listeners_of_the_model(live):
     assert events[0]["features"] == {"x": 1.0}
 
 
+@pytest.mark.django_db(transaction=True)  # learn events leave once the learn has committed
 def test_a_learn_sends_the_event_and_a_metrics_push(live):
     events = listen(
         ["events.live", "metrics.live"],
@@ -72,6 +63,7 @@ def test_a_learn_sends_the_event_and_a_metrics_push(live):
     assert by_type["metrics"]["versions"]["1"]["MAE"] == 2.0
 
 
+@pytest.mark.django_db(transaction=True)
 def test_metric_pushes_are_coalesced(live, settings):
     settings.RHYTHMIC_METRICS_PUSH_SECONDS = 60
 

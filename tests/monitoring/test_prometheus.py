@@ -16,7 +16,7 @@ from river import linear_model, preprocessing
 import serving
 from catalogue import services
 from catalogue.errors import Conflict, InvalidInput, NotFound
-from monitoring import alerts, history, prometheus
+from monitoring import prometheus, worker
 from monitoring import services as monitoring_services
 from serving.process import ServingProcess, acting_as, current
 from tests import factories
@@ -139,9 +139,11 @@ def test_online_metrics_are_gauges_equal_to_the_serving_cores(anon_client):
     assert value(samples, "rhythmic_learn_seq", model="scored") == 2
 
 
+@pytest.mark.django_db(transaction=True)  # monitoring's worker writes the snapshot
 def test_a_model_this_process_does_not_serve_reports_its_latest_snapshot(anon_client):
     live_model("elsewhere")
     serving.learn(model="elsewhere", features={"x": 1.0}, ground_truth=3.0)  # snapshotted on learn
+    assert worker.drain()
     current().forget()  # as seen from a process that never loaded it
     samples = scrape(anon_client)
     assert value(samples, "rhythmic_online_metric", model="elsewhere", version="1", metric="MAE") == 3.0
