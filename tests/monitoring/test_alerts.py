@@ -573,6 +573,44 @@ def test_acknowledging_needs_the_permission_and_an_existing_alert(reader_client,
     assert "no alert 999" in response.json()["error"]["message"]
 
 
+DELIVERIES = "/api/v1/webhook-deliveries/"
+
+
+@pytest.mark.django_db(transaction=True)
+def test_webhook_deliveries_are_listed_with_their_outcome(reader_client, live, flaky_webhook):
+    # Given an alert whose webhook took the delivery at the third attempt
+    serving.learn(model="live", features={"x": 1.0}, ground_truth=10.0)
+    rule(webhook_url=flaky_webhook.url)
+    alert = alerts.evaluate_rules(model="live")[0]
+    assert worker.drain()
+    # When its deliveries are listed
+    data = reader_client.get(f"{DELIVERIES}?alert={alert.pk}&status=succeeded&model=live").json()
+    # Then the one delivery shows its attempts and outcome
+    [delivery] = data["results"]
+    assert (delivery["alert_id"], delivery["model"], delivery["state"], delivery["url"]) == (
+        alert.pk,
+        "live",
+        "firing",
+        flaky_webhook.url,
+    )
+    assert (delivery["status"], delivery["attempts"], delivery["last_status_code"]) == ("succeeded", 3, 204)
+    assert reader_client.get(f"{DELIVERIES}?status=failed").json()["results"] == []
+
+
+@pytest.mark.parametrize(
+    ("query", "field"),
+    [("status=lost", "status"), ("alert=first", "alert"), ("alert=-1", "alert"), ("model=x", "model")],
+)
+def test_listing_deliveries_with_bad_filters_is_refused(reader_client, live, query, field):
+    response = reader_client.get(f"{DELIVERIES}?{query}")
+    assert response.status_code == 400
+    assert response.json()["error"]["field"] == field
+
+
+def test_listing_deliveries_needs_a_login(anon_client):
+    assert anon_client.get(DELIVERIES).status_code == 401
+
+
 # --- admin -----------------------------------------------------------------------------------------
 
 
@@ -583,10 +621,11 @@ def admin_url(name: str, *args) -> str:
 
 
 def test_the_monitoring_admin_pages_render(admin_client, firing):
+    webhooks.delivery_create(alert=firing, url="https://hooks.example.com/x", event={"type": "alert"})
     monitoring_services.drift_point_record(
         model_id=firing.rule.model_id, version_id=firing.rule.model.production_version_id, seq=1, n_drifts=1
     )
-    for name in ("alertrule", "alert", "metricsnapshot", "driftpoint"):
+    for name in ("alertrule", "alert", "metricsnapshot", "driftpoint", "webhookdelivery"):
         assert admin_client.get(admin_url(f"{name}_changelist")).status_code == 200, name
     assert admin_client.get(admin_url("alertrule_change", firing.rule.pk)).status_code == 200
     assert admin_client.get(admin_url("alert_change", firing.pk)).status_code == 200
