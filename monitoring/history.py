@@ -65,7 +65,14 @@ def on_learn(*, model, learned, metrics, state_seq) -> None:
     process = current()
     if metrics and worker.monitor(process).due("snapshot", model, every=settings.RHYTHMIC_SNAPSHOT_SECONDS):
         # On this process's worker: the snapshot carries this process's request stats.
-        worker.monitor(process).submit(snapshot_model, model=model, versions=sorted(metrics), process=process)
+        worker.monitor(process).submit(_snapshot_after_learn, model=model, versions=sorted(metrics), process=process)
+
+
+def _snapshot_after_learn(*, model: str, versions: list[int], process: ServingProcess) -> None:
+    try:
+        snapshot_model(model, versions, process)
+    except RhythmicError as exc:  # deleted, renamed or another version promoted since the learn
+        logger.info("no snapshot of %s after its learn: %s", model, exc.message)
 
 
 def snapshot_models() -> int:

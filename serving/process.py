@@ -1,4 +1,5 @@
-"""The one object that holds a server process's serving state: replicas, route timings, the sweep timers.
+"""The one object that holds a server process's serving state: replicas, route timings, the sweep timers, and
+the parts of per-process state that layers above keep on it (``register_part``).
 
 Everything per-process lives on ``ServingProcess``, so one ``reset()`` starts a process afresh, and monitoring
 and the pages read it through its interface (``loaded``, ``lag``, ``route_stats``, ``recent_calls``), never
@@ -62,14 +63,15 @@ class ServingProcess:
     def reset(self) -> None:
         """Forget everything, as a freshly started process: replicas, timings, sweep timers and counters, and
         the parts other layers keep here (monitoring's queue and throttles, the broadcaster, the token cache)."""
+        # The parts first: monitoring's reset waits for its running job, which may load replicas.
+        for name in list(_part_factories):
+            self.part(name).reset()
         self.replicas.forget()
         self.timings.reset()
         with self._lock:
             self._last_sweep = float("-inf")
             self._stored_since_trim.clear()
             self._last_prune = float("-inf")
-        for name in list(_part_factories):
-            self.part(name).reset()
 
     def part(self, name: str) -> Any:
         """The ``name`` part of this process (see ``register_part``), made on first use."""

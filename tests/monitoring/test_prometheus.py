@@ -87,6 +87,27 @@ def test_latency_histograms_count_each_route(anon_client):
         assert infinite == 1
 
 
+def test_the_latency_histogram_is_read_from_the_route_timings(anon_client):
+    # Given three answered predictions, as the process's route timings recorded them
+    live_model("once")
+    for x in (1.0, 2.0, 3.0):
+        serving.predict(model="once", features={"x": x})
+    stats = serving.route_stats(model="once")["predict"]
+    # When Prometheus scrapes
+    samples = scrape(anon_client)
+    # Then the histogram holds the same calls: count, total duration, cumulative buckets up to +Inf
+    labels = {"model": "once", "route": "predict"}
+    assert value(samples, "rhythmic_request_duration_seconds_count", **labels) == stats["n_calls"] == 3
+    total = value(samples, "rhythmic_request_duration_seconds_sum", **labels)
+    assert total == pytest.approx(stats["mean_duration"] * 3 / 1e9, rel=1e-6, abs=3e-9)
+    bounds = [str(float(bound)) for bound in prometheus.LATENCY_BUCKETS] + ["+Inf"]
+    counts = [value(samples, "rhythmic_request_duration_seconds_bucket", **labels, le=le) for le in bounds]
+    assert counts == sorted(counts) and counts[-1] == 3
+    # And a process starting afresh starts its histogram afresh, as prometheus_client's would
+    current().reset()
+    assert value(scrape(anon_client), "rhythmic_request_duration_seconds_count", **labels) == 0
+
+
 def test_refused_calls_count_as_errors_by_code(anon_client):
     live_model("refused")
     with pytest.raises(InvalidInput):
