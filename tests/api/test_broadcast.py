@@ -1,9 +1,12 @@
 """Live events leave the serving core through the channel layer, sampled and coalesced, never blocking it."""
 
 import asyncio
+import copy
+import uuid
 
 import dill
 import pytest
+import redis
 from asgiref.sync import async_to_sync, sync_to_async
 from channels.layers import get_channel_layer
 from river import linear_model
@@ -14,6 +17,22 @@ from catalogue import services
 from tests import factories
 
 pytestmark = pytest.mark.django_db
+
+
+@pytest.fixture(autouse=True)
+def _own_channel_layer(settings):
+    """A channel layer of its own per test (its own key prefix on Redis): no group member left by another test."""
+    layers = copy.deepcopy(settings.CHANNEL_LAYERS)
+    redis_layer = "Redis" in layers["default"]["BACKEND"]
+    if redis_layer:
+        layers["default"]["CONFIG"]["prefix"] = f"rhythmic-test-{uuid.uuid4().hex[:12]}"
+    settings.CHANNEL_LAYERS = layers  # channels builds a new layer when this setting changes
+    yield
+    if redis_layer:
+        client = redis.Redis.from_url(settings.REDIS_URL)
+        for key in client.scan_iter(match=f"{layers['default']['CONFIG']['prefix']}*"):
+            client.delete(key)
+        client.close()
 
 
 @pytest.fixture
