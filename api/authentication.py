@@ -1,4 +1,5 @@
-"""Token authentication with a short in-process cache of the user and their permissions.
+"""Token authentication with a short cache of the user and their permissions (Django's cache alias "tokens",
+in process memory by default).
 
 Looking up the token and the user's permissions cost three queries, two thirds of a predict request.
 A token revoked here stops working at once in this process (a signal evicts it) and within
@@ -6,11 +7,11 @@ RHYTHMIC_AUTH_CACHE_SECONDS in the others. A bad token counts against its client
 RHYTHMIC_THROTTLE_FAILED_AUTH (api/throttling.py); past it, tokens from there are refused unchecked.
 """
 
-import threading
-import time
+import hashlib
 
 from django.conf import settings
 from django.contrib.auth.models import Group, User
+from django.core.cache import caches
 from django.db.models.signals import m2m_changed, post_delete, post_save
 from django.dispatch import receiver
 from rest_framework.authentication import TokenAuthentication, get_authorization_header
@@ -19,9 +20,16 @@ from rest_framework.exceptions import AuthenticationFailed
 
 from api.throttling import FailedAuthThrottle
 
-_lock = threading.Lock()
-_cache: dict[str, tuple[float, object, Token]] = {}
-MAX_ENTRIES = 10_000
+CACHE = "tokens"
+
+
+def _cache():
+    return caches[CACHE]
+
+
+def _cache_key(key: str) -> str:
+    # A digest: the cache never holds a usable token, and any key is a valid cache key.
+    return "token:" + hashlib.sha256(key.encode("utf-8", "surrogatepass")).hexdigest()
 
 
 class CachedTokenAuthentication(TokenAuthentication):
@@ -41,9 +49,10 @@ class CachedTokenAuthentication(TokenAuthentication):
         return self._guarded(request, key, lambda: self.authenticate_credentials(key))
 
     def _guarded(self, request, key: str | None, check):
-        # A token this process has already checked is let through first: the hot path costs nothing more.
-        if key is not None and _fresh(key) is not None:
-            return check()
+        # A token checked recently is let through first: the hot path costs one cache read.
+        hit = None if key is None else _fresh(key)
+        if hit is not None:
+            return hit
         throttle = FailedAuthThrottle()
         throttle.refuse_if_over(request)
         try:
@@ -53,35 +62,40 @@ class CachedTokenAuthentication(TokenAuthentication):
             raise
 
     def authenticate_credentials(self, key):
-        ttl = settings.RHYTHMIC_AUTH_CACHE_SECONDS
-        now = time.monotonic()
-        hit = _fresh(key, now)
+        hit = _fresh(key)
         if hit is not None:
             return hit
         user, token = super().authenticate_credentials(key)
+        ttl = settings.RHYTHMIC_AUTH_CACHE_SECONDS
         if ttl > 0:
             user.get_all_permissions()  # fills the user's permission caches once, for every cached request
-            with _lock:
-                if len(_cache) >= MAX_ENTRIES:
-                    _cache.clear()
-                _cache[key] = (now + ttl, user, token)
+            _cache().set(_cache_key(key), (user, token), timeout=ttl)
         return user, token
 
 
-def _fresh(key: str, now: float | None = None) -> tuple[object, Token] | None:
-    """(user, token) of a key this process checked less than RHYTHMIC_AUTH_CACHE_SECONDS ago."""
-    hit = _cache.get(key)
-    if hit is None or hit[0] <= (time.monotonic() if now is None else now):
+def _fresh(key: str) -> tuple[object, Token] | None:
+    """(user, token) of a key checked less than RHYTHMIC_AUTH_CACHE_SECONDS ago."""
+    if settings.RHYTHMIC_AUTH_CACHE_SECONDS <= 0:
         return None
-    return hit[1], hit[2]
+    return _cache().get(_cache_key(key))
 
 
 def forget(key: str | None = None) -> None:
-    with _lock:
-        if key is None:
-            _cache.clear()
-        else:
-            _cache.pop(key, None)
+    """Evict ``key`` (all keys) from the token cache."""
+    if key is None:
+        _cache().clear()
+    else:
+        _cache().delete(_cache_key(key))
+
+
+class TokenCache:
+    """The token cache as a part of the ServingProcess: its reset empties the cache (a fresh process)."""
+
+    def __init__(self, process=None) -> None:
+        pass
+
+    def reset(self) -> None:
+        forget()
 
 
 @receiver(post_delete, sender=Token)

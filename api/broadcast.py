@@ -66,6 +66,17 @@ class Broadcaster:
         self.dropped = 0
         self.sampled = 0
 
+    def reset(self) -> None:
+        """Start afresh (a test; as a new process would): nothing queued, no rate window, no bound loop (the
+        ASGI application binds its loop again on its next call), counts at zero."""
+        with self._lock:
+            self._queue.clear()
+            self._metrics.clear()
+            self._windows.clear()
+            self._server_loop = None
+            self._last_metrics_flush = 0.0
+            self.sent = self.dropped = self.sampled = 0
+
     # --- producers (any thread) ----------------------------------------------------------------
 
     def publish(self, event: dict, *, model: str | None = None, sample: bool = True) -> None:

@@ -1,6 +1,8 @@
-"""Django admin for monitoring: alert rules (written through services), alerts, snapshots and drift points.
+"""Django admin for monitoring: alert rules (written through services), alerts, their webhook deliveries,
+snapshots and drift points.
 
-Snapshots, drift points and alerts are records of what happened: read-only here, except acknowledging alerts.
+Snapshots, drift points, webhook deliveries and alerts are records of what happened: read-only here, except
+acknowledging alerts.
 """
 
 from django.contrib import admin, messages
@@ -9,7 +11,7 @@ from django.http import HttpResponseRedirect
 
 from catalogue.errors import RhythmicError
 from monitoring import services
-from monitoring.models import Alert, AlertRule, DriftPoint, MetricSnapshot
+from monitoring.models import Alert, AlertRule, DriftPoint, MetricSnapshot, WebhookDelivery
 
 
 class ServiceErrorsAsMessages:
@@ -91,3 +93,12 @@ class MetricSnapshotAdmin(ReadOnly, admin.ModelAdmin):
 class DriftPointAdmin(ReadOnly, admin.ModelAdmin):
     list_display = ["model", "version", "seq", "n_drifts", "detected_at"]
     list_filter = ["model"]
+
+
+@admin.register(WebhookDelivery)
+class WebhookDeliveryAdmin(ReadOnly, admin.ModelAdmin):
+    list_display = ["alert", "url", "status", "attempts", "last_status_code", "last_error", "created_at"]
+    list_filter = ["status", "alert__rule__model"]
+    list_select_related = ["alert", "alert__rule", "alert__rule__model"]
+    search_fields = ["url", "alert__rule__name", "alert__rule__model__name"]
+    date_hierarchy = "created_at"

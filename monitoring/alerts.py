@@ -1,16 +1,15 @@
 """Alert evaluation: compute each enabled rule's signal and fire, refresh or resolve its alert.
 
-Runs on learn (at most every RHYTHMIC_ALERT_EVAL_SECONDS per model per process), at the end of a serving
-call that detected a drift, and from the periodic task. Signals: ``metric:<name>`` (the production
-version's online metric, the same in every process), ``latency_p99`` (seconds) and ``error_rate`` (0-1)
-over the window (this process's calls, else the snapshots), ``lag`` (learn-log entries this process has
-not applied), ``drift`` (drift points within the window) and ``non_finite`` (1 once the production version
-has predicted NaN or infinity, else 0). A signal with no data here changes nothing.
+Runs on this process's monitoring worker after a learn (at most every RHYTHMIC_ALERT_EVAL_SECONDS per model
+per process; the learn observer only enqueues), after a drift or a non-finite state is recorded, and from the
+periodic task. Signals: ``metric:<name>`` (the production version's online metric, the same in every process),
+``latency_p99`` (seconds) and ``error_rate`` (0-1) over the window (this process's calls, else the snapshots),
+``lag`` (learn-log entries this process has not applied), ``drift`` (drift points within the window) and
+``non_finite`` (1 once the production version has predicted NaN or infinity, else 0). A signal with no data
+here changes nothing.
 """
 
 import logging
-import threading
-import time
 from collections.abc import Collection
 from datetime import timedelta
 
@@ -20,50 +19,25 @@ from django.utils import timezone
 import serving
 from catalogue.errors import RhythmicError
 from catalogue.models import MLModel, ModelVersion
-from monitoring import selectors, services
+from monitoring import selectors, services, worker
 from monitoring.models import Alert, AlertRule
-from serving.observers import observe
-from serving.process import current
+from serving.process import ServingProcess, current
 from serving.timings import percentile
 
 logger = logging.getLogger(__name__)
 
-_lock = threading.Lock()
-_last_eval: dict[str, float] = {}
-_drifted: set[str] = set()
 
-
-@observe("request")
-def on_request(*, model, **_) -> None:
-    # The call itself is in the serving process's timings already (the window latency_p99 and error_rate read).
-    if model in _drifted:
-        with _lock:
-            drifted = model in _drifted
-            _drifted.discard(model)
-        if drifted:
-            evaluate_rules(model=model, signals=("drift",))
-
-
-@observe("learn")
 def on_learn(*, model, **_) -> None:
-    now = time.monotonic()
-    with _lock:
-        if now - _last_eval.get(model, float("-inf")) < settings.RHYTHMIC_ALERT_EVAL_SECONDS:
-            return
-        _last_eval[model] = now
-    evaluate_rules(model=model)
+    """Observer: queue an evaluation of the model's rules, at most every RHYTHMIC_ALERT_EVAL_SECONDS."""
+    process = current()
+    if worker.monitor(process).due("alerts", model, every=settings.RHYTHMIC_ALERT_EVAL_SECONDS):
+        # On this process's worker even with a broker: latency_p99, error_rate and lag are this process's.
+        worker.monitor(process).submit(evaluate_rules, model=model, process=process)
 
 
-@observe("drift")
-def on_drift(*, model, **_) -> None:
-    # Called inside the replica's catch-up with the model's lock held: evaluating here would hold up the
-    # model's serving (and a webhook run inline would too). The call's end (request observer) evaluates.
-    with _lock:
-        _drifted.add(model)
-
-
-def signal_value(rule: AlertRule) -> float | None:
+def signal_value(rule: AlertRule, process: ServingProcess | None = None) -> float | None:
     """The rule's signal now, or None when this process cannot know it."""
+    process = process or current()
     name = rule.model.name
     signal = rule.signal
     if signal.startswith(services.METRIC_PREFIX):
@@ -81,9 +55,9 @@ def signal_value(rule: AlertRule) -> float | None:
         return float(ModelVersion.objects.filter(pk=version_id, non_finite_seq__isnull=False).exists())
     if signal == "lag":
         learn_seq = MLModel.objects.filter(pk=rule.model_id).values_list("learn_seq", flat=True).first()
-        lag = None if learn_seq is None else current().lag(model=name, head=learn_seq)
+        lag = None if learn_seq is None else process.lag(model=name, head=learn_seq)
         return None if lag is None else float(lag)
-    calls = current().recent_calls(model=name, seconds=rule.window_seconds)
+    calls = process.recent_calls(model=name, seconds=rule.window_seconds)
     if signal == "error_rate":
         return sum(1 for call in calls if call.error) / len(calls) if calls else None
     if signal == "latency_p99":
@@ -106,8 +80,11 @@ def _snapshot_p99(rule: AlertRule) -> float | None:
     return None if worst is None else worst / 1e9
 
 
-def evaluate_rules(*, model: str | None = None, signals: Collection[str] | None = None) -> list[Alert]:
-    """Evaluate the enabled rules (of ``model``; of ``signals`` only); returns the alerts whose state changed."""
+def evaluate_rules(
+    *, model: str | None = None, signals: Collection[str] | None = None, process: ServingProcess | None = None
+) -> list[Alert]:
+    """Evaluate the enabled rules (of ``model``; of ``signals`` only) with the signals ``process`` (default:
+    this one) sees; returns the alerts whose state changed."""
     rules = AlertRule.objects.filter(enabled=True).select_related("model")
     if model is not None:
         rules = rules.filter(model__name=model)
@@ -117,7 +94,7 @@ def evaluate_rules(*, model: str | None = None, signals: Collection[str] | None 
         if signals is not None and kind not in signals:
             continue
         try:
-            value = signal_value(rule)
+            value = signal_value(rule, process)
             alert = services.alert_apply(rule=rule, value=value)
         except Exception:  # one broken rule must not stop the others, nor serving
             logger.exception("evaluating alert rule %s failed", rule.pk)
@@ -125,10 +102,3 @@ def evaluate_rules(*, model: str | None = None, signals: Collection[str] | None 
         if alert is not None:
             changed.append(alert)
     return changed
-
-
-def reset() -> None:
-    """Forget this process's evaluation throttle and drift marks (tests; a process starting afresh)."""
-    with _lock:
-        _last_eval.clear()
-        _drifted.clear()

@@ -1,22 +1,22 @@
-"""What the serving core and the catalogue do, turned into live events (see broadcast for delivery)."""
+"""What the serving core and the catalogue do, turned into live events (see broadcast for delivery), and the
+jobs that record drifts and non-finite states (queued by the observers, run by monitoring's worker).
+
+An event caused by a database change is published once that change commits (``transaction.on_commit``).
+"""
 
 import logging
-import threading
 
+from django.db import transaction
 from django.dispatch import receiver
 
 from catalogue.signals import deployment_changed, version_validated
+from monitoring import worker
 from monitoring.live import publish, publish_metrics
 from serving.codec import jsonable
-from serving.observers import observe
 
 logger = logging.getLogger(__name__)
 
-_lock = threading.Lock()
-_non_finite: dict[int, dict] = {}  # version id -> the core's first report, until the serving call ends
 
-
-@observe("predict")
 def on_predict(*, model, version, features, prediction, id, state_seq) -> None:
     publish(
         {
@@ -32,8 +32,11 @@ def on_predict(*, model, version, features, prediction, id, state_seq) -> None:
     )
 
 
-@observe("learn")
 def on_learn(*, model, learned, metrics, state_seq) -> None:
+    transaction.on_commit(lambda: _publish_learned(model, learned, metrics, state_seq))
+
+
+def _publish_learned(model, learned, metrics, state_seq) -> None:
     for item in learned:
         publish(
             {
@@ -51,36 +54,48 @@ def on_learn(*, model, learned, metrics, state_seq) -> None:
     publish_metrics(model, {"state_seq": state_seq, "versions": {str(n): values for n, values in metrics.items()}})
 
 
-@observe("drift")
 def on_drift(*, model, model_id, version_id, version, seq, n_drifts, **_) -> None:
-    # Every replica, and every replay after a restart, reports the same (version, seq): announce it once.
-    from monitoring import services
+    # Called inside the replica's catch-up with the model's lock held: only queue the record.
+    from monitoring import tasks
 
-    if services.drift_point_record(model_id=model_id, version_id=version_id, seq=seq, n_drifts=n_drifts) is None:
-        return
-    publish(
-        {"type": "drift", "model": model, "version": version, "seq": seq, "n_drifts": n_drifts},
+    worker.submit(
+        record_drift,
+        task=tasks.record_drift,
         model=model,
-        sample=False,
+        model_id=model_id,
+        version_id=version_id,
+        version=version,
+        seq=seq,
+        n_drifts=n_drifts,
     )
 
 
-@observe("non_finite")
-def on_non_finite(**report) -> None:
-    # Reported with the model's lock held: only queue it; the end of the serving call records it.
-    with _lock:
-        _non_finite.setdefault(report["version_id"], report)
+def on_non_finite(*, model, model_id, version_id, version, seq, prediction, **_) -> None:
+    # Reported with the model's lock held: only queue the report.
+    from monitoring import tasks
+
+    worker.submit(
+        announce_non_finite,
+        task=tasks.announce_non_finite,
+        model=model,
+        model_id=model_id,
+        version_id=version_id,
+        version=version,
+        seq=seq,
+        prediction=prediction,
+    )
 
 
-@observe("request")
-def on_request(**_) -> None:
-    if not _non_finite:  # the hot path: one dict check per serving call
+def record_drift(*, model: str, model_id: int, version_id: int, version: int, seq: int, n_drifts: int) -> None:
+    """Record a drift point, announce it and evaluate the model's drift rules, once for all processes: every
+    replica, and every replay after a restart, reports the same (version, seq)."""
+    from monitoring import alerts, services
+
+    if services.drift_point_record(model_id=model_id, version_id=version_id, seq=seq, n_drifts=n_drifts) is None:
         return
-    with _lock:
-        reports = list(_non_finite.values())
-        _non_finite.clear()
-    for report in reports:
-        announce_non_finite(**report)
+    event = {"type": "drift", "model": model, "version": version, "seq": seq, "n_drifts": n_drifts}
+    transaction.on_commit(lambda: publish(event, model=model, sample=False))
+    alerts.evaluate_rules(model=model, signals=("drift",))
 
 
 def announce_non_finite(*, model, model_id, version_id, version, seq, prediction, **_) -> None:
@@ -94,15 +109,11 @@ def announce_non_finite(*, model, model_id, version_id, version, seq, prediction
     logger.warning(
         "%s v%s predicted %s at learn #%s: its live state has turned non-finite", model, version, prediction, seq
     )
-    publish(
-        {"type": "non_finite", "model": model, "version": version, "seq": seq, "prediction": prediction},
-        model=model,
-        sample=False,
-    )
+    event = {"type": "non_finite", "model": model, "version": version, "seq": seq, "prediction": prediction}
+    transaction.on_commit(lambda: publish(event, model=model, sample=False))
     alerts.evaluate_rules(model=model, signals=("non_finite",))
 
 
-@observe("backtest")
 def on_backtest(*, model, backtest) -> None:
     # Not sampled: a page draws the progress bar from these, and there is one per chunk of the log.
     publish({"type": "backtest", "model": model, **backtest}, model=model, sample=False)

@@ -1,29 +1,26 @@
-"""Metric history: snapshots of the versions' online metrics, taken on learn (at most every
-RHYTHMIC_SNAPSHOT_SECONDS per model per process) and by the periodic task when a model has learned since.
+"""Metric history: snapshots of the versions' online metrics, taken on this process's monitoring worker after a
+learn (at most every RHYTHMIC_SNAPSHOT_SECONDS per model per process) and by the periodic task when a model
+has learned since.
 
 Snapshots are keyed by (version, state_seq): processes at the same state write the same row once.
 """
 
 import logging
-import threading
-import time
 
 from django.conf import settings
 
 import serving
 from catalogue.errors import RhythmicError
 from catalogue.models import MLModel, ModelVersion
-from monitoring import selectors, services
-from serving.observers import observe
+from monitoring import selectors, services, worker
+from serving.process import ServingProcess, current
 
 logger = logging.getLogger(__name__)
 
-_lock = threading.Lock()
-_last_snapshot: dict[str, float] = {}
 
-
-def route_summary(model: str) -> dict[str, dict]:
-    """This process's request stats of ``model`` per route: count, mean, p50, p95, p99 (nanoseconds)."""
+def route_summary(model: str, process: ServingProcess | None = None) -> dict[str, dict]:
+    """The request stats of ``model`` per route in ``process`` (default: this one): count, mean, p50, p95,
+    p99 (nanoseconds)."""
     return {
         route: {
             "count": s["n_calls"],
@@ -32,11 +29,11 @@ def route_summary(model: str) -> dict[str, dict]:
             "p95": s["p95_duration"],
             "p99": s["p99_duration"],
         }
-        for route, s in serving.route_stats(model=model).items()
+        for route, s in (process or current()).route_stats(model=model).items()
     }
 
 
-def snapshot_model(model: str, versions: list[int] | None = None) -> int:
+def snapshot_model(model: str, versions: list[int] | None = None, process: ServingProcess | None = None) -> int:
     """Store a snapshot of ``versions`` of ``model`` (default: its production version) as the serving core
     reports them now. Returns how many rows were offered (a duplicate of a stored state is ignored)."""
     rows = []
@@ -55,7 +52,7 @@ def snapshot_model(model: str, versions: list[int] | None = None) -> int:
                 "state_seq": live["state_seq"],
                 "n_learned": live["n_learned"],
                 "metrics": live["metrics"],
-                "stats": route_summary(model),
+                "stats": route_summary(model, process),
             }
         )
     if not rows:
@@ -63,19 +60,19 @@ def snapshot_model(model: str, versions: list[int] | None = None) -> int:
     return services.snapshot_write(model_id=model_id, rows=rows)
 
 
-def _due(model: str) -> bool:
-    now = time.monotonic()
-    with _lock:
-        if now - _last_snapshot.get(model, float("-inf")) < settings.RHYTHMIC_SNAPSHOT_SECONDS:
-            return False
-        _last_snapshot[model] = now
-        return True
-
-
-@observe("learn")
 def on_learn(*, model, learned, metrics, state_seq) -> None:
-    if metrics and _due(model):
-        snapshot_model(model, sorted(metrics))
+    """Observer: queue a snapshot of the versions that learned, at most every RHYTHMIC_SNAPSHOT_SECONDS."""
+    process = current()
+    if metrics and worker.monitor(process).due("snapshot", model, every=settings.RHYTHMIC_SNAPSHOT_SECONDS):
+        # On this process's worker: the snapshot carries this process's request stats.
+        worker.monitor(process).submit(_snapshot_after_learn, model=model, versions=sorted(metrics), process=process)
+
+
+def _snapshot_after_learn(*, model: str, versions: list[int], process: ServingProcess) -> None:
+    try:
+        snapshot_model(model, versions, process)
+    except RhythmicError as exc:  # deleted, renamed or another version promoted since the learn
+        logger.info("no snapshot of %s after its learn: %s", model, exc.message)
 
 
 def snapshot_models() -> int:
@@ -91,9 +88,3 @@ def snapshot_models() -> int:
         except RhythmicError as exc:  # deleted or without production meanwhile
             logger.info("no snapshot of %s: %s", name, exc.message)
     return written
-
-
-def reset() -> None:
-    """Forget the throttle (tests; a process starting afresh)."""
-    with _lock:
-        _last_snapshot.clear()

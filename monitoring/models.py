@@ -159,3 +159,31 @@ class Policy(models.Model):
 
     def __str__(self) -> str:
         return f"policy of {self.model.name}"
+
+
+class WebhookDelivery(models.Model):
+    """One POST of an alert's state change to its rule's webhook, retried with backoff by a Celery task."""
+
+    class Status(models.TextChoices):
+        PENDING = "pending"
+        SUCCEEDED = "succeeded"
+        FAILED = "failed"
+
+    alert = models.ForeignKey(Alert, on_delete=models.CASCADE, related_name="deliveries")
+    #: the alert event POSTed, as it was when the state changed
+    event = models.JSONField(default=dict)
+    url = models.URLField(max_length=500)
+    status = models.CharField(max_length=10, choices=Status.choices, default=Status.PENDING)
+    attempts = models.PositiveIntegerField(default=0)
+    last_status_code = models.PositiveIntegerField(null=True, blank=True)
+    last_error = models.CharField(max_length=500, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True, db_index=True)
+    last_attempt_at = models.DateTimeField(null=True, blank=True)
+    delivered_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-created_at", "-id"]
+        verbose_name_plural = "webhook deliveries"
+
+    def __str__(self) -> str:
+        return f"alert {self.alert_id} to {self.url}: {self.status}"

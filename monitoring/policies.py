@@ -1,15 +1,16 @@
 """Promotion policies: promote a challenger that beats production, roll back a production that degrades.
 
-Evaluated off the serving call: a learn observer counts a model's learns and queues the Celery task
-``monitoring.evaluate_policy`` once per RHYTHMIC_POLICY_EVAL_LEARNS of them (a count per process: simple, and
-several processes only evaluate more often); beat evaluates every policy too. Windows are read from the learn
+Evaluated off the serving call: a learn observer counts a model's learns (on this process's monitoring state)
+and, once per RHYTHMIC_POLICY_EVAL_LEARNS of them, queues an evaluation for monitoring's worker thread, which
+runs it there in the embedded default and sends the Celery task ``monitoring.evaluate_policy`` where a broker
+exists (a count per process: simple, and several processes only evaluate more often); beat evaluates every
+policy too. Windows are read from the learn
 log (each version's stream of its own predictions), so every process and worker decides on the same evidence.
 The statistics live in ``decide_promote`` and ``decide_rollback``, which take per-event loss arrays.
 """
 
 import logging
 import math
-import threading
 from collections.abc import Sequence
 from dataclasses import dataclass
 from numbers import Real
@@ -25,12 +26,11 @@ from catalogue.errors import InvalidInput
 from catalogue.flavors import get_flavor
 from catalogue.models import Challenger, MLModel, ModelVersion
 from catalogue.signals import deployment_changed
-from monitoring import services
+from monitoring import services, worker
 from monitoring.live import publish
 from monitoring.models import DriftPoint, Policy
 from serving import log
 from serving.codec import decode_prediction
-from serving.observers import observe
 from serving.online_metrics import LOSS_FLAVORS, event_loss
 
 logger = logging.getLogger(__name__)
@@ -446,27 +446,23 @@ def evaluate_all() -> dict[str, str]:
 
 # --- the trigger ---------------------------------------------------------------------------------------
 
-_lock = threading.Lock()
-_learned: dict[str, int] = {}
 
-
-@observe("learn")
 def on_learn(*, model, learned, **_) -> None:
-    """Count the model's learns; every RHYTHMIC_POLICY_EVAL_LEARNS of them, queue an evaluation."""
-    every = settings.RHYTHMIC_POLICY_EVAL_LEARNS
-    with _lock:
-        count = _learned.get(model, 0) + len(learned)
-        _learned[model] = 0 if count >= every else count
-    if count < every:
-        return
+    """Observer: count the model's learns in this process; every RHYTHMIC_POLICY_EVAL_LEARNS of them, queue an
+    evaluation for monitoring's worker (which looks the policy up, off the request thread)."""
+    if worker.monitor().count("policy", model, n=len(learned), every=settings.RHYTHMIC_POLICY_EVAL_LEARNS):
+        worker.submit(_evaluate_named, model=model)
+
+
+def _evaluate_named(*, model: str) -> None:
+    """Evaluate the policy of the model called ``model``, if it has one: here in the embedded default, on a
+    Celery worker where a broker exists."""
     model_id = Policy.objects.filter(model__name=model).values_list("model_id", flat=True).first()
-    if model_id is not None:
-        from monitoring.tasks import evaluate_policy  # tasks import this module
+    if model_id is None:
+        return
+    from monitoring.tasks import evaluate_policy  # tasks import this module
 
+    if evaluate_policy.app.conf.task_always_eager:
+        evaluate(model_id=model_id)
+    else:
         evaluate_policy.delay(model_id)
-
-
-def reset() -> None:
-    """Forget this process's learn counts (tests; a process starting afresh)."""
-    with _lock:
-        _learned.clear()

@@ -1,18 +1,20 @@
-"""Prometheus export: counters and latency histograms fed by the serving core's observers, and gauges read at
-scrape time from the serving core and the database (the same in every process).
+"""Prometheus export: counters fed by the serving core's observers, the latency histogram read from the
+serving process's route timings (the one record of each call), and gauges read at scrape time from the
+serving core and the database (the same in every process).
 
 Several server processes (gunicorn workers, daphne processes on one host): set PROMETHEUS_MULTIPROC_DIR to
 one empty directory shared by all of them, wiped at each start; prometheus_client then keeps the counters
-and histograms in files there and any process's /metrics sums them over all processes.
+and histograms in files there and any process's /metrics sums them over all processes. Files are the only
+way to reach the other processes' figures, so in that mode the request observer also writes each answered
+call's duration to a multiprocess histogram (the timings alone cannot be summed across processes).
 """
 
 import logging
 import os
-import threading
 
 from django.db.models import Count
 from prometheus_client import CONTENT_TYPE_LATEST, REGISTRY, CollectorRegistry, Counter, Histogram, generate_latest
-from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily
+from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, HistogramMetricFamily
 from prometheus_client.multiprocess import MultiProcessCollector
 
 import serving
@@ -21,33 +23,30 @@ from catalogue.models import MLModel
 from monitoring import selectors
 from serving.inference import label_coverage
 from serving.models import PendingPrediction
-from serving.observers import observe
 from serving.process import current
+from serving.timings import LATENCY_BUCKETS
 
 logger = logging.getLogger(__name__)
 
 CONTENT_TYPE = CONTENT_TYPE_LATEST
-LATENCY_BUCKETS = (0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10)
+#: Read when this module is imported, as prometheus_client does: whether counters are kept in shared files.
+MULTIPROCESS = bool(os.environ.get("PROMETHEUS_MULTIPROC_DIR"))
+LATENCY_NAME = "rhythmic_request_duration_seconds"
+LATENCY_HELP = "Duration of serving-core calls (predict, learn, batches), per model and route"
 
 PREDICTIONS = Counter("rhythmic_predictions", "Predictions made, per model and version", ["model", "version"])
 LEARNS = Counter("rhythmic_learns", "Ground truths learned, per model and version", ["model", "version"])
 ERRORS = Counter(
     "rhythmic_errors", "Refused or failed serving calls, per model, route and error code", ["model", "route", "code"]
 )
-LATENCY = Histogram(
-    "rhythmic_request_duration_seconds",
-    "Duration of serving-core calls (predict, learn, batches), per model and route",
-    ["model", "route"],
-    buckets=LATENCY_BUCKETS,
-)
+#: Multiprocess mode only (see above); in the default registry the histogram comes from the timings.
+LATENCY = Histogram(LATENCY_NAME, LATENCY_HELP, ["model", "route"], buckets=LATENCY_BUCKETS, registry=None)
 
 
-@observe("predict")
 def on_predict(*, model, version, **_) -> None:
     PREDICTIONS.labels(model, str(version)).inc()
 
 
-@observe("learn")
 def on_learn(*, model, learned, **_) -> None:
     per_version: dict[int, int] = {}
     for item in learned:
@@ -56,19 +55,45 @@ def on_learn(*, model, learned, **_) -> None:
         LEARNS.labels(model, str(version)).inc(count)
 
 
-@observe("request")
 def on_request(*, model, route, duration_ns, error) -> None:
-    if error is None:
-        LATENCY.labels(model, route).observe(duration_ns / 1e9)
-    else:  # a refusal is no answer: counted by code, not as latency
+    if error is not None:  # a refusal is no answer: counted by code, not as latency
         ERRORS.labels(model, route, error).inc()
+    elif MULTIPROCESS:
+        LATENCY.labels(model, route).observe(duration_ns / 1e9)
+
+
+class LatencyCollector:
+    """``rhythmic_request_duration_seconds`` as this process's route timings count it (answered calls only)."""
+
+    def describe(self):
+        yield HistogramMetricFamily(LATENCY_NAME, LATENCY_HELP, labels=["model", "route"])
+
+    def collect(self):
+        family = HistogramMetricFamily(LATENCY_NAME, LATENCY_HELP, labels=["model", "route"])
+        bounds = [*(str(float(bound)) for bound in LATENCY_BUCKETS), "+Inf"]
+        for model, route, cumulative, total in current().timings.histograms():
+            family.add_metric([model, route], list(zip(bounds, cumulative, strict=True)), total)
+        yield family
 
 
 class ServingCollector:
     """Gauges read at scrape time: the same figures in every process, so they are never summed."""
 
+    def describe(self):
+        # The names alone: registering must not query the database (apps are not ready yet).
+        yield from self._families().values()
+
     def collect(self):
-        families = {
+        families = self._families()
+        try:
+            self._serving(families)
+        except Exception:  # the database is down: the counters are still worth scraping
+            logger.exception("could not read the serving gauges for /metrics")
+        yield from families.values()
+
+    @staticmethod
+    def _families() -> dict:
+        return {
             "metric": GaugeMetricFamily(
                 "rhythmic_online_metric",
                 "Online metric of a version (same in every replica)",
@@ -104,11 +129,6 @@ class ServingCollector:
                 "rhythmic_pending", "Predictions made with an id waiting for their ground truth", labels=["model"]
             ),
         }
-        try:
-            self._serving(families)
-        except Exception:  # the database is down: the counters are still worth scraping
-            logger.exception("could not read the serving gauges for /metrics")
-        yield from families.values()
 
     def _serving(self, families: dict) -> None:
         rows = MLModel.objects.values_list("name", "learn_seq", "pending_labelled", "pending_expired")
@@ -161,22 +181,22 @@ def _add_metrics(families: dict, model: str, version: int, metrics: dict, n_lear
 
 
 _serving_collector = ServingCollector()
-_registered = threading.Lock()
-_in_default_registry = False
+_latency_collector = LatencyCollector()
+
+
+def register() -> None:
+    """Add the scrape-time collectors to the default registry, once per process (MonitoringConfig.ready)."""
+    REGISTRY.register(_serving_collector)
+    REGISTRY.register(_latency_collector)
 
 
 def registry(multiproc_dir: str | None = None) -> CollectorRegistry:
     """The registry to expose: with a multiprocess directory, the counters of every process summed from it."""
-    global _in_default_registry
     if multiproc_dir:
         combined = CollectorRegistry()
         MultiProcessCollector(combined, path=multiproc_dir)
         combined.register(_serving_collector)
         return combined
-    with _registered:
-        if not _in_default_registry:
-            REGISTRY.register(_serving_collector)
-            _in_default_registry = True
     return REGISTRY
 
 

@@ -5,7 +5,7 @@ from datetime import datetime
 from django.db.models import Count, OuterRef, QuerySet, Subquery
 
 from catalogue.models import MLModel
-from monitoring.models import Alert, AlertRule, DriftPoint, MetricSnapshot
+from monitoring.models import Alert, AlertRule, DriftPoint, MetricSnapshot, WebhookDelivery
 
 
 def snapshot_list(
@@ -98,6 +98,20 @@ def alert_list(*, state: str | None = None, model: MLModel | None = None) -> Que
 
 def alert_get(*, pk: int) -> Alert | None:
     return Alert.objects.select_related("rule", "rule__model", "acknowledged_by").filter(pk=pk).first()
+
+
+def webhook_delivery_list(
+    *, alert: int | None = None, status: str | None = None, model: MLModel | None = None
+) -> QuerySet[WebhookDelivery]:
+    """Webhook deliveries, newest first (of one alert; in one status; of one model's alerts)."""
+    deliveries = WebhookDelivery.objects.select_related("alert", "alert__rule", "alert__rule__model")
+    if alert is not None:
+        deliveries = deliveries.filter(alert_id=alert)
+    if status is not None:
+        deliveries = deliveries.filter(status=status)
+    if model is not None:
+        deliveries = deliveries.filter(alert__rule__model=model)
+    return deliveries.order_by("-created_at", "-id")
 
 
 def alert_open_for(*, rule: AlertRule) -> Alert | None:

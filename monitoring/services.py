@@ -1,12 +1,12 @@
 """Writes of monitoring: metric snapshots, drift points, alert rules and alert state changes.
 
-Every interface (REST, admin, tasks, the serving core's observers) calls these. An alert's state change is
-published as a live event and POSTed to the rule's webhook, both only once the change has committed.
+Every interface (REST, admin, tasks, monitoring's worker) calls these. An alert's state change is published
+as a live event and stored as a webhook delivery (monitoring.webhooks POSTs it, with retries), both only once
+the change has committed.
 """
 
 import logging
 import math
-import threading
 from datetime import timedelta
 from typing import Any
 
@@ -19,7 +19,7 @@ from catalogue import selectors as catalogue_selectors
 from catalogue.errors import Conflict, InvalidInput
 from catalogue.flavors import get_flavor
 from catalogue.models import MLModel
-from monitoring import selectors
+from monitoring import selectors, webhooks
 from monitoring.live import publish
 from monitoring.models import Alert, AlertRule, DriftPoint, MetricSnapshot
 
@@ -349,21 +349,11 @@ def alert_event(alert: Alert) -> dict:
 
 
 def _notify(alert: Alert) -> None:
-    from monitoring import tasks  # tasks import this module
-
+    """Publish the change and store a webhook delivery; both leave only once the change has committed."""
     event = alert_event(alert)
     model = event["model"]
     logger.info("alert %s: %s", alert.state, alert.message)
     transaction.on_commit(lambda: publish(dict(event), model=model, sample=False))
     if alert.rule.webhook_url:
-        url = alert.rule.webhook_url
-        transaction.on_commit(lambda: _send_webhook(tasks.send_webhook, url, event))
-
-
-def _send_webhook(task, url: str, event: dict) -> None:
-    """To the Celery worker; without a broker, on a thread of its own: an alert's state changes during a
-    serving call, which must not wait for a slow receiver (up to RHYTHMIC_WEBHOOK_TIMEOUT)."""
-    if task.app.conf.task_always_eager:
-        threading.Thread(target=task, args=(url, event), name="rhythmic-webhook", daemon=True).start()
-    else:
-        task.delay(url, event)
+        delivery = webhooks.delivery_create(alert=alert, url=alert.rule.webhook_url, event=event)
+        transaction.on_commit(lambda: webhooks.queue_delivery(delivery.pk))

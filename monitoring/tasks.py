@@ -1,12 +1,13 @@
-"""Celery tasks of monitoring: periodic snapshots, alert and policy evaluation (Celery beat), pruning, webhooks."""
+"""Celery tasks of monitoring: periodic snapshots, alert and policy evaluation (Celery beat), pruning, webhook
+deliveries, and the drift and non-finite records serving processes send when a broker exists."""
 
-import json
 import logging
-import urllib.error
-import urllib.request
 
 from celery import shared_task
 from django.conf import settings
+
+from monitoring import webhooks
+from monitoring.webhooks import WebhookFailed
 
 logger = logging.getLogger(__name__)
 
@@ -50,21 +51,31 @@ def prune_history() -> int:
     return services.history_prune(days=settings.RHYTHMIC_HISTORY_DAYS)
 
 
-@shared_task(name="monitoring.send_webhook")
-def send_webhook(url: str, payload: dict) -> int | None:
-    """POST ``payload`` as JSON to ``url``; returns the HTTP status, or None when it failed (logged, not raised)."""
-    request = urllib.request.Request(  # noqa: S310 - the URL was validated as http(s) when the rule was saved
-        url,
-        data=json.dumps(payload).encode(),
-        headers={"Content-Type": "application/json", "User-Agent": "rhythmic-alerts"},
-        method="POST",
-    )
-    try:
-        with urllib.request.urlopen(request, timeout=settings.RHYTHMIC_WEBHOOK_TIMEOUT) as response:  # noqa: S310
-            return response.status
-    except urllib.error.HTTPError as exc:
-        logger.warning("alert webhook %s answered %s", url, exc.code)
-        return exc.code
-    except Exception as exc:  # unreachable, timed out, bad TLS: log it, never raise into serving
-        logger.warning("alert webhook %s failed: %s", url, exc)
-        return None
+@shared_task(name="monitoring.record_drift")
+def record_drift(**report) -> None:
+    """Record a drift point reported by a serving process (sent by its observer, with a broker)."""
+    from monitoring import events
+
+    events.record_drift(**report)
+
+
+@shared_task(name="monitoring.announce_non_finite")
+def announce_non_finite(**report) -> None:
+    """Flag a version whose live state turned non-finite (sent by a serving process's observer, with a broker)."""
+    from monitoring import events
+
+    events.announce_non_finite(**report)
+
+
+@shared_task(
+    bind=True,
+    name="monitoring.deliver_webhook",
+    autoretry_for=(WebhookFailed,),
+    retry_backoff=settings.RHYTHMIC_WEBHOOK_RETRY_BACKOFF,
+    retry_backoff_max=600,
+    retry_jitter=True,
+    max_retries=settings.RHYTHMIC_WEBHOOK_MAX_RETRIES,
+)
+def deliver_webhook(self, delivery_id: int) -> str | None:
+    """POST a stored webhook delivery; retried with exponential backoff until it succeeds or runs out of tries."""
+    return webhooks.delivery_attempt(delivery_id=delivery_id, last=self.request.retries >= self.max_retries)

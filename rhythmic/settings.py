@@ -130,6 +130,9 @@ if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
         "timeout": 30,
         "init_command": "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL;",
     }
+    # Tests on a file too, not in memory: an in-memory database shared between threads locks whole tables and
+    # ignores the timeout, and monitoring's worker thread writes beside the request's.
+    DATABASES["default"]["TEST"] = {"NAME": str(VAR_DIR / "test-rhythmic.sqlite3")}
 elif DATABASES["default"]["ENGINE"] == "django.db.backends.postgresql" and env.bool("DATABASE_POOL", default=False):
     # A connection pool per process, the default under ASGI (rhythmic/asgi.py). There Django runs each
     # request's sync code in a new thread, so a persistent per-thread connection (CONN_MAX_AGE) is never
@@ -164,8 +167,17 @@ if REDIS_URL:
 else:
     CHANNEL_LAYERS = {"default": {"BACKEND": "channels.layers.InMemoryChannelLayer"}}
 
-# The cache holds throttle counts only; Redis makes them shared by every server process.
-CACHES = {"default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"}}
+# "throttle" holds throttle counts; Redis makes them shared by every server process. "tokens" holds the tokens
+# this process checked (api/authentication.py), in process memory: a Redis round trip per request would cost
+# more than the queries it saves.
+CACHES = {
+    "default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"},
+    "tokens": {
+        "BACKEND": "django.core.cache.backends.locmem.LocMemCache",
+        "LOCATION": "tokens",
+        "OPTIONS": {"MAX_ENTRIES": 10_000},
+    },
+}
 if REDIS_URL:
     CACHES["throttle"] = {
         "BACKEND": "django.core.cache.backends.redis.RedisCache",
@@ -342,6 +354,10 @@ RHYTHMIC_ALERT_EVAL_SECONDS = env.float("RHYTHMIC_ALERT_EVAL_SECONDS", default=1
 # Promotion policies are evaluated once per N learns of a model per process (a Celery task), and by beat.
 RHYTHMIC_POLICY_EVAL_LEARNS = env.int("RHYTHMIC_POLICY_EVAL_LEARNS", default=100)
 RHYTHMIC_WEBHOOK_TIMEOUT = env.float("RHYTHMIC_WEBHOOK_TIMEOUT", default=5.0)
+# A failed delivery is retried this many times, after about BACKOFF, 2*BACKOFF, 4*BACKOFF... seconds (jittered;
+# at least 1 s, at most 600 s; read when the worker starts).
+RHYTHMIC_WEBHOOK_MAX_RETRIES = env.int("RHYTHMIC_WEBHOOK_MAX_RETRIES", default=5)
+RHYTHMIC_WEBHOOK_RETRY_BACKOFF = env.float("RHYTHMIC_WEBHOOK_RETRY_BACKOFF", default=2.0)
 # Empty: /metrics is open (Prometheus scrapes without auth); set: it needs "Authorization: Bearer <token>".
 RHYTHMIC_METRICS_TOKEN = env.str("RHYTHMIC_METRICS_TOKEN", default="")
 CELERY_BEAT_SCHEDULE = {

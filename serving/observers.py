@@ -1,7 +1,9 @@
 """Hooks for what happens in the serving core: monitoring subscribes here, the core never imports it.
 
-An observer runs in the request's thread right after the work is durable, so it must be quick (queue,
-count, fold) and must not raise; an exception is logged and swallowed so serving never fails for it.
+An observer runs in the request's thread right after the work is durable, some with the model's lock held,
+so it only counts or enqueues (monitoring's worker does the database work) and must not raise; an exception
+is logged and swallowed so serving never fails for it. Observers are called in the order they subscribed:
+monitoring subscribes its own explicitly, in one place (``MonitoringConfig.ready``).
 """
 
 import logging
@@ -27,12 +29,17 @@ _observers: dict[str, list[Callable[..., None]]] = {
 }
 
 
+def subscribe(kind: str, fn: Callable[..., None]) -> None:
+    """Call ``fn`` on every event of ``kind`` (see above), after the observers subscribed before it."""
+    if fn not in _observers[kind]:
+        _observers[kind].append(fn)
+
+
 def observe(kind: str) -> Callable[[Callable[..., None]], Callable[..., None]]:
     """Decorator: ``@observe("learn")`` subscribes a function to one kind of event (see above)."""
 
     def register(fn: Callable[..., None]) -> Callable[..., None]:
-        if fn not in _observers[kind]:
-            _observers[kind].append(fn)
+        subscribe(kind, fn)
         return fn
 
     return register

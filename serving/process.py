@@ -1,4 +1,5 @@
-"""The one object that holds a server process's serving state: replicas, route timings, the sweep timers.
+"""The one object that holds a server process's serving state: replicas, route timings, the sweep timers, and
+the parts of per-process state that layers above keep on it (``register_part``).
 
 Everything per-process lives on ``ServingProcess``, so one ``reset()`` starts a process afresh, and monitoring
 and the pages read it through its interface (``loaded``, ``lag``, ``route_stats``, ``recent_calls``), never
@@ -8,14 +9,32 @@ through its internals. ``current()`` is this process's; ``switch()`` lets tests 
 import threading
 import time
 from collections import defaultdict
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
+from typing import Any, Protocol
 
 from django.conf import settings
 
 from serving.replicas import Replicas
 from serving.timings import Call, Timings
+
+
+class Part(Protocol):
+    """Per-process state that a layer above serving keeps on the ServingProcess (monitoring's worker and
+    throttles, the live-event broadcaster, the token cache): ``reset()`` starts it afresh."""
+
+    def reset(self) -> None: ...
+
+
+#: name -> factory of a part, registered once by the app that owns it (in its AppConfig.ready).
+_part_factories: dict[str, Callable[["ServingProcess"], Part]] = {}
+
+
+def register_part(name: str, factory: Callable[["ServingProcess"], Part]) -> None:
+    """Let every ServingProcess hold a ``name`` part, made by ``factory(process)`` on first use and reset
+    with it (``reset()`` makes and resets every registered part, so a test fixture resets them all)."""
+    _part_factories[name] = factory
 
 
 @dataclass(frozen=True)
@@ -39,15 +58,30 @@ class ServingProcess:
         self._stored_since_trim: dict[int, int] = defaultdict(int)
         self._last_prune = float("-inf")
         self._pruning = threading.Lock()
+        self._parts: dict[str, Part] = {}
 
     def reset(self) -> None:
-        """Forget everything, as a freshly started process: replicas, timings, sweep timers and counters."""
+        """Forget everything, as a freshly started process: replicas, timings, sweep timers and counters, and
+        the parts other layers keep here (monitoring's queue and throttles, the broadcaster, the token cache)."""
+        # The parts first: monitoring's reset waits for its running job, which may load replicas.
+        for name in list(_part_factories):
+            self.part(name).reset()
         self.replicas.forget()
         self.timings.reset()
         with self._lock:
             self._last_sweep = float("-inf")
             self._stored_since_trim.clear()
             self._last_prune = float("-inf")
+
+    def part(self, name: str) -> Any:
+        """The ``name`` part of this process (see ``register_part``), made on first use."""
+        found = self._parts.get(name)
+        if found is None:
+            with self._lock:
+                found = self._parts.get(name)
+                if found is None:
+                    found = self._parts[name] = _part_factories[name](self)
+        return found
 
     # --- what monitoring and the pages read ---------------------------------------------------------
 

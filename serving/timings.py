@@ -1,7 +1,9 @@
 """Route timings of this process, recorded once per serving call: per route, count, mean and exponentially
-weighted mean duration (nanoseconds, as chantilly reports them) and p50/p95/p99 over recent answered calls;
-per model, the recent calls with their time and outcome (the alert windows read them)."""
+weighted mean duration (nanoseconds, as chantilly reports them), p50/p95/p99 over recent answered calls and a
+cumulative histogram (what Prometheus exports); per model, the recent calls with their time and outcome (the
+alert windows read them). Stats, snapshots, alerts and /metrics all read this one record."""
 
+import bisect
 import threading
 import time
 from collections import deque
@@ -16,6 +18,9 @@ WINDOW = 2048
 EWM_ALPHA = 0.3
 #: Recent serving calls kept per model, answered or refused, for rates and percentiles over a time window.
 RECENT_CALLS = 10_000
+#: Upper bounds (seconds) of the latency histogram's buckets; the last, implicit one is +Inf.
+LATENCY_BUCKETS = (0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10)
+_BUCKET_NS = tuple(round(bound * 1e9) for bound in LATENCY_BUCKETS)
 
 
 class Call(NamedTuple):
@@ -59,8 +64,12 @@ class RouteStats:
         self.mean = 0.0
         self.ewm = 0.0
         self.recent: deque[int] = deque(maxlen=WINDOW)
+        self.buckets = [0] * (len(LATENCY_BUCKETS) + 1)  # per bucket (not cumulative); the last is +Inf
+        self.total_ns = 0
 
     def record(self, duration_ns: int) -> None:
+        self.buckets[bisect.bisect_left(_BUCKET_NS, duration_ns)] += 1
+        self.total_ns += duration_ns
         self.n_calls += 1
         self.mean += (duration_ns - self.mean) / self.n_calls
         self.ewm = duration_ns if self.n_calls == 1 else EWM_ALPHA * duration_ns + (1 - EWM_ALPHA) * self.ewm
@@ -137,6 +146,20 @@ class Timings:
     def for_model(self, model: str) -> dict[str, dict]:
         with self._lock:
             return {route: s.as_dict() for (name, route), s in self._routes.items() if name == model}
+
+    def histograms(self) -> list[tuple[str, str, list[int], float]]:
+        """Per (model, route): the cumulative count of answered calls at or under each of LATENCY_BUCKETS and
+        +Inf, and their total duration in seconds (a Prometheus histogram's buckets and sum)."""
+        with self._lock:
+            rows = [(model, route, list(s.buckets), s.total_ns) for (model, route), s in self._routes.items()]
+        found = []
+        for model, route, buckets, total_ns in rows:
+            cumulative, running = [], 0
+            for count in buckets:
+                running += count
+                cumulative.append(running)
+            found.append((model, route, cumulative, total_ns / 1e9))
+        return found
 
     def reset(self, model: str | None = None) -> None:
         with self._lock:

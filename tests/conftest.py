@@ -26,13 +26,13 @@ def is_postgres() -> bool:
 
 @pytest.fixture(autouse=True)
 def _fresh_process():
-    """Each test starts as a freshly started server process: no replicas, timings, sweep timers or cached tokens."""
-    from api.authentication import forget
+    """Each test starts as a freshly started server process, and the next one does too: ``reset()`` forgets the
+    replicas, timings and sweep timers, and resets the parts kept on the process (monitoring's queue, worker and
+    throttles, the live-event broadcaster, the token cache); it waits for a monitoring job still running."""
     from serving.process import current
 
     process = current()
     process.reset()
-    forget()
     yield
     process.reset()
 

@@ -29,7 +29,7 @@ from catalogue import services as catalogue_services
 from catalogue.errors import InvalidInput, NotFound
 from catalogue.models import MLModel
 from monitoring import prometheus, selectors, services
-from monitoring.models import Alert, AlertRule, DriftPoint, MetricSnapshot
+from monitoring.models import Alert, AlertRule, DriftPoint, MetricSnapshot, WebhookDelivery
 
 TAGS = ["monitoring"]
 CHANGE_MODEL = "catalogue.change_mlmodel"
@@ -338,6 +338,50 @@ class AcknowledgeView(MonitoringView):
         return Response(alert_data(services.alert_acknowledge(alert=alert, user=request.user)))
 
 
+def delivery_data(delivery: WebhookDelivery) -> dict:
+    return {
+        "id": delivery.pk,
+        "alert_id": delivery.alert_id,
+        "model": delivery.alert.rule.model.name,
+        "rule": delivery.alert.rule.name,
+        "state": delivery.event.get("state"),
+        "url": delivery.url,
+        "status": delivery.status,
+        "attempts": delivery.attempts,
+        "last_status_code": delivery.last_status_code,
+        "last_error": delivery.last_error,
+        "created_at": _iso(delivery.created_at),
+        "last_attempt_at": _iso(delivery.last_attempt_at),
+        "delivered_at": _iso(delivery.delivered_at),
+    }
+
+
+class WebhookDeliveryListView(MonitoringView):
+    @extend_schema(
+        summary="List alert webhook deliveries, newest first (?alert=<id>, ?status=pending|succeeded|failed, ?model=)",
+        tags=TAGS,
+        parameters=[
+            OpenApiParameter("alert", OpenApiTypes.INT),
+            OpenApiParameter("status", OpenApiTypes.STR, enum=WebhookDelivery.Status.values),
+            OpenApiParameter("model", OpenApiTypes.STR),
+        ],
+        responses={200: OpenApiTypes.OBJECT, **errors(400)},
+    )
+    def get(self, request) -> Response:
+        status_ = request.query_params.get("status")
+        if status_ is not None and status_ not in WebhookDelivery.Status.values:
+            raise InvalidInput(
+                f"status must be one of {', '.join(WebhookDelivery.Status.values)}; got {status_!r}", field="status"
+            )
+        alert = request.query_params.get("alert")
+        if alert is not None:
+            if not alert.isascii() or not alert.isdigit() or len(alert) > 18:
+                raise InvalidInput(f"alert must be an alert id, like 12; got {alert!r}", field="alert")
+            alert = int(alert)
+        deliveries = selectors.webhook_delivery_list(alert=alert, status=status_, model=_model_query(request))
+        return self.page(deliveries, delivery_data)
+
+
 # --- Prometheus ----------------------------------------------------------------------------------
 
 
@@ -379,4 +423,6 @@ urlpatterns = [
     path("alerts/", AlertListView.as_view(), name="alert-list"),
     path("alerts", _with_slash),
     path("alerts/<int:pk>/acknowledge", AcknowledgeView.as_view(), name="alert-acknowledge"),
+    path("webhook-deliveries/", WebhookDeliveryListView.as_view(), name="webhook-delivery-list"),
+    path("webhook-deliveries", _with_slash),
 ]

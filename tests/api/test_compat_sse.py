@@ -15,13 +15,11 @@ from django.test import Client
 from rest_framework.authtoken.models import Token
 
 import serving
-from api import authentication
-from api.broadcast import broadcaster, publish
+from api.broadcast import publish
 from catalogue import services
 from catalogue.models import MLModel
 from rhythmic.asgi import application
 from serving import compat
-from serving.process import current
 from tests import factories
 
 # The views read the database from the event loop's sync thread, which closes connections that are
@@ -37,7 +35,7 @@ def is_redis(settings) -> bool:
 
 @pytest.fixture(autouse=True)
 def _fresh(settings, monkeypatch):
-    """A fresh channel layer per test (its own key prefix on Redis) and a broadcaster with no history."""
+    """A fresh channel layer per test (its own key prefix on Redis); tests/conftest.py resets the process."""
     layers = copy.deepcopy(settings.CHANNEL_LAYERS)
     if is_redis(settings):
         layers["default"]["CONFIG"]["prefix"] = f"rhythmic-test-{uuid.uuid4().hex[:12]}"
@@ -45,21 +43,12 @@ def _fresh(settings, monkeypatch):
     # Django runs each ASGI request's sync code in a thread of its own: a persistent connection opened
     # there would outlive the request (and block dropping the test database); close it at the end.
     monkeypatch.setitem(connections.settings["default"], "CONN_MAX_AGE", 0)
-    current().forget()
-    authentication.forget()
-    broadcaster._server_loop = None
-    broadcaster._last_metrics_flush = 0.0
-    broadcaster._windows.clear()
     yield
     if is_redis(settings):
         client = redis.Redis.from_url(settings.REDIS_URL)
         for key in client.scan_iter(match=f"{layers['default']['CONFIG']['prefix']}*"):
             client.delete(key)
         client.close()
-    current().forget()
-    broadcaster._server_loop = None
-    broadcaster._queue.clear()
-    broadcaster._metrics.clear()
 
 
 @pytest.fixture

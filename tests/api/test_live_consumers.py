@@ -17,11 +17,9 @@ from rest_framework.authtoken.models import Token
 from river import linear_model
 
 import serving
-from api import authentication
-from api.broadcast import broadcaster, publish
+from api.broadcast import publish
 from catalogue import services
 from rhythmic.asgi import application
-from serving.process import current
 from tests import factories
 
 # The consumers read the database through database_sync_to_async, which closes connections that are
@@ -38,23 +36,14 @@ def is_redis(settings) -> bool:
 
 @pytest.fixture(autouse=True)
 def _fresh(settings):
-    """A fresh channel layer per test (its own key prefix on Redis) and a broadcaster with no history."""
+    """A fresh channel layer per test (its own key prefix on Redis); tests/conftest.py resets the process."""
     layers = copy.deepcopy(settings.CHANNEL_LAYERS)
     if is_redis(settings):
         layers["default"]["CONFIG"]["prefix"] = f"rhythmic-test-{uuid.uuid4().hex[:12]}"
     settings.CHANNEL_LAYERS = layers  # channels builds a new layer when this setting changes
-    current().forget()
-    authentication.forget()
-    broadcaster._server_loop = None
-    broadcaster._last_metrics_flush = 0.0
-    broadcaster._windows.clear()
     yield
     if is_redis(settings):
         forget_keys(settings.REDIS_URL, layers["default"]["CONFIG"]["prefix"])
-    current().forget()
-    broadcaster._server_loop = None
-    broadcaster._queue.clear()
-    broadcaster._metrics.clear()
 
 
 def forget_keys(url: str, prefix: str) -> None:

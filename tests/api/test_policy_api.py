@@ -21,13 +21,6 @@ POLICY = {
 }
 
 
-@pytest.fixture(autouse=True)
-def _fresh_counts():
-    policies.reset()
-    yield
-    policies.reset()
-
-
 @pytest.fixture
 def model():
     return factories.MLModelFactory(name="taxi")

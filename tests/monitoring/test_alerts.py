@@ -8,10 +8,10 @@ import pytest
 
 import serving
 from catalogue.errors import Conflict, InvalidInput
-from monitoring import alerts, history
+from monitoring import alerts, webhooks, worker
 from monitoring import services as monitoring_services
-from monitoring.models import Alert, AlertRule
-from monitoring.tasks import evaluate_alerts, send_webhook
+from monitoring.models import Alert, AlertRule, WebhookDelivery
+from monitoring.tasks import deliver_webhook, evaluate_alerts
 from serving.process import ServingProcess, acting_as, current
 from tests import factories
 
@@ -19,14 +19,9 @@ pytestmark = pytest.mark.django_db
 
 
 @pytest.fixture(autouse=True)
-def _fresh(settings):
+def _settings(settings):
     # A learn evaluates the rules only once an hour here: tests evaluate explicitly (after the first learn).
     settings.RHYTHMIC_ALERT_EVAL_SECONDS = 3600
-    current().reset()
-    history.reset()
-    alerts.reset()
-    yield
-    current().forget()
 
 
 def rule(model="live", **fields):
@@ -121,18 +116,23 @@ def test_a_condition_that_holds_again_after_resolving_fires_a_new_alert(live):
     assert list(Alert.objects.order_by("id").values_list("state", flat=True)) == ["resolved", "firing"]
 
 
+@pytest.mark.django_db(transaction=True)  # monitoring's worker evaluates, on its own connection
 def test_a_learn_evaluates_the_rules_of_its_model(live, settings):
     settings.RHYTHMIC_ALERT_EVAL_SECONDS = 0
     rule()
     serving.learn(model="live", features={"x": 1.0}, ground_truth=10.0)
+    assert worker.drain()
     assert Alert.objects.get().state == "firing"
 
 
+@pytest.mark.django_db(transaction=True)
 def test_evaluation_on_learn_is_throttled_per_model(live, settings):
     settings.RHYTHMIC_ALERT_EVAL_SECONDS = 3600
     serving.learn(model="live", features={"x": 1.0}, ground_truth=1.0)  # evaluates: no rule yet
-    serving.learn(model="live", features={"x": 1.0}, ground_truth=10.0)  # evaluated: no rule yet
+    assert worker.drain()
     rule()
+    serving.learn(model="live", features={"x": 1.0}, ground_truth=10.0)  # throttled: not evaluated
+    assert worker.drain()
     assert not Alert.objects.exists()
     assert evaluate_alerts.delay("live").get() == 1  # the periodic task catches it
 
@@ -190,10 +190,12 @@ def test_latency_p99_leaves_out_refused_calls(live):
     assert alerts.signal_value(slow) is None
 
 
+@pytest.mark.django_db(transaction=True)  # monitoring's worker writes the snapshot
 def test_latency_p99_falls_back_to_the_snapshots_of_other_processes(live):
     slow = rule(name="slow", signal="latency_p99", comparison=">", threshold=0.0)
     serving.predict(model="live", features={"x": 1.0})
     serving.learn(model="live", features={"x": 1.0}, ground_truth=1.0)  # snapshot with the predict's stats
+    assert worker.drain()
     p99 = serving.route_stats(model="live")["predict"]["p99_duration"]
     current().reset()  # as seen from a process that served no call
     assert alerts.signal_value(slow) == pytest.approx(p99 / 1e9)
@@ -230,15 +232,16 @@ def test_a_state_change_is_published_as_a_live_alert_event(live, monkeypatch, dj
     assert kwargs == {"model": "live", "sample": False}
 
 
-def test_the_webhook_receives_the_alert_as_json(live, webhook, django_capture_on_commit_callbacks):
+@pytest.mark.django_db(transaction=True)  # the delivery is POSTed by monitoring's worker
+def test_the_webhook_receives_the_alert_as_json(live, webhook):
     # Given a rule with a webhook, run by an eager task
     serving.learn(model="live", features={"x": 1.0}, ground_truth=10.0)  # evaluated: no rule yet
     rule(webhook_url=webhook.url)
-    # When the alert fires and its transaction commits
-    with django_capture_on_commit_callbacks(execute=True):
-        alerts.evaluate_rules(model="live")
-    # Then the local server receives its JSON
-    assert webhook.received.wait(timeout=10)
+    # When the alert fires (and its transaction commits)
+    alerts.evaluate_rules(model="live")
+    assert worker.drain()
+    # Then the local server received its JSON, and the delivery is recorded as succeeded
+    assert webhook.received.is_set()
     body = webhook.bodies[0]
     assert (body["type"], body["state"], body["rule"], body["signal"]) == (
         "alert",
@@ -247,11 +250,13 @@ def test_the_webhook_receives_the_alert_as_json(live, webhook, django_capture_on
         "metric:MAE",
     )
     assert body["value"] == 10.0
+    delivery = WebhookDelivery.objects.get()
+    assert (delivery.status, delivery.attempts, delivery.last_status_code) == ("succeeded", 1, 204)
+    assert (delivery.alert, delivery.url, delivery.event) == (Alert.objects.get(), webhook.url, body)
 
 
-def test_without_a_broker_a_slow_webhook_does_not_hold_the_serving_call(
-    live, settings, django_capture_on_commit_callbacks
-):
+@pytest.mark.django_db(transaction=True)
+def test_without_a_broker_a_slow_webhook_does_not_hold_the_evaluation(live, settings):
     settings.RHYTHMIC_WEBHOOK_TIMEOUT = 10
     returned, answered = threading.Event(), threading.Event()
     seen = {}
@@ -272,29 +277,89 @@ def test_without_a_broker_a_slow_webhook_does_not_hold_the_serving_call(
     try:
         serving.learn(model="live", features={"x": 1.0}, ground_truth=10.0)
         rule(webhook_url=f"http://127.0.0.1:{server.server_port}/")
-        with django_capture_on_commit_callbacks(execute=True):
-            alerts.evaluate_rules(model="live")
+        alerts.evaluate_rules(model="live")
         returned.set()
         assert answered.wait(10)
+        assert worker.drain()
     finally:
         server.shutdown()
         server.server_close()
     assert seen["returned_first"], "the evaluation waited for the webhook's answer"
 
 
-def test_an_unreachable_webhook_is_logged_not_raised(caplog):
-    # Given a port nobody listens on (bound, then closed)
+@pytest.fixture
+def flaky_webhook():
+    """A local HTTP server that answers 503 to the first two POSTs, then 204; ``codes`` lists its answers."""
+
+    class Hook:
+        codes: list = []
+
+    class Handler(BaseHTTPRequestHandler):
+        def do_POST(self):
+            self.rfile.read(int(self.headers["Content-Length"]))
+            code = 503 if len(Hook.codes) < 2 else 204
+            Hook.codes.append(code)
+            self.send_response(code)
+            self.end_headers()
+
+        def log_message(self, *args):
+            pass
+
+    server = HTTPServer(("127.0.0.1", 0), Handler)
+    threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True).start()
+    Hook.url = f"http://127.0.0.1:{server.server_port}/hook"
+    yield Hook
+    server.shutdown()
+    server.server_close()
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_failing_webhook_is_retried_until_it_succeeds(live, flaky_webhook):
+    # Given a rule whose webhook fails twice before it takes the delivery
+    serving.learn(model="live", features={"x": 1.0}, ground_truth=10.0)
+    rule(webhook_url=flaky_webhook.url)
+    # When the alert fires
+    alerts.evaluate_rules(model="live")
+    assert worker.drain()
+    # Then the task retried, and the delivery shows three attempts and success
+    assert flaky_webhook.codes == [503, 503, 204]
+    delivery = WebhookDelivery.objects.get()
+    assert (delivery.status, delivery.attempts, delivery.last_status_code, delivery.last_error) == (
+        "succeeded",
+        3,
+        204,
+        "",
+    )
+    assert delivery.delivered_at is not None
+
+
+def delivery_to(url: str, live) -> WebhookDelivery:
+    serving.learn(model="live", features={"x": 1.0}, ground_truth=10.0)
+    rule()  # no webhook: the delivery is made by hand
+    alert = alerts.evaluate_rules(model="live")[0]
+    return webhooks.delivery_create(alert=alert, url=url, event={"type": "alert"})
+
+
+def test_an_unreachable_webhook_fails_after_its_retries_logged_not_raised(live, caplog):
+    # Given a delivery to a port nobody listens on (bound, then closed)
     server = HTTPServer(("127.0.0.1", 0), BaseHTTPRequestHandler)
     url = f"http://127.0.0.1:{server.server_port}/hook"
     server.server_close()
-    # When the task posts to it
-    result = send_webhook.delay(url, {"type": "alert"}).get()
-    # Then it fails quietly, with a log line
-    assert result is None
+    delivery = delivery_to(url, live)
+    # When the task posts it (eagerly, retries following at once)
+    deliver_webhook.apply(args=(delivery.pk,))
+    # Then it failed quietly after every retry, with a log line
+    delivery.refresh_from_db()
+    assert (delivery.status, delivery.attempts, delivery.last_status_code) == (
+        "failed",
+        deliver_webhook.max_retries + 1,
+        None,
+    )
+    assert "Connection refused" in delivery.last_error or "URLError" in delivery.last_error
     assert "alert webhook" in caplog.text
 
 
-def test_a_webhook_answering_an_error_is_logged_with_its_status(caplog):
+def test_a_webhook_answering_an_error_records_its_status(live, settings, caplog):
     class Refusing(BaseHTTPRequestHandler):
         def do_POST(self):
             self.send_response(500)
@@ -304,14 +369,26 @@ def test_a_webhook_answering_an_error_is_logged_with_its_status(caplog):
             pass
 
     server = HTTPServer(("127.0.0.1", 0), Refusing)
-    thread = threading.Thread(target=server.handle_request, daemon=True)
-    thread.start()
+    threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True).start()
     try:
-        assert send_webhook(f"http://127.0.0.1:{server.server_port}/", {"type": "alert"}) == 500
+        delivery = delivery_to(f"http://127.0.0.1:{server.server_port}/", live)
+        deliver_webhook.apply(args=(delivery.pk,))
     finally:
-        thread.join(timeout=10)
+        server.shutdown()
         server.server_close()
+    delivery.refresh_from_db()
+    assert (delivery.status, delivery.last_status_code, delivery.last_error) == ("failed", 500, "answered 500")
     assert "answered 500" in caplog.text
+
+
+def test_a_finished_delivery_is_not_posted_again(live):
+    # Given a delivery that succeeded (a duplicate message of its task arrives)
+    delivery = delivery_to("http://127.0.0.1:9/never", live)
+    WebhookDelivery.objects.filter(pk=delivery.pk).update(status="succeeded", attempts=1)
+    # When the task runs again, then it posts nothing and changes nothing
+    assert deliver_webhook.apply(args=(delivery.pk,)).get() is None
+    delivery.refresh_from_db()
+    assert (delivery.status, delivery.attempts) == ("succeeded", 1)
 
 
 # --- REST: rules -----------------------------------------------------------------------------------
@@ -496,6 +573,44 @@ def test_acknowledging_needs_the_permission_and_an_existing_alert(reader_client,
     assert "no alert 999" in response.json()["error"]["message"]
 
 
+DELIVERIES = "/api/v1/webhook-deliveries/"
+
+
+@pytest.mark.django_db(transaction=True)
+def test_webhook_deliveries_are_listed_with_their_outcome(reader_client, live, flaky_webhook):
+    # Given an alert whose webhook took the delivery at the third attempt
+    serving.learn(model="live", features={"x": 1.0}, ground_truth=10.0)
+    rule(webhook_url=flaky_webhook.url)
+    alert = alerts.evaluate_rules(model="live")[0]
+    assert worker.drain()
+    # When its deliveries are listed
+    data = reader_client.get(f"{DELIVERIES}?alert={alert.pk}&status=succeeded&model=live").json()
+    # Then the one delivery shows its attempts and outcome
+    [delivery] = data["results"]
+    assert (delivery["alert_id"], delivery["model"], delivery["state"], delivery["url"]) == (
+        alert.pk,
+        "live",
+        "firing",
+        flaky_webhook.url,
+    )
+    assert (delivery["status"], delivery["attempts"], delivery["last_status_code"]) == ("succeeded", 3, 204)
+    assert reader_client.get(f"{DELIVERIES}?status=failed").json()["results"] == []
+
+
+@pytest.mark.parametrize(
+    ("query", "field"),
+    [("status=lost", "status"), ("alert=first", "alert"), ("alert=-1", "alert"), ("model=x", "model")],
+)
+def test_listing_deliveries_with_bad_filters_is_refused(reader_client, live, query, field):
+    response = reader_client.get(f"{DELIVERIES}?{query}")
+    assert response.status_code == 400
+    assert response.json()["error"]["field"] == field
+
+
+def test_listing_deliveries_needs_a_login(anon_client):
+    assert anon_client.get(DELIVERIES).status_code == 401
+
+
 # --- admin -----------------------------------------------------------------------------------------
 
 
@@ -506,10 +621,11 @@ def admin_url(name: str, *args) -> str:
 
 
 def test_the_monitoring_admin_pages_render(admin_client, firing):
+    webhooks.delivery_create(alert=firing, url="https://hooks.example.com/x", event={"type": "alert"})
     monitoring_services.drift_point_record(
         model_id=firing.rule.model_id, version_id=firing.rule.model.production_version_id, seq=1, n_drifts=1
     )
-    for name in ("alertrule", "alert", "metricsnapshot", "driftpoint"):
+    for name in ("alertrule", "alert", "metricsnapshot", "driftpoint", "webhookdelivery"):
         assert admin_client.get(admin_url(f"{name}_changelist")).status_code == 200, name
     assert admin_client.get(admin_url("alertrule_change", firing.rule.pk)).status_code == 200
     assert admin_client.get(admin_url("alert_change", firing.pk)).status_code == 200

@@ -3,26 +3,22 @@
 import pytest
 
 import serving
-from monitoring import alerts, events, history
+from monitoring import alerts, events, worker
 from monitoring import services as monitoring_services
 from monitoring.models import Alert, DriftPoint
 from serving.process import current
 from serving.replicas import Replicas
 
-pytestmark = pytest.mark.django_db
+# Drift points are recorded by monitoring's worker thread, on its own connection: the data must be committed.
+pytestmark = pytest.mark.django_db(transaction=True)
 
 CHANGE_POINT = 300
 
 
 @pytest.fixture(autouse=True)
-def _fresh(settings):
+def _settings(settings):
     settings.RHYTHMIC_ALERT_EVAL_SECONDS = 3600
     settings.RHYTHMIC_CHECKPOINT_EVERY = 10_000  # a replay starts from the first entry
-    current().reset()
-    history.reset()
-    alerts.reset()
-    yield
-    current().forget()
 
 
 def stream(start: int, stop: int) -> list[dict]:
@@ -37,6 +33,7 @@ def stream(start: int, stop: int) -> list[dict]:
 def learn_stream(steps: int = 500) -> None:
     for start in range(0, steps, 100):
         serving.learn_many(model="live", items=stream(start, min(steps, start + 100)))
+    assert worker.drain()
 
 
 def n_drifts(on: Replicas) -> int:
@@ -63,6 +60,7 @@ def test_a_second_replica_replaying_the_log_records_no_duplicate(live):
     # When another process loads the version and replays the whole log
     other = Replicas()
     replayed = n_drifts(other)
+    assert worker.drain()
     # Then it saw the same detections, and they are stored once
     assert replayed == len(recorded)
     assert list(DriftPoint.objects.order_by("seq").values_list("version__number", "seq")) == recorded
@@ -74,6 +72,7 @@ def test_a_drift_is_announced_live_only_when_first_recorded(live, monkeypatch):
     learn_stream()
     first = [event for event in published if event["type"] == "drift"]
     n_drifts(Replicas())  # a replay
+    assert worker.drain()
     again = [event for event in published if event["type"] == "drift"]
     assert len(first) == DriftPoint.objects.count()
     assert again == first

@@ -9,24 +9,14 @@ from river import linear_model, preprocessing
 
 import serving
 from catalogue import services
-from monitoring import alerts, history
+from monitoring import history, worker
 from monitoring import services as monitoring_services
 from monitoring.models import DriftPoint, MetricSnapshot
 from monitoring.tasks import prune_history, snapshot_models
-from serving.process import current
 from tests import factories
 
-pytestmark = pytest.mark.django_db
-
-
-@pytest.fixture(autouse=True)
-def _fresh():
-    """Each test starts as a freshly started process."""
-    current().reset()
-    history.reset()
-    alerts.reset()
-    yield
-    current().forget()
+# Snapshots are written by monitoring's worker thread, on its own connection: the data must be committed.
+pytestmark = pytest.mark.django_db(transaction=True)
 
 
 def live_model(name="live"):
@@ -48,6 +38,7 @@ def test_a_learn_writes_a_snapshot_of_the_versions_metrics_and_stats():
     serving.predict(model="live", features={"x": 1.0})
     # When it learns once
     serving.learn(model="live", features={"x": 1.0}, ground_truth=2.0)
+    assert worker.drain()
     # Then a snapshot holds its metrics at that state, and this process's request stats so far
     snapshot = MetricSnapshot.objects.get()
     assert (snapshot.version.number, snapshot.state_seq, snapshot.n_learned) == (1, 1, 1)
@@ -61,6 +52,7 @@ def test_learns_within_the_snapshot_interval_write_one_snapshot(settings):
     live_model()
     for _ in range(3):
         serving.learn(model="live", features={"x": 1.0}, ground_truth=2.0)
+        assert worker.drain()
     assert MetricSnapshot.objects.count() == 1
 
 
@@ -69,6 +61,7 @@ def test_with_no_interval_every_learn_writes_a_snapshot(settings):
     live_model()
     for _ in range(3):
         serving.learn(model="live", features={"x": 1.0}, ground_truth=2.0)
+        assert worker.drain()
     assert list(MetricSnapshot.objects.values_list("state_seq", flat=True)) == [1, 2, 3]
 
 
@@ -76,6 +69,7 @@ def test_processes_at_the_same_state_store_one_snapshot():
     # Given a model that learned
     live_model()
     serving.learn(model="live", features={"x": 1.0}, ground_truth=2.0)
+    assert worker.drain()
     # When another process (here: the same state again) snapshots it at that state
     history.snapshot_model("live")
     history.snapshot_model("live")
@@ -87,7 +81,9 @@ def test_the_periodic_task_snapshots_a_model_that_learned_since_its_last_snapsho
     settings.RHYTHMIC_SNAPSHOT_SECONDS = 3600
     live_model()
     serving.learn(model="live", features={"x": 1.0}, ground_truth=2.0)
+    assert worker.drain()  # the snapshot job takes the state as it finds it: let it run before the next learn
     serving.learn(model="live", features={"x": 1.0}, ground_truth=4.0)  # throttled: not snapshotted
+    assert worker.drain()
     snapshot_models.delay()
     assert list(MetricSnapshot.objects.values_list("state_seq", flat=True)) == [1, 2]
 
@@ -96,6 +92,7 @@ def test_the_periodic_task_skips_models_with_nothing_new():
     live_model()
     live_model("idle")
     serving.learn(model="live", features={"x": 1.0}, ground_truth=2.0)
+    assert worker.drain()
     assert history.snapshot_models() == 0
     assert MetricSnapshot.objects.count() == 1
 
@@ -104,6 +101,7 @@ def test_pruning_removes_snapshots_older_than_the_history_days(settings):
     settings.RHYTHMIC_HISTORY_DAYS = 30
     live_model()
     serving.learn(model="live", features={"x": 1.0}, ground_truth=2.0)
+    assert worker.drain()
     MetricSnapshot.objects.update(created_at=timezone.now() - timedelta(days=31))
     assert prune_history.delay().get() == 1
     assert not MetricSnapshot.objects.exists()
@@ -119,6 +117,7 @@ def learned(settings):
     model = live_model()
     for truth in (2.0, 4.0, 6.0):
         serving.learn(model="live", features={"x": 1.0}, ground_truth=truth)
+        assert worker.drain()
     now = timezone.now()
     for hours_ago, snapshot in zip((3, 2, 1), MetricSnapshot.objects.order_by("state_seq"), strict=True):
         MetricSnapshot.objects.filter(pk=snapshot.pk).update(created_at=now - timedelta(hours=hours_ago))
@@ -155,6 +154,7 @@ def test_the_history_of_one_version_leaves_out_the_others(reader_client, learned
     version = factories.ModelVersionFactory(model=learned)
     services.deployment_promote(version=version)
     serving.learn(model="live", features={"x": 1.0}, ground_truth=2.0)
+    assert worker.drain()
     body = reader_client.get(url(version=2)).json()
     assert [(s["version"], s["state_seq"]) for s in body["snapshots"]] == [(2, 4)]
     assert body["drifts"] == []

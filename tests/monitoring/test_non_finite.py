@@ -9,22 +9,19 @@ from river import linear_model, preprocessing
 import serving
 from catalogue import services
 from catalogue.errors import InvalidInput
-from monitoring import alerts, events
+from monitoring import alerts, events, worker
 from monitoring import services as monitoring_services
 from monitoring.models import Alert
 from serving.process import current
 from tests import factories
 
-pytestmark = pytest.mark.django_db
+# The report is recorded by monitoring's worker thread, on its own connection: the data must be committed.
+pytestmark = pytest.mark.django_db(transaction=True)
 
 
 @pytest.fixture(autouse=True)
-def _fresh(settings):
+def _settings(settings):
     settings.RHYTHMIC_ALERT_EVAL_SECONDS = 3600  # only the report itself evaluates the rules
-    current().reset()
-    alerts.reset()
-    yield
-    current().forget()
 
 
 @pytest.fixture
@@ -43,6 +40,7 @@ def poison() -> None:
 def predict_refused() -> InvalidInput:
     with pytest.raises(InvalidInput) as refused:
         serving.predict(model="live", features={"x0": 1.0})
+    assert worker.drain()  # the report is recorded off the request thread
     return refused.value
 
 

@@ -28,11 +28,8 @@ pytestmark = pytest.mark.django_db
 
 
 @pytest.fixture(autouse=True)
-def _fresh_counts(settings):
+def _quiet_alerts(settings):
     settings.RHYTHMIC_ALERT_EVAL_SECONDS = 3600  # alert rules stay out of the way
-    policies.reset()
-    yield
-    policies.reset()
 
 
 class Recorder:

@@ -16,7 +16,7 @@ from river import linear_model, preprocessing
 import serving
 from catalogue import services
 from catalogue.errors import Conflict, InvalidInput, NotFound
-from monitoring import alerts, history, prometheus
+from monitoring import prometheus, worker
 from monitoring import services as monitoring_services
 from serving.process import ServingProcess, acting_as, current
 from tests import factories
@@ -24,15 +24,6 @@ from tests import factories
 pytestmark = pytest.mark.django_db
 
 DASHBOARD = Path(django_settings.BASE_DIR) / "deploy" / "grafana" / "dashboards" / "rhythmic.json"
-
-
-@pytest.fixture(autouse=True)
-def _fresh():
-    current().reset()
-    history.reset()
-    alerts.reset()
-    yield
-    current().forget()
 
 
 def live_model(name):
@@ -96,6 +87,27 @@ def test_latency_histograms_count_each_route(anon_client):
         assert infinite == 1
 
 
+def test_the_latency_histogram_is_read_from_the_route_timings(anon_client):
+    # Given three answered predictions, as the process's route timings recorded them
+    live_model("once")
+    for x in (1.0, 2.0, 3.0):
+        serving.predict(model="once", features={"x": x})
+    stats = serving.route_stats(model="once")["predict"]
+    # When Prometheus scrapes
+    samples = scrape(anon_client)
+    # Then the histogram holds the same calls: count, total duration, cumulative buckets up to +Inf
+    labels = {"model": "once", "route": "predict"}
+    assert value(samples, "rhythmic_request_duration_seconds_count", **labels) == stats["n_calls"] == 3
+    total = value(samples, "rhythmic_request_duration_seconds_sum", **labels)
+    assert total == pytest.approx(stats["mean_duration"] * 3 / 1e9, rel=1e-6, abs=3e-9)
+    bounds = [str(float(bound)) for bound in prometheus.LATENCY_BUCKETS] + ["+Inf"]
+    counts = [value(samples, "rhythmic_request_duration_seconds_bucket", **labels, le=le) for le in bounds]
+    assert counts == sorted(counts) and counts[-1] == 3
+    # And a process starting afresh starts its histogram afresh, as prometheus_client's would
+    current().reset()
+    assert value(scrape(anon_client), "rhythmic_request_duration_seconds_count", **labels) == 0
+
+
 def test_refused_calls_count_as_errors_by_code(anon_client):
     live_model("refused")
     with pytest.raises(InvalidInput):
@@ -148,9 +160,11 @@ def test_online_metrics_are_gauges_equal_to_the_serving_cores(anon_client):
     assert value(samples, "rhythmic_learn_seq", model="scored") == 2
 
 
+@pytest.mark.django_db(transaction=True)  # monitoring's worker writes the snapshot
 def test_a_model_this_process_does_not_serve_reports_its_latest_snapshot(anon_client):
     live_model("elsewhere")
     serving.learn(model="elsewhere", features={"x": 1.0}, ground_truth=3.0)  # snapshotted on learn
+    assert worker.drain()
     current().forget()  # as seen from a process that never loaded it
     samples = scrape(anon_client)
     assert value(samples, "rhythmic_online_metric", model="elsewhere", version="1", metric="MAE") == 3.0

@@ -1,0 +1,127 @@
+"""Monitoring's worker: observers of the serving core only enqueue; one thread per process runs the jobs."""
+
+import threading
+
+import pytest
+
+import serving
+from monitoring import alerts, events, history, prometheus, worker
+from monitoring.models import DriftPoint, MetricSnapshot
+from serving import observers
+from serving.process import current
+
+# Jobs run on the worker's own connection: the data they read must be committed.
+pytestmark = pytest.mark.django_db(transaction=True)
+
+
+@pytest.fixture
+def blocked():
+    """The worker busy with a job that waits until ``release`` is set (what it queues meanwhile waits too)."""
+    release, started = threading.Event(), threading.Event()
+
+    def hold():
+        started.set()
+        release.wait(10)
+
+    worker.monitor().submit(hold)
+    assert started.wait(10)
+    yield release
+    release.set()
+
+
+def test_a_learn_returns_before_its_snapshot_is_written(live, blocked):
+    # Given a worker busy elsewhere
+    # When the model learns
+    serving.learn(model="live", features={"x": 1.0}, ground_truth=2.0)
+    # Then the learn has returned without writing its snapshot: the snapshot waits in the queue
+    assert not MetricSnapshot.objects.exists()
+    blocked.set()
+    assert worker.drain()
+    assert MetricSnapshot.objects.get().state_seq == 1
+
+
+def test_drift_records_need_no_model_lock(live, blocked, settings):
+    settings.RHYTHMIC_SNAPSHOT_SECONDS = settings.RHYTHMIC_ALERT_EVAL_SECONDS = 3600
+    # Given drifts detected while the worker was busy (and this interval's snapshot and evaluation taken:
+    # those read the replica's metrics, under its lock, on the worker)
+    settings.RHYTHMIC_CHECKPOINT_EVERY = 10_000
+    for kind in ("snapshot", "alerts"):
+        worker.monitor().due(kind, "live", every=3600)
+    for start in range(0, 500, 100):
+        items = []
+        for step in range(start, start + 100):
+            x = (step * 7 % 20) / 2
+            items.append({"features": {"x": x}, "ground_truth": 2 * x if step < 300 else 50 - 2 * x})
+        serving.learn_many(model="live", items=items)
+    assert not DriftPoint.objects.exists()
+    # When the worker runs them while a request holds the model's lock
+    entry = current().replicas.entry("live")
+    with entry.lock:
+        blocked.set()
+        drained = worker.drain()
+    # Then they were recorded all the same
+    assert drained
+    assert DriftPoint.objects.exists()
+
+
+def test_drain_waits_for_the_jobs_that_jobs_queue():
+    ran = []
+
+    def second():
+        ran.append("second")
+
+    def first():
+        ran.append("first")
+        worker.monitor().submit(second)
+
+    worker.monitor().submit(first)
+    assert worker.drain()
+    assert ran == ["first", "second"]
+
+
+def test_a_failing_job_is_logged_and_the_next_one_runs(caplog):
+    ran = []
+
+    def broken():
+        raise RuntimeError("boom")
+
+    worker.monitor().submit(broken)
+    worker.monitor().submit(lambda: ran.append(True))
+    assert worker.drain()
+    assert ran == [True]
+    assert "monitoring job" in caplog.text
+
+
+def test_a_reset_drops_the_queued_jobs_as_a_restart_would(blocked):
+    # Given a job queued behind a running one
+    ran = []
+    worker.monitor().submit(lambda: ran.append(True))
+    # When the process resets (the running job finishes first)
+    blocked.set()
+    current().reset()
+    # Then the queued job never ran
+    assert worker.drain()
+    assert ran == []
+
+
+def test_a_job_queued_inside_a_transaction_waits_for_its_commit():
+    from django.db import transaction
+
+    ran = []
+    with transaction.atomic():
+        worker.monitor().submit(lambda: ran.append(True))
+        assert worker.drain()
+        assert ran == []  # not queued yet: the transaction could still roll back
+    assert worker.drain()
+    assert ran == [True]
+
+
+def test_monitoring_subscribes_its_observers_in_one_defined_order():
+    # The order is MonitoringConfig.ready's, whichever module was imported first.
+    assert observers._observers["learn"][:4] == [
+        prometheus.on_learn,
+        events.on_learn,
+        history.on_learn,
+        alerts.on_learn,
+    ]
+    assert observers._observers["drift"][:1] == [events.on_drift]
