@@ -17,7 +17,7 @@ from catalogue import services
 from catalogue.errors import InvalidInput
 from catalogue.flavors import get_flavor
 from catalogue.models import Deployment
-from monitoring import live, policies
+from monitoring import live, policies, worker
 from monitoring import services as monitoring_services
 from monitoring.models import Alert, Policy
 from monitoring.tasks import evaluate_policies, evaluate_policy
@@ -269,11 +269,11 @@ def learn(model: str, items: list[dict], batch: int = 25) -> None:
     for start in range(0, len(items), batch):
         results = serving.learn_many(model=model, items=items[start : start + batch])
         assert all("error" not in r for r in results), results
+    assert worker.drain()  # the policy's evaluation runs on monitoring's worker, after the learns commit
 
 
-def test_a_production_whose_loss_jumps_is_rolled_back_automatically(
-    two_versions, settings, published, django_capture_on_commit_callbacks
-):
+@pytest.mark.django_db(transaction=True)
+def test_a_production_whose_loss_jumps_is_rolled_back_automatically(two_versions, settings, published):
     # Given v2 in production that has learned y = 2x + 1 well, and a policy watching 50-event windows
     model, v1, v2 = two_versions
     settings.RHYTHMIC_POLICY_EVAL_LEARNS = 100
@@ -282,8 +282,7 @@ def test_a_production_whose_loss_jumps_is_rolled_back_automatically(
     # When 50 more events follow the same relation and then 50 follow another (y = -3x + 5)
     learn("drifting", stream(50, lambda x: 2 * x + 1, seed=2))
     assert Policy.objects.get(model=model).decided_at is None  # 50 learns: not evaluated yet
-    with django_capture_on_commit_callbacks(execute=True):
-        learn("drifting", stream(50, lambda x: -3 * x + 5, seed=3))
+    learn("drifting", stream(50, lambda x: -3 * x + 5, seed=3))
     # Then the 100th learn's evaluation rolled production back to v1, automatically
     model.refresh_from_db()
     assert model.production_version == v1
@@ -318,6 +317,7 @@ def test_a_production_whose_loss_jumps_is_rolled_back_automatically(
     assert any(e["type"] == "alert" and e["state"] == "firing" for e in published)
 
 
+@pytest.mark.django_db(transaction=True)
 def test_a_stable_production_is_not_rolled_back_and_the_hold_is_recorded(two_versions, settings):
     model, _, v2 = two_versions
     settings.RHYTHMIC_POLICY_EVAL_LEARNS = 100
@@ -332,6 +332,7 @@ def test_a_stable_production_is_not_rolled_back_and_the_hold_is_recorded(two_ver
     assert not Deployment.objects.filter(model=model, automatic=True).exists()
 
 
+@pytest.mark.django_db(transaction=True)
 def test_the_evaluation_runs_once_per_n_learns_of_the_model(two_versions, settings):
     model, _, _ = two_versions
     settings.RHYTHMIC_POLICY_EVAL_LEARNS = 10
