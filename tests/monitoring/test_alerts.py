@@ -68,7 +68,8 @@ def webhook():
 
 def test_a_metric_rule_fires_when_the_metric_crosses_its_threshold(live):
     # Given a rule MAE > 3 and a model whose MAE is 10
-    serving.learn(model="live", features={"x": 1.0}, ground_truth=10.0)  # evaluated: no rule yet
+    serving.learn(model="live", features={"x": 1.0}, ground_truth=10.0)
+    assert worker.drain()  # the learn's evaluation ran: no rule yet
     mae = rule()
     # When the rules are evaluated
     changed = alerts.evaluate_rules(model="live")
@@ -80,7 +81,8 @@ def test_a_metric_rule_fires_when_the_metric_crosses_its_threshold(live):
 
 
 def test_a_firing_alert_resolves_when_the_condition_clears(live):
-    serving.learn(model="live", features={"x": 1.0}, ground_truth=10.0)  # evaluated: no rule yet
+    serving.learn(model="live", features={"x": 1.0}, ground_truth=10.0)
+    assert worker.drain()  # the learn's evaluation ran: no rule yet
     rule()
     alerts.evaluate_rules(model="live")
     # When accurate learns bring the MAE under 3 (10 / 5 = 2)
@@ -95,7 +97,8 @@ def test_a_firing_alert_resolves_when_the_condition_clears(live):
 
 
 def test_a_rule_keeps_one_open_alert_and_refreshes_its_value(live):
-    serving.learn(model="live", features={"x": 1.0}, ground_truth=10.0)  # evaluated: no rule yet
+    serving.learn(model="live", features={"x": 1.0}, ground_truth=10.0)
+    assert worker.drain()  # the learn's evaluation ran: no rule yet
     rule()
     alerts.evaluate_rules(model="live")
     serving.learn(model="live", features={"x": 1.0}, ground_truth=20.0)
@@ -106,7 +109,8 @@ def test_a_rule_keeps_one_open_alert_and_refreshes_its_value(live):
 
 
 def test_a_condition_that_holds_again_after_resolving_fires_a_new_alert(live):
-    serving.learn(model="live", features={"x": 1.0}, ground_truth=10.0)  # evaluated: no rule yet
+    serving.learn(model="live", features={"x": 1.0}, ground_truth=10.0)
+    assert worker.drain()  # the learn's evaluation ran: no rule yet
     mae = rule()
     alerts.evaluate_rules(model="live")
     monitoring_services.alert_rule_update(rule=mae, threshold=100.0)
@@ -138,7 +142,8 @@ def test_evaluation_on_learn_is_throttled_per_model(live, settings):
 
 
 def test_a_disabled_rule_is_not_evaluated_and_disabling_resolves_its_alert(live):
-    serving.learn(model="live", features={"x": 1.0}, ground_truth=10.0)  # evaluated: no rule yet
+    serving.learn(model="live", features={"x": 1.0}, ground_truth=10.0)
+    assert worker.drain()  # the learn's evaluation ran: no rule yet
     mae = rule()
     alerts.evaluate_rules(model="live")
     monitoring_services.alert_rule_update(rule=mae, enabled=False)
@@ -147,7 +152,8 @@ def test_a_disabled_rule_is_not_evaluated_and_disabling_resolves_its_alert(live)
 
 
 def test_an_acknowledged_alert_stays_acknowledged_while_the_condition_holds(live):
-    serving.learn(model="live", features={"x": 1.0}, ground_truth=10.0)  # evaluated: no rule yet
+    serving.learn(model="live", features={"x": 1.0}, ground_truth=10.0)
+    assert worker.drain()  # the learn's evaluation ran: no rule yet
     rule()
     alerts.evaluate_rules(model="live")
     monitoring_services.alert_acknowledge(alert=Alert.objects.get())
@@ -156,7 +162,8 @@ def test_an_acknowledged_alert_stays_acknowledged_while_the_condition_holds(live
 
 
 def test_acknowledging_a_resolved_alert_is_a_conflict(live):
-    serving.learn(model="live", features={"x": 1.0}, ground_truth=10.0)  # evaluated: no rule yet
+    serving.learn(model="live", features={"x": 1.0}, ground_truth=10.0)
+    assert worker.drain()  # the learn's evaluation ran: no rule yet
     mae = rule()
     alerts.evaluate_rules(model="live")
     monitoring_services.alert_rule_update(rule=mae, threshold=100.0)
@@ -223,7 +230,8 @@ def test_lag_fires_when_this_process_is_behind_the_log(live, monkeypatch):
 def test_a_state_change_is_published_as_a_live_alert_event(live, monkeypatch, django_capture_on_commit_callbacks):
     published = []
     monkeypatch.setattr(monitoring_services, "publish", lambda event, **kwargs: published.append((event, kwargs)))
-    serving.learn(model="live", features={"x": 1.0}, ground_truth=10.0)  # evaluated: no rule yet
+    serving.learn(model="live", features={"x": 1.0}, ground_truth=10.0)
+    assert worker.drain()  # the learn's evaluation ran: no rule yet
     rule()
     with django_capture_on_commit_callbacks(execute=True):
         alerts.evaluate_rules(model="live")
@@ -235,7 +243,8 @@ def test_a_state_change_is_published_as_a_live_alert_event(live, monkeypatch, dj
 @pytest.mark.django_db(transaction=True)  # the delivery is POSTed by monitoring's worker
 def test_the_webhook_receives_the_alert_as_json(live, webhook):
     # Given a rule with a webhook, run by an eager task
-    serving.learn(model="live", features={"x": 1.0}, ground_truth=10.0)  # evaluated: no rule yet
+    serving.learn(model="live", features={"x": 1.0}, ground_truth=10.0)
+    assert worker.drain()  # the learn's evaluation ran: no rule yet
     rule(webhook_url=webhook.url)
     # When the alert fires (and its transaction commits)
     alerts.evaluate_rules(model="live")
@@ -317,6 +326,7 @@ def flaky_webhook():
 def test_a_failing_webhook_is_retried_until_it_succeeds(live, flaky_webhook):
     # Given a rule whose webhook fails twice before it takes the delivery
     serving.learn(model="live", features={"x": 1.0}, ground_truth=10.0)
+    assert worker.drain()  # the learn's evaluation ran: no rule yet
     rule(webhook_url=flaky_webhook.url)
     # When the alert fires
     alerts.evaluate_rules(model="live")
@@ -533,7 +543,8 @@ ALERTS = "/api/v1/alerts/"
 
 @pytest.fixture
 def firing(live):
-    serving.learn(model="live", features={"x": 1.0}, ground_truth=10.0)  # evaluated: no rule yet
+    serving.learn(model="live", features={"x": 1.0}, ground_truth=10.0)
+    assert worker.drain()  # the learn's evaluation ran: no rule yet
     rule()
     return alerts.evaluate_rules(model="live")[0]
 
@@ -580,6 +591,7 @@ DELIVERIES = "/api/v1/webhook-deliveries/"
 def test_webhook_deliveries_are_listed_with_their_outcome(reader_client, live, flaky_webhook):
     # Given an alert whose webhook took the delivery at the third attempt
     serving.learn(model="live", features={"x": 1.0}, ground_truth=10.0)
+    assert worker.drain()  # the learn's evaluation ran: no rule yet
     rule(webhook_url=flaky_webhook.url)
     alert = alerts.evaluate_rules(model="live")[0]
     assert worker.drain()
