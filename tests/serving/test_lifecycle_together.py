@@ -235,7 +235,7 @@ def test_rewinding_production_leaves_its_challengers_states_alone(together):
 
 
 def test_a_rewound_canary_equals_river_on_every_event_it_learned_and_keeps_it_when_promoted(together):
-    model, v1, v2, _ = together
+    model, _, v2, _ = together
     other = ServingProcess()
     # Given a canary that answered half of the ids (a learn by id goes to it), production the other half
     services.canary_set(version=v2, percent=50)
