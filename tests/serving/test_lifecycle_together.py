@@ -310,3 +310,106 @@ def test_a_fresh_process_after_a_prune_serves_the_same_states_and_metrics(togeth
     with acting_as(ServingProcess()):
         assert {n: state(n) for n in (1, 2)} == after
     assert {n: state(n) for n in (1, 2)} == after
+
+
+# --- backtests beside the canary and challengers ----------------------------------------------------
+
+
+def backtested(model, number, **kwargs):
+    from serving import backtests
+    from serving.models import Backtest
+
+    backtest = backtests.backtest_start(model=model, version=number, **kwargs)
+    assert backtests.run(backtest.pk) == Backtest.Status.SUCCEEDED
+    backtest.refresh_from_db()
+    return backtest
+
+
+def test_backtests_after_a_canary_reproduce_each_versions_live_metrics_beside_the_answers_clients_got(
+    together, settings
+):
+    settings.RHYTHMIC_BACKTEST_CHUNK = 16
+    model, _, v2, _ = together
+    # Given a canary that answered about half of the ids, production the rest (both learned every event)
+    services.canary_set(version=v2, percent=50)
+    stream = CLEAN[:60]
+    with_ids(stream)
+    answered_by = dict(LearnEvent.objects.values_list("seq", "version__number"))
+    assert set(answered_by.values()) == {1, 2}
+    # When production and the canary are backtested over the whole log
+    for number, make in [(1, production_model), (2, challenger_model)]:
+        backtest = backtested(model, number)
+        # Then each replay reproduces that version's live metrics (it predicted every event before learning it)
+        live = serving.metrics(model="live", version=number)
+        assert backtest.metrics["values"] == pytest.approx(live["metrics"], rel=1e-9, abs=1e-9)
+        assert backtest.metrics["values"] == pytest.approx(progressive(make(), stream)[1], rel=1e-9, abs=1e-9)
+        # And the baseline scores what the clients got: each event's answering version's prediction
+        models = {1: production_model(), 2: challenger_model()}
+        scores = [metrics.MAE(), metrics.RMSE(), metrics.SMAPE()]
+        for seq, (x, y) in enumerate(stream, start=1):
+            answer = models[answered_by[seq]].predict_one(x)
+            for score in scores:
+                score.update(y, answer)
+            for m in models.values():
+                m.learn_one(x, y)
+        expected = {type(s).__name__: s.get() for s in scores}
+        assert backtest.baseline["values"] == pytest.approx(expected, rel=1e-9, abs=1e-9)
+        assert backtest.baseline["n_scored"] == len(stream)
+
+
+def test_backtesting_a_challenger_from_where_it_joined_reproduces_its_live_metrics(together):
+    model, _, v2, _ = together
+    feed_with_challenger(with_ids, v2)
+    backtest = backtested(model, 2, from_seq=ADDED_AT + 1)
+    live = serving.metrics(model="live", version=2)
+    assert backtest.metrics["values"] == pytest.approx(live["metrics"], rel=1e-9, abs=1e-9)
+    # and its baseline is production's answers, production's live metrics over those events
+    assert backtest.baseline["values"] == pytest.approx(
+        progressive_served(production_model(), EVENTS, first=ADDED_AT + 1), rel=1e-9, abs=1e-9
+    )
+
+
+def progressive_served(model, events, *, first):
+    """The metrics of ``model``'s answers to events ``first``.. (it learned every event from the first)."""
+    model, scores = copy.deepcopy(model), [metrics.MAE(), metrics.RMSE(), metrics.SMAPE()]
+    for seq, (x, y) in enumerate(events, start=1):
+        if seq >= first:
+            prediction = model.predict_one(x)
+            for score in scores:
+                score.update(y, prediction)
+        model.learn_one(x, y)
+    return {type(score).__name__: score.get() for score in scores}
+
+
+# --- policies beside rewinds ------------------------------------------------------------------------
+
+
+def test_a_policy_does_not_roll_back_a_production_whose_poisoned_entries_were_rewound(together):
+    from catalogue.models import MLModel
+    from monitoring import policies
+
+    model, _, v2, _ = together
+    services.deployment_promote(version=v2)  # so that a rollback would go back to v1
+    policies.policy_set(model=model, body={"auto_rollback": {"window": 20, "max_degradation": 0.5}})
+    # Given 40 clean entries, then 20 whose labels are poisoned
+    without_ids(CLEAN[:40] + poisoned(CLEAN[40:60]))
+    # When the poisoned entries are put aside before the policy is evaluated
+    version_rewind(model=model, version=v2, to_seq=40)
+    # Then its windows hold the entries v2 learned (as its metrics do), not the undone ones: no rollback
+    assert policies.evaluate(model_id=model.pk) == "hold"
+    assert MLModel.objects.get(pk=model.pk).production_version_id == v2.pk
+
+
+def test_a_drift_on_entries_a_rewind_put_aside_does_not_roll_back(together, settings):
+    from monitoring import policies
+    from monitoring import services as monitoring_services
+
+    settings.RHYTHMIC_POLICY_EVAL_LEARNS = 10**9
+    model, _, v2, _ = together
+    without_ids(CLEAN[:30])  # v1 learns well: the version a rollback would go back to
+    services.deployment_promote(version=v2)
+    policies.policy_set(model=model, body={"auto_rollback": {"window": 10, "max_degradation": 1000}})
+    without_ids(CLEAN[30:45] + poisoned(CLEAN[45:50]))
+    monitoring_services.drift_point_record(model_id=model.pk, version_id=v2.pk, seq=48, n_drifts=1)
+    version_rewind(model=model, version=v2, skip=[46, 47, 48, 49, 50])
+    assert policies.evaluate(model_id=model.pk) == "hold"
