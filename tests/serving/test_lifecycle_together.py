@@ -413,3 +413,37 @@ def test_a_drift_on_entries_a_rewind_put_aside_does_not_roll_back(together, sett
     monitoring_services.drift_point_record(model_id=model.pk, version_id=v2.pk, seq=48, n_drifts=1)
     version_rewind(model=model, version=v2, skip=[46, 47, 48, 49, 50])
     assert policies.evaluate(model_id=model.pk) == "hold"
+
+
+def test_a_process_catching_up_while_the_log_is_pruned_never_misses_a_challengers_entries(together, settings):
+    from django.db import connection
+
+    settings.RHYTHMIC_CHECKPOINT_EVERY = 10_000
+    _, _, v2, _ = together
+    # Given v1 in production and v2 as its challenger (the prune meets the newer version first)
+    services.challenger_add(version=v2)
+    without_ids(CLEAN[:20])
+    behind = ServingProcess()
+    with acting_as(behind):  # another process, which loads both at #20 and then falls behind
+        before = {n: state(n) for n in (1, 2)}
+    without_ids(CLEAN[20:60])
+    expected = {n: state(n) for n in (1, 2)}
+    assert before != expected
+    # When that process catches up in the middle of a prune, right after a delete of shadow rows
+    settings.RHYTHMIC_LOG_RETENTION_DAYS = 0
+    settings.RHYTHMIC_LOG_RETENTION_ENTRIES = 20
+    caught_up = []
+
+    def catch_up_after_shadow_deletes(execute, sql, params, many, context):
+        result = execute(sql, params, many, context)
+        if sql.startswith("DELETE") and "serving_shadowprediction" in sql and not caught_up:
+            with acting_as(behind):
+                caught_up.append({n: state(n) for n in (1, 2)})
+        return result
+
+    with connection.execute_wrapper(catch_up_after_shadow_deletes):
+        assert retention.log_prune() > 0
+    # Then it has every entry its challenger learned: the same states as the process that applied them all
+    assert caught_up == [expected]
+    with acting_as(behind):
+        assert {n: state(n) for n in (1, 2)} == expected
