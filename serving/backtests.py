@@ -153,6 +153,7 @@ def wait(backtest_id: int, *, timeout: float = 600.0) -> Backtest:
     backtest = Backtest.objects.get(pk=backtest_id)
     while not backtest.finished and time.monotonic() < deadline:
         time.sleep(0.2)  # another process writes the row: there is nothing here to await
+        backtest_recover_stale(model=backtest.model)  # a runner that stopped will not finish it
         backtest.refresh_from_db()
     return backtest
 

@@ -412,3 +412,8 @@ def test_a_runner_heartbeats_every_chunk_and_one_declared_stopped_cannot_bring_i
     assert backtest.events_done == 10
     assert "at event 10 of 50" in backtest.error
     assert all(beats) and beats == sorted(beats)
+
+
+def test_waiting_for_a_backtest_whose_runner_stopped_returns_it_failed(logged):
+    dead = stale_running(logged, seconds_ago=600)
+    assert backtests.wait(dead.pk, timeout=5).status == Backtest.Status.FAILED
