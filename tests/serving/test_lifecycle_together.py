@@ -447,3 +447,39 @@ def test_a_process_catching_up_while_the_log_is_pruned_never_misses_a_challenger
     assert caught_up == [expected]
     with acting_as(behind):
         assert {n: state(n) for n in (1, 2)} == expected
+
+
+def test_a_challenger_removed_then_added_again_and_rewound_agrees_in_every_process(together):
+    model, _, v2, _ = together
+    other = ServingProcess()
+    services.challenger_add(version=v2)
+    with_ids(EVENTS[:15])
+    services.challenger_remove(version=v2)
+    with_ids(EVENTS[15:25], start=15)  # learned by production only
+    services.challenger_add(version=v2)
+    with_ids(EVENTS[25:], start=25)
+    with acting_as(other):
+        state(2)
+    version_rewind(model=model, version=v2, to_seq=N_CLEAN)
+    stream = EVENTS[:15] + EVENTS[25:N_CLEAN]
+    for process in everywhere(other):
+        with acting_as(process):
+            assert_state(2, *progressive(challenger_model(), stream), n_learned=len(stream))
+
+
+def test_a_learn_by_id_after_the_canary_ended_goes_to_it_alike_in_every_process(together):
+    _, _, v2, _ = together
+    other = ServingProcess()
+    services.canary_set(version=v2, percent=100)
+    serving.predict(model="live", features=CLEAN[0][0], id="late")
+    with_ids(CLEAN[1:10], start=1)
+    services.canary_end(model=together[0])
+    with acting_as(other):  # learns the id the canary answered, after the canary ended
+        assert serving.learn(model="live", id="late", ground_truth=CLEAN[0][1]).version == 2
+    for process in everywhere(other):
+        with acting_as(process):
+            assert state(2)[2] == 10
+            assert serving.metrics(model="live", version=1)["n_learned"] == 10
+    with acting_as(other):
+        expected = {n: state(n) for n in (1, 2)}
+    assert {n: state(n) for n in (1, 2)} == expected
