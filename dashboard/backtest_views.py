@@ -48,7 +48,7 @@ def backtest_start(request, name: str):
 @page(CHANGE_MODEL, "cancelling a backtest")
 def backtest_cancel(request, name: str, pk: int):
     model = services.get_model_or_404(name)
-    backtest = backtests.backtest_get(model=model, backtest_id=pk)
+    backtest = backtests.backtest_get(model=model, backtest_id=pk, recover=False)  # a stale one cancels at once
     if backtest is None:
         raise NotFound(f"{model.name} has no backtest {pk}")
     try:

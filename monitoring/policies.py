@@ -235,15 +235,18 @@ def _challengers(model: MLModel) -> list[ModelVersion]:
 
 def _losses(model: MLModel, version_ids: list[int], *, n: int, floor: int, head: int) -> dict[Any, list]:
     """The per-event losses of each version on the last ``n`` entries in (floor, head] that all of them scored
-    (with a loss), oldest first; fewer when the log since ``floor`` has fewer. Reads backwards in growing spans."""
+    (with a loss), oldest first; fewer when the log since ``floor`` has fewer. Reads backwards in growing spans.
+    Entries a rewind put aside for a version are not its evidence (nor in its metrics): they are left out."""
     flavor = get_flavor(model.flavor)
+    skips = {version_id: log.skips(version_id) for version_id in version_ids}
     span = 2 * n
     while True:
         after = max(floor, head - span)
         scored = []
         for version_id in version_ids:
             losses = {}
-            for event in log.version_stream(model_id=model.pk, version_id=version_id, after=after, upto=head):
+            stream = log.version_stream(model_id=model.pk, version_id=version_id, after=after, upto=head)
+            for event in log.without_skipped(stream, skips[version_id]):
                 loss = event_loss(flavor, event.ground_truth, decode_prediction(event.prediction))
                 if loss is not None:
                     losses[event.seq] = loss
@@ -291,11 +294,9 @@ def _check_rollback(model: MLModel, policy: Policy, production: ModelVersion, he
     if target is None or len(recent) < MIN_WINDOW:
         return None
     start = seqs[-len(recent)]
-    drift = (
-        DriftPoint.objects.filter(version_id=production.pk, seq__gte=start, seq__gt=policy.since_seq)
-        .order_by("-seq")
-        .first()
-    )
+    skipped = log.skips(production.pk)  # a drift on entries a rewind put aside is no evidence either
+    drifts = DriftPoint.objects.filter(version_id=production.pk, seq__gte=start, seq__gt=policy.since_seq)
+    drift = next((d for d in drifts.order_by("-seq") if not log.is_skipped(d.seq, skipped)), None)
     if drift is None:
         return None
     earlier = _losses(model, [target.pk], n=window, floor=0, head=head)[target.pk]

@@ -314,6 +314,8 @@ RHYTHMIC_CHECKPOINT_SECONDS = env.float("RHYTHMIC_CHECKPOINT_SECONDS", default=6
 RHYTHMIC_CHECKPOINTS_KEPT = env.int("RHYTHMIC_CHECKPOINTS_KEPT", default=3)
 # Learn-log entries a backtest reads per query: its memory bound, and how often it reports progress.
 RHYTHMIC_BACKTEST_CHUNK = env.int("RHYTHMIC_BACKTEST_CHUNK", default=500)
+# A running backtest with no heartbeat (one per chunk) for this long lost its runner: it is marked failed.
+RHYTHMIC_BACKTEST_STALE_SECONDS = env.int("RHYTHMIC_BACKTEST_STALE_SECONDS", default=300)
 RHYTHMIC_PENDING_TTL = env.int("RHYTHMIC_PENDING_TTL", default=7 * 24 * 3600)  # seconds
 RHYTHMIC_PENDING_SWEEP_SECONDS = env.int("RHYTHMIC_PENDING_SWEEP_SECONDS", default=600)
 # Pending predictions kept per model; past it the oldest expire first (0: no cap).
@@ -363,6 +365,7 @@ RHYTHMIC_METRICS_TOKEN = env.str("RHYTHMIC_METRICS_TOKEN", default="")
 CELERY_BEAT_SCHEDULE = {
     "expire-pending-predictions": {"task": "catalogue.expire_pending", "schedule": 3600.0},
     "prune-learn-log": {"task": "catalogue.prune_log", "schedule": 3600.0},
+    "recover-stale-backtests": {"task": "serving.recover_backtests", "schedule": 60.0},
     "monitoring-snapshot-models": {"task": "monitoring.snapshot_models", "schedule": 60.0},
     "monitoring-evaluate-alerts": {"task": "monitoring.evaluate_alerts", "schedule": 30.0},
     "monitoring-evaluate-policies": {"task": "monitoring.evaluate_policies", "schedule": 60.0},

@@ -4,15 +4,19 @@
 default (no broker: CELERY_TASK_ALWAYS_EAGER) to a thread of this process. ``run`` reads the log in seq order by
 keyset, RHYTHMIC_BACKTEST_CHUNK entries at a time (bounded memory); after each chunk it stores the progress and the
 metrics so far, tells the ``backtest`` observers (monitoring makes it a live event) and checks for a cancel.
+Every store touches ``heartbeat_at``: a running backtest without one for RHYTHMIC_BACKTEST_STALE_SECONDS lost its
+runner (a killed worker, a restarted server) and is marked failed when it is read, listed, cancelled or swept.
 """
 
 import logging
 import threading
 import time
+from datetime import datetime, timedelta
 from typing import Any
 
 from django.conf import settings
 from django.db import connection, transaction
+from django.db.models import Q
 from django.utils import timezone
 
 from catalogue import artifacts
@@ -35,6 +39,10 @@ _threads_lock = threading.Lock()
 
 class BacktestFailed(Exception):
     """The replay cannot go on; the message, stored on the backtest, says why in a user's terms."""
+
+
+class _NoLongerRunning(Exception):
+    """The backtest's row is no longer running (marked failed as stale, cancelled at once, or deleted): stop."""
 
 
 # --- services ----------------------------------------------------------------------------------
@@ -72,10 +80,16 @@ def backtest_start(*, model: MLModel, version: Any, from_seq: Any = None, to_seq
 
 
 def backtest_cancel(*, backtest: Backtest, user=None) -> Backtest:
-    """Cancel a queued backtest at once, or ask a running one to stop after its current chunk."""
+    """Cancel a queued backtest at once, or ask a running one to stop after its current chunk; one whose runner
+    stopped (no heartbeat for RHYTHMIC_BACKTEST_STALE_SECONDS) has nobody to ask: it is cancelled at once."""
+    now = timezone.now()
     cancelled = Backtest.objects.filter(pk=backtest.pk, status=Status.QUEUED).update(
-        status=Status.CANCELLED, cancel_requested=True, finished_at=timezone.now()
+        status=Status.CANCELLED, cancel_requested=True, finished_at=now
     )
+    if not cancelled:
+        cancelled = (
+            _stale(now).filter(pk=backtest.pk).update(status=Status.CANCELLED, cancel_requested=True, finished_at=now)
+        )
     if not cancelled and not Backtest.objects.filter(pk=backtest.pk, status=Status.RUNNING).update(
         cancel_requested=True
     ):
@@ -87,16 +101,45 @@ def backtest_cancel(*, backtest: Backtest, user=None) -> Backtest:
     return backtest
 
 
-def backtest_list(*, model: MLModel):
+def backtest_recover_stale(*, model: MLModel | None = None, now: datetime | None = None) -> int:
+    """Mark failed every running backtest (of ``model``) whose runner stopped: no heartbeat for
+    RHYTHMIC_BACKTEST_STALE_SECONDS. Returns how many. Its runner, were it only slow, stops at its next chunk."""
+    now = now or timezone.now()
+    stale = _stale(now)
+    if model is not None:
+        stale = stale.filter(model=model)
+    recovered = 0
+    for pk, done, total in stale.values_list("pk", "events_done", "events_total"):
+        error = f"its runner stopped (process restarted?) at event {done} of {total}; start it again"
+        # The same condition again: a heartbeat that came meanwhile keeps it running.
+        if _stale(now).filter(pk=pk).update(status=Status.FAILED, error=error, finished_at=now):
+            recovered += 1
+            logger.warning("backtest %s: %s", pk, error)
+            _announce(Backtest.objects.select_related("model", "version").defer("version__artifact").get(pk=pk))
+    return recovered
+
+
+def _stale(now: datetime):
+    """Running backtests whose last heartbeat (or start, before the first) is older than the stale bound."""
+    cutoff = now - timedelta(seconds=settings.RHYTHMIC_BACKTEST_STALE_SECONDS)
+    silent = Q(heartbeat_at__lt=cutoff) | Q(heartbeat_at__isnull=True, started_at__lt=cutoff)
+    return Backtest.objects.filter(silent, status=Status.RUNNING)
+
+
+def backtest_list(*, model: MLModel, recover: bool = True):
+    """The model's backtests, newest first; running ones whose runner stopped are marked failed first (unless
+    ``recover`` is False: a cancel reads it so, and cancels a stale one instead)."""
+    if recover:
+        backtest_recover_stale(model=model)
     return Backtest.objects.filter(model=model).select_related("version", "created_by").defer("version__artifact")
 
 
-def backtest_get(*, model: MLModel, backtest_id: Any) -> Backtest | None:
+def backtest_get(*, model: MLModel, backtest_id: Any, recover: bool = True) -> Backtest | None:
     try:
         pk = int(backtest_id)
     except (TypeError, ValueError):
         return None
-    return backtest_list(model=model).filter(pk=pk).first()
+    return backtest_list(model=model, recover=recover).filter(pk=pk).first()
 
 
 def wait(backtest_id: int, *, timeout: float = 600.0) -> Backtest:
@@ -110,6 +153,7 @@ def wait(backtest_id: int, *, timeout: float = 600.0) -> Backtest:
     backtest = Backtest.objects.get(pk=backtest_id)
     while not backtest.finished and time.monotonic() < deadline:
         time.sleep(0.2)  # another process writes the row: there is nothing here to await
+        backtest_recover_stale(model=backtest.model)  # a runner that stopped will not finish it
         backtest.refresh_from_db()
     return backtest
 
@@ -154,20 +198,27 @@ def _run_on_thread(backtest_id: int) -> None:
 
 def run(backtest_id: int) -> str:
     """Run a queued backtest to its end; returns its final status (a backtest not queued is left alone)."""
+    now = timezone.now()
     if not Backtest.objects.filter(pk=backtest_id, status=Status.QUEUED).update(
-        status=Status.RUNNING, started_at=timezone.now()
+        status=Status.RUNNING, started_at=now, heartbeat_at=now
     ):
-        return Backtest.objects.filter(pk=backtest_id).values_list("status", flat=True).first() or "missing"
+        return _status(backtest_id)
     backtest = Backtest.objects.select_related("model", "version").defer("version__artifact").get(pk=backtest_id)
     _announce(backtest)
     try:
         status = _replay(backtest)
+    except _NoLongerRunning:
+        return _status(backtest_id)
     except BacktestFailed as exc:
         return _finish(backtest, Status.FAILED, error=str(exc))
     except Exception as exc:
         logger.exception("backtest %s failed", backtest_id)
         return _finish(backtest, Status.FAILED, error=f"the backtest failed: {type(exc).__name__}: {exc}")
     return _finish(backtest, status)
+
+
+def _status(backtest_id: int) -> str:
+    return Backtest.objects.filter(pk=backtest_id).values_list("status", flat=True).first() or "missing"
 
 
 def _load(backtest: Backtest) -> artifacts.Servable:
@@ -246,15 +297,21 @@ def _finish(backtest: Backtest, status: str, *, error: str = "") -> str:
     fields: dict[str, Any] = {"status": status, "finished_at": timezone.now(), "error": error}
     if status == Status.SUCCEEDED:
         fields["progress"] = 1.0
-    _save(backtest, **fields)
+    try:
+        _save(backtest, **fields)
+    except _NoLongerRunning:  # marked failed as stale meanwhile: that stays (it said to start it again)
+        return _status(backtest.pk)
     return status
 
 
 def _save(backtest: Backtest, **fields: Any) -> None:
-    """Store ``fields`` (one UPDATE: the row may have changed meanwhile, e.g. cancel_requested) and announce."""
+    """Store ``fields`` with a heartbeat (one UPDATE: the row may have changed meanwhile, e.g. cancel_requested)
+    and announce. Only while the row is running: a runner declared stopped (stale) cannot bring it back."""
+    fields["heartbeat_at"] = timezone.now()
+    if not Backtest.objects.filter(pk=backtest.pk, status=Status.RUNNING).update(**fields):
+        raise _NoLongerRunning
     for name, value in fields.items():
         setattr(backtest, name, value)
-    Backtest.objects.filter(pk=backtest.pk).update(**fields)
     _announce(backtest)
 
 

@@ -136,6 +136,9 @@ class Backtest(models.Model):
     )
     created_at = models.DateTimeField(auto_now_add=True)
     started_at = models.DateTimeField(null=True, blank=True)
+    #: Touched by the runner when it starts and after every chunk: a running backtest whose heartbeat is older
+    #: than RHYTHMIC_BACKTEST_STALE_SECONDS lost its runner (a killed worker, a restarted server).
+    heartbeat_at = models.DateTimeField(null=True, blank=True)
     finished_at = models.DateTimeField(null=True, blank=True)
 
     class Meta:

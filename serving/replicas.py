@@ -126,20 +126,22 @@ class ModelEntry:
         for version_id in beside - set(self.learning) - {None}:
             self.replicas.pop(version_id, None)  # a removed challenger, an ended canary: it learns no more
         if head.learn_seq > self.applied_seq:
+            shadows = {}
+            if head.shadow_seq > self.applied_seq and self.replicas:
+                # Before the entries: a prune deletes shadow rows only after their entries, so a hole in the
+                # entries read next shows any shadow row missing here.
+                shadows = log.read_shadow(
+                    model_id=self.model_id,
+                    after=self.applied_seq,
+                    upto=head.learn_seq,
+                    version_ids=list(self.replicas),
+                )
             events = log.read_tail(model_id=self.model_id, after=self.applied_seq, upto=head.learn_seq)
             if len(events) < head.learn_seq - self.applied_seq:
                 # Sequence numbers have no holes, so entries this process never applied were pruned (each
                 # one covered by a newer checkpoint of its version): the replicas reload from those.
                 self.replicas.clear()
             else:
-                shadows = {}
-                if head.shadow_seq > self.applied_seq and self.replicas:
-                    shadows = log.read_shadow(
-                        model_id=self.model_id,
-                        after=self.applied_seq,
-                        upto=head.learn_seq,
-                        version_ids=list(self.replicas),
-                    )
                 self._apply_entries(events, shadows)
             self.applied_seq = head.learn_seq
             self.maybe_checkpoint()

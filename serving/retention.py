@@ -85,12 +85,11 @@ def _prune_model(*, model_id: int, name: str, bound: int, generation: int) -> in
         uptos[version_id] = upto
     deleted = 0
     for version_id, upto in uptos.items():
-        deleted += _delete(
-            version_id=version_id,
-            upto=min(upto, bound if not shadowed else limit),
-            shadow_upto=min(upto, limit) if shadowed else 0,
-            generation=generation,
-        )
+        deleted += _delete(version_id=version_id, upto=min(upto, limit if shadowed else bound), generation=generation)
+    # Shadow rows only once every entry they belong to is gone: a process catching up reads them first, then the
+    # entries, so it either gets both or finds the hole (and reloads), never an entry without its shadow rows.
+    for version_id, upto in uptos.items() if shadowed else ():
+        _delete_shadows(version_id=version_id, upto=min(upto, limit), generation=generation)
     return deleted
 
 
@@ -116,10 +115,9 @@ def _checkpoint(*, name: str, version_id: int) -> int | None:
         return None
 
 
-def _delete(*, version_id: int, upto: int, shadow_upto: int, generation: int) -> int:
-    """Delete the version's entries up to ``upto`` and its shadow predictions up to ``shadow_upto``, unless a
-    rewind came since the coverage was read (it may have deleted the checkpoints that covered them: the next
-    prune reads the coverage again)."""
+def _delete(*, version_id: int, upto: int, generation: int) -> int:
+    """Delete the version's entries up to ``upto``, unless a rewind came since the coverage was read (it may
+    have deleted the checkpoints that covered them: the next prune reads the coverage again)."""
     deleted = 0
     while upto > 0:
         chunk = LearnEvent.objects.filter(version_id=version_id, seq__lte=upto).order_by("seq")[:DELETE_CHUNK]
@@ -130,11 +128,15 @@ def _delete(*, version_id: int, upto: int, shadow_upto: int, generation: int) ->
         deleted += n
         if n < DELETE_CHUNK:
             break
-    if shadow_upto > 0:
+    return deleted
+
+
+def _delete_shadows(*, version_id: int, upto: int, generation: int) -> None:
+    """Delete the version's shadow predictions up to ``upto`` (the same rewind guard as ``_delete``)."""
+    if upto > 0:
         with transaction.atomic():
             if log.lock_generation(version_id=version_id) == generation:
-                ShadowPrediction.objects.filter(version_id=version_id, seq__lte=shadow_upto).delete()
-    return deleted
+                ShadowPrediction.objects.filter(version_id=version_id, seq__lte=upto).delete()
 
 
 def maybe_prune() -> None:

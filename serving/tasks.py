@@ -25,3 +25,9 @@ def prune_log() -> int:
 def run_backtest(backtest_id: int) -> str:
     """Replay a queued backtest in the worker; progress and results are stored on the backtest."""
     return backtests.run(backtest_id)
+
+
+@shared_task(name="serving.recover_backtests")
+def recover_backtests() -> int:
+    """Mark failed the running backtests whose runner stopped (no heartbeat for RHYTHMIC_BACKTEST_STALE_SECONDS)."""
+    return backtests.backtest_recover_stale()

@@ -85,6 +85,7 @@ class BacktestSerializer(serializers.ModelSerializer):
             "created_by",
             "created_at",
             "started_at",
+            "heartbeat_at",
             "finished_at",
         ]
         read_only_fields = fields
@@ -112,9 +113,9 @@ class BacktestView(GenericAPIView):
     def get_model(self):
         return services.get_model_or_404(self.kwargs["name"])
 
-    def get_backtest(self) -> Backtest:
+    def get_backtest(self, *, recover: bool = True) -> Backtest:
         model = self.get_model()
-        backtest = backtests.backtest_get(model=model, backtest_id=self.kwargs["pk"])
+        backtest = backtests.backtest_get(model=model, backtest_id=self.kwargs["pk"], recover=recover)
         if backtest is None:
             raise NotFound(f"{model.name} has no backtest {self.kwargs['pk']}")
         return backtest
@@ -176,7 +177,7 @@ class BacktestCancelView(BacktestView):
         responses={200: BacktestSerializer, 202: BacktestSerializer, **errors(403, 409)},
     )
     def post(self, request, name: str, pk: int) -> Response:
-        backtest = backtests.backtest_cancel(backtest=self.get_backtest(), user=request.user)
+        backtest = backtests.backtest_cancel(backtest=self.get_backtest(recover=False), user=request.user)
         data = self.data(backtest)
         stopping = data["status"] == Backtest.Status.RUNNING
         return Response(data, status=status.HTTP_202_ACCEPTED if stopping else status.HTTP_200_OK)

@@ -170,3 +170,27 @@ def test_without_a_broker_the_post_returns_while_a_thread_runs_the_backtest(main
     assert body["status"] == "succeeded", body["error"]
     live_metrics = maintainer_client.get("/api/v1/models/live/metrics").json()["metrics"]
     assert body["metrics"]["values"] == pytest.approx(live_metrics, rel=1e-9)
+
+
+def test_a_backtest_whose_runner_stopped_reads_as_failed_and_a_stale_one_cancels_at_once(maintainer_client, live):
+    from datetime import timedelta
+
+    from django.utils import timezone
+
+    from serving.models import Backtest
+
+    # Given two backtests left running by a runner killed ten minutes ago (no heartbeat since)
+    ids = [maintainer_client.post(URL, {"version": 1}, format="json").json()["id"] for _ in range(2)]
+    beat = timezone.now() - timedelta(minutes=10)
+    Backtest.objects.filter(pk__in=ids).update(
+        status="running", started_at=beat, heartbeat_at=beat, events_done=7, events_total=60
+    )
+    # When one is cancelled, it is cancelled at once (there is no runner left to stop it)
+    cancelled = maintainer_client.post(f"{URL}{ids[0]}/cancel", format="json")
+    assert cancelled.status_code == 200, cancelled.content
+    assert cancelled.json()["status"] == "cancelled"
+    # And the other reads as failed, saying where its runner stopped and what to do
+    body = maintainer_client.get(f"{URL}{ids[1]}/").json()
+    assert body["status"] == "failed"
+    assert body["error"] == "its runner stopped (process restarted?) at event 7 of 60; start it again"
+    assert body["heartbeat_at"] is not None

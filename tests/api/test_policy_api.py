@@ -113,7 +113,7 @@ def test_setting_a_policy_needs_the_promote_permission(reader_client, anon_clien
     assert reader_client.get(URL.format("taxi")).status_code == 200
 
 
-@pytest.mark.django_db(transaction=True)
+@pytest.mark.django_db(transaction=True)  # monitoring's worker evaluates the policy, on its own connection
 def test_the_deployment_history_says_which_entries_were_automatic(maintainer_client, model, settings):
     # Given a production that degrades under an auto_rollback policy
     settings.RHYTHMIC_POLICY_EVAL_LEARNS = 50
@@ -124,10 +124,11 @@ def test_the_deployment_history_says_which_entries_were_automatic(maintainer_cli
     rng = random.Random(1)
     items = [{"features": {"x": (x := rng.uniform(-1, 1))}, "ground_truth": 2 * x} for _ in range(200)]
     serving.learn_many(model="taxi", items=items)
+    assert worker.drain()  # the evaluations those learns queued ran before the policy is set
     maintainer_client.put(URL.format("taxi"), {"auto_rollback": {"window": 25, "max_degradation": 0.5}}, format="json")
     serving.learn_many(model="taxi", items=items[:25])
     serving.learn_many(model="taxi", items=[{**item, "ground_truth": 10 - item["ground_truth"]} for item in items[:25]])
-    assert worker.drain()  # the evaluation runs on monitoring's worker, after the learns commit
+    assert worker.drain()
     # When the history is read
     history = maintainer_client.get("/api/v1/models/taxi/deployments").json()["results"]
     # Then the rollback is automatic with its reason, the promotion by hand is not

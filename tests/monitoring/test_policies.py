@@ -269,20 +269,22 @@ def learn(model: str, items: list[dict], batch: int = 25) -> None:
     for start in range(0, len(items), batch):
         results = serving.learn_many(model=model, items=items[start : start + batch])
         assert all("error" not in r for r in results), results
-    assert worker.drain()  # the policy's evaluation runs on monitoring's worker, after the learns commit
 
 
-@pytest.mark.django_db(transaction=True)
+@pytest.mark.django_db(transaction=True)  # monitoring's worker evaluates, on its own connection
 def test_a_production_whose_loss_jumps_is_rolled_back_automatically(two_versions, settings, published):
     # Given v2 in production that has learned y = 2x + 1 well, and a policy watching 50-event windows
     model, v1, v2 = two_versions
     settings.RHYTHMIC_POLICY_EVAL_LEARNS = 100
     learn("drifting", stream(300, lambda x: 2 * x + 1, seed=1))
+    assert worker.drain()  # the evaluations those learns queued ran (without a policy) before it is set
     policies.policy_set(model=model, body={"auto_rollback": {"window": 50, "max_degradation": 0.5}})
     # When 50 more events follow the same relation and then 50 follow another (y = -3x + 5)
     learn("drifting", stream(50, lambda x: 2 * x + 1, seed=2))
+    assert worker.drain()
     assert Policy.objects.get(model=model).decided_at is None  # 50 learns: not evaluated yet
     learn("drifting", stream(50, lambda x: -3 * x + 5, seed=3))
+    assert worker.drain()
     # Then the 100th learn's evaluation rolled production back to v1, automatically
     model.refresh_from_db()
     assert model.production_version == v1
@@ -322,8 +324,10 @@ def test_a_stable_production_is_not_rolled_back_and_the_hold_is_recorded(two_ver
     model, _, v2 = two_versions
     settings.RHYTHMIC_POLICY_EVAL_LEARNS = 100
     learn("drifting", stream(300, lambda x: 2 * x + 1, seed=1))
+    assert worker.drain()
     policies.policy_set(model=model, body={"auto_rollback": {"window": 50, "max_degradation": 0.5}})
     learn("drifting", stream(100, lambda x: 2 * x + 1, seed=4))
+    assert worker.drain()
     model.refresh_from_db()
     assert model.production_version == v2
     policy = Policy.objects.get(model=model)
@@ -337,15 +341,17 @@ def test_the_evaluation_runs_once_per_n_learns_of_the_model(two_versions, settin
     model, _, _ = two_versions
     settings.RHYTHMIC_POLICY_EVAL_LEARNS = 10
     policies.policy_set(model=model, body={"auto_rollback": {"window": 10, "max_degradation": 0.5}})
-    learn("drifting", stream(9, lambda x: x, seed=5), batch=1)
-    assert Policy.objects.get(model=model).decided_at is None
-    learn("drifting", stream(1, lambda x: x, seed=6), batch=1)
-    first = Policy.objects.get(model=model).decided_at
+
+    def learned(n, seed):
+        learn("drifting", stream(n, lambda x: x, seed=seed), batch=1)
+        assert worker.drain()
+        return Policy.objects.get(model=model).decided_at
+
+    assert learned(9, seed=5) is None
+    first = learned(1, seed=6)
     assert first is not None
-    learn("drifting", stream(9, lambda x: x, seed=7), batch=1)
-    assert Policy.objects.get(model=model).decided_at == first
-    learn("drifting", stream(1, lambda x: x, seed=8), batch=1)
-    assert Policy.objects.get(model=model).decided_at > first
+    assert learned(9, seed=7) == first
+    assert learned(1, seed=8) > first
 
 
 def test_a_drift_of_production_with_a_better_previous_version_rolls_back(settings):

@@ -311,3 +311,109 @@ def test_a_batch_was_answered_from_the_state_before_it_which_the_baseline_shows_
     # Then the baseline is its live figures, and the replay (each prediction after the entries before it) differs
     assert_close(backtest.baseline["values"], live["metrics"])
     assert backtest.metrics["values"]["MAE"] < live["metrics"]["MAE"]
+
+
+# --- a runner that stopped ---------------------------------------------------------------------
+
+
+def stale_running(model, *, seconds_ago: float, done: int = 40):
+    """A backtest left running by a runner that was killed ``seconds_ago`` seconds ago, at event ``done``."""
+    from datetime import timedelta
+
+    from django.utils import timezone
+
+    backtest = backtests.backtest_start(model=model, version=1)
+    beat = timezone.now() - timedelta(seconds=seconds_ago)
+    Backtest.objects.filter(pk=backtest.pk).update(
+        status=Backtest.Status.RUNNING, started_at=beat, heartbeat_at=beat, events_done=done, events_total=300
+    )
+    return backtest
+
+
+@pytest.fixture
+def logged(settings):
+    settings.RHYTHMIC_BACKTEST_STALE_SECONDS = 300
+    model, _ = live_model(regressor(), flavor="regression")
+    stream(TRUMP[:50], with_ids=False)
+    return model
+
+
+def test_a_running_backtest_whose_runner_stopped_is_failed_when_it_is_read(logged):
+    # Given a backtest whose runner stopped ten minutes ago, and one whose runner beat a minute ago
+    dead = stale_running(logged, seconds_ago=600)
+    alive = stale_running(logged, seconds_ago=60)
+    # When the backtest is read
+    got = backtests.backtest_get(model=logged, backtest_id=dead.pk)
+    # Then it is failed, saying where its runner stopped and what to do; the live one still runs
+    assert got.status == Backtest.Status.FAILED
+    assert got.error == "its runner stopped (process restarted?) at event 40 of 300; start it again"
+    assert got.finished_at is not None
+    assert backtests.backtest_get(model=logged, backtest_id=alive.pk).status == Backtest.Status.RUNNING
+
+
+def test_the_periodic_sweep_fails_stale_backtests_and_tells_observers(logged):
+    from serving.tasks import recover_backtests
+
+    dead = stale_running(logged, seconds_ago=301)
+    events = []
+
+    def record(*, model, backtest):
+        events.append(backtest)
+
+    observers.observe("backtest")(record)
+    try:
+        assert recover_backtests() == 1
+        assert recover_backtests() == 0
+    finally:
+        observers._observers["backtest"].remove(record)
+    dead.refresh_from_db()
+    assert dead.status == Backtest.Status.FAILED
+    assert [(e["id"], e["status"]) for e in events] == [(dead.pk, "failed")]
+
+
+def test_a_running_backtest_without_a_heartbeat_yet_is_judged_by_its_start(logged):
+    dead = stale_running(logged, seconds_ago=900)
+    Backtest.objects.filter(pk=dead.pk).update(heartbeat_at=None)
+    assert backtests.backtest_recover_stale(model=logged) == 1
+
+
+def test_cancelling_a_stale_backtest_finishes_it_at_once(logged):
+    dead = stale_running(logged, seconds_ago=600)
+    cancelled = backtests.backtest_cancel(backtest=dead)
+    assert cancelled.status == Backtest.Status.CANCELLED
+    assert cancelled.finished_at is not None
+
+
+def test_a_runner_heartbeats_every_chunk_and_one_declared_stopped_cannot_bring_its_backtest_back(settings, logged):
+    # Given a backtest read in chunks of 10, whose runner is declared stopped after its first chunk (say it
+    # was only paused longer than the stale bound)
+    settings.RHYTHMIC_BACKTEST_CHUNK = 10
+    backtest = backtests.backtest_start(model=logged, version=1)
+    beats = []
+
+    def sweep_after_the_first_chunk(*, model, backtest):
+        row = Backtest.objects.get(pk=backtest["id"])
+        beats.append(row.heartbeat_at)
+        if backtest["events_done"] == 10:
+            from datetime import timedelta
+
+            from django.utils import timezone
+
+            assert backtests.backtest_recover_stale(now=timezone.now() + timedelta(seconds=301)) == 1
+
+    observers.observe("backtest")(sweep_after_the_first_chunk)
+    try:
+        status = backtests.run(backtest.pk)
+    finally:
+        observers._observers["backtest"].remove(sweep_after_the_first_chunk)
+    # Then the runner stopped there, and the backtest stays failed with what it had done
+    backtest.refresh_from_db()
+    assert status == backtest.status == Backtest.Status.FAILED
+    assert backtest.events_done == 10
+    assert "at event 10 of 50" in backtest.error
+    assert all(beats) and beats == sorted(beats)
+
+
+def test_waiting_for_a_backtest_whose_runner_stopped_returns_it_failed(logged):
+    dead = stale_running(logged, seconds_ago=600)
+    assert backtests.wait(dead.pk, timeout=5).status == Backtest.Status.FAILED

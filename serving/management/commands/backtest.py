@@ -93,7 +93,7 @@ class Command(BaseCommand):
             self.stdout.write(line)
 
     def _cancel(self, model, options) -> None:
-        backtest = backtests.backtest_get(model=model, backtest_id=options["id"])
+        backtest = backtests.backtest_get(model=model, backtest_id=options["id"], recover=False)
         if backtest is None:
             raise CommandError(f"{model.name} has no backtest {options['id']}")
         backtest = backtests.backtest_cancel(backtest=backtest)
