@@ -1,6 +1,8 @@
 """The model page's panel of challengers and canary: each learning version's metrics side by side, the
 controls to change them (for those who may), their metrics over time on one chart, and the policy."""
 
+from urllib.parse import quote
+
 from django import template
 from django.urls import reverse
 
@@ -33,6 +35,7 @@ def _chart(model, labels: dict[int, str], can_rewind: bool) -> dict:
         "series": history.labelled_history(model=model, metrics=metrics, labels=labels),
         "versions": {label: number for number, label in labels.items()},
         "rewind_url": reverse("dashboard:rewind", kwargs={"name": model.name}) if can_rewind else None,
+        "ws_metrics": f"/ws/models/{quote(model.name)}/metrics/",
     }
 
 

@@ -96,3 +96,21 @@ def test_a_chart_point_is_reachable_from_the_keyboard(page, site):
     page.keyboard.press("Enter")
     page.wait_for_url("**/models/taxi/rewind/?version=1&to_seq=3")
     expect(page.locator("#rewind-consequence")).to_contain_text("undoes 2 learned entries of v1")
+
+
+def test_the_chart_follows_new_learns_without_a_reload(page, site):
+    # Given production v2 and the challenger v1, with a snapshot after two learns
+    api_model_in_production(site, "taxi", versions=2)
+    assert site.api.post(f"{site.url}/api/v1/models/taxi/challengers/", json={"version": 1}).ok
+    learn(site, [0, 1])
+    site.shell("from monitoring import history; history.snapshot_model('taxi', [1, 2])")
+    page.goto("/models/taxi/")
+    chart = page.locator("#lifecycle-chart")
+    expect(chart.locator('circle.point[data-series="challenger v1"][data-x="2"]')).to_have_count(1)
+    page.evaluate("window.__notReloaded = true")
+    # When the model learns three more events
+    learn(site, [2, 3, 4])
+    # Then each version's line gets a point at the new log head, on the same page
+    for label in ("production v2", "challenger v1"):
+        expect(chart.locator(f'circle.point[data-series="{label}"][data-x="5"]')).to_have_count(1)
+    assert page.evaluate("window.__notReloaded === true")

@@ -88,10 +88,11 @@ def test_removing_a_version_that_is_not_a_challenger_shows_why(maintainer_web, s
 
 
 def test_a_maintainer_sets_the_canary_with_its_share(maintainer_web, served_model):
-    response = maintainer_web.post(url("canary-set"), {"version": "2", "percent": "12.5"})
+    response = maintainer_web.post(url("canary-set"), {"version": "2", "percent": "12.5", "note": "a first look"})
     assert response.status_code == 302
     served_model.refresh_from_db()
     assert (served_model.canary_version.number, served_model.canary_percent) == (2, 12.5)
+    assert Deployment.objects.get(model=served_model, action=Deployment.Action.SET_CANARY).note == "a first look"
     page = maintainer_web.get(response["Location"]).content.decode()
     assert "house-prices v2 is the canary: it answers 12.5% of predictions" in page
     assert "12.5% of predictions" in lifecycle_section(page)
