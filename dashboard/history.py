@@ -60,3 +60,20 @@ def alert_get(*, model: MLModel, alert_id: int):
     if alert is None or alert.rule.model_id != model.pk:
         raise NotFound(f"{model.name} has no alert {alert_id}")
     return alert
+
+
+def labelled_history(*, model: MLModel, metrics: list[str], labels: dict[int, str], limit: int = 200) -> dict:
+    """{metric: {label: [[state_seq, value, iso time], ...]}} of the versions in ``labels`` ({number: label}),
+    oldest first: the model page's chart of production, canary and challengers, a point per snapshot."""
+    result: dict[str, dict[str, list]] = {name: {} for name in metrics}
+    for number, label in labels.items():
+        for snapshot in monitoring.snapshot_list(model=model, version=number, limit=limit):
+            for name in metrics:
+                value = (snapshot.metrics or {}).get(name)
+                if value is not None:
+                    point = [snapshot.state_seq, float(value), snapshot.created_at.isoformat()]
+                    result[name].setdefault(label, []).append(point)
+    for by_label in result.values():
+        for points in by_label.values():
+            points.sort(key=lambda p: p[0])  # x is the log entry
+    return result

@@ -2,7 +2,7 @@
 
 from django.urls import path
 
-from dashboard import backtest_views, monitoring_views, rewind_views, views
+from dashboard import backtest_views, lifecycle_views, monitoring_views, rewind_views, views
 
 app_name = "dashboard"
 
@@ -15,6 +15,14 @@ urlpatterns = [
     path("models/<str:name>/rollback/", views.model_rollback, name="model-rollback"),
     path("models/<str:name>/rewind/", rewind_views.rewind, name="rewind"),
     path("models/<str:name>/compare/", views.compare, name="compare"),
+    path("models/<str:name>/challengers/", lifecycle_views.challenger_add, name="challenger-add"),
+    path(
+        "models/<str:name>/challengers/<int:number>/remove/",
+        lifecycle_views.challenger_remove,
+        name="challenger-remove",
+    ),
+    path("models/<str:name>/canary/", lifecycle_views.canary_set, name="canary-set"),
+    path("models/<str:name>/canary/end/", lifecycle_views.canary_end, name="canary-end"),
     path("models/<str:name>/versions/new/", views.version_upload, name="version-upload"),
     path("models/<str:name>/versions/<int:number>/promote/", views.version_promote, name="version-promote"),
     path("models/<str:name>/versions/<int:number>/retire/", views.version_retire, name="version-retire"),

@@ -152,8 +152,13 @@ def model_delete(request, name: str):
 @page()
 def model_detail(request, name: str):
     model = services.get_model_or_404(name)
+    return render(request, "dashboard/model_detail.html", model_detail_context(model))
+
+
+def model_detail_context(model, **extra) -> dict:
+    """The Dashboard's context (``extra``: the bound forms of a refused action, shown with their errors)."""
     versions = list(selectors.version_list(model=model))
-    context = {
+    return {
         "model": model,
         "flavor": get_flavor(model.flavor),
         "versions": versions,
@@ -162,8 +167,8 @@ def model_detail(request, name: str):
         "policy": policies.policy_get(model=model),
         "waiting": any(v.status in (ModelVersion.Status.PENDING, ModelVersion.Status.VALIDATING) for v in versions),
         "tab": "dashboard",
+        **extra,
     }
-    return render(request, "dashboard/model_detail.html", context)
 
 
 @require_http_methods(["GET", "POST"])

@@ -5,6 +5,7 @@ has learned since.
 Snapshots are keyed by (version, state_seq): processes at the same state write the same row once.
 """
 
+import json
 import logging
 
 from django.conf import settings
@@ -76,15 +77,20 @@ def _snapshot_after_learn(*, model: str, versions: list[int], process: ServingPr
 
 
 def snapshot_models() -> int:
-    """The periodic task's work: snapshot each production version that learned since its last snapshot."""
+    """The periodic task's work: snapshot each model whose production version learned since its last snapshot,
+    with its canary and challengers (they learn every event production learns)."""
     written = 0
-    heads = MLModel.objects.exclude(production_version=None).values_list("name", "production_version_id", "learn_seq")
-    for name, version_id, learn_seq in heads:
+    heads = MLModel.objects.exclude(production_version=None).values_list(
+        "name", "production_version_id", "canary_version_id", "challenger_ids", "learn_seq"
+    )
+    for name, version_id, canary_id, challenger_ids, learn_seq in heads:
         latest = selectors.snapshot_latest_seq(version_id=version_id)
         if learn_seq == 0 or (latest is not None and latest >= learn_seq):
             continue  # nothing learned since: the stored history already says it
+        beside = [pk for pk in (canary_id, *json.loads(challenger_ids or "[]")) if pk is not None]
+        numbers = ModelVersion.objects.filter(pk__in=beside).values_list("number", flat=True) if beside else []
         try:
-            written += snapshot_model(name)
+            written += snapshot_model(name, [None, *sorted(numbers)] if beside else None)
         except RhythmicError as exc:  # deleted or without production meanwhile
             logger.info("no snapshot of %s: %s", name, exc.message)
     return written

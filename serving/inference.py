@@ -451,11 +451,13 @@ def _learn(model: str, items: list, *, single: bool) -> list:
 
 
 def _notify_learned(entry: ModelEntry, plans: list[_Plan], learned: list[Learned]) -> None:
+    """Tell the learn observers, with the metrics of every loaded learning version (production, canary,
+    challengers: O(versions), so snapshots chart them side by side) and of the versions that answered."""
     with entry.lock:
-        answered = {p.version_id for p in plans}
-        beside = {pk for p in plans if p.shadow for pk in p.shadow}
-        touched = {pk for pk in answered | beside if pk in entry.replicas}
-        metrics = {entry.replicas[pk].number: entry.replicas[pk].metrics.values() for pk in touched}
+        touched = {p.version_id for p in plans}.union(entry.learning)
+        metrics = {
+            entry.replicas[pk].number: entry.replicas[pk].metrics.values() for pk in touched if pk in entry.replicas
+        }
         state_seq = entry.applied_seq
     observers.notify("learn", model=entry.name, learned=learned, metrics=metrics, state_seq=state_seq)
 

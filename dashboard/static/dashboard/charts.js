@@ -40,8 +40,10 @@
   }
 
   /**
-   * new LineChart(container, {title, unit, maxPoints})
-   *   .add(series, date, value)  .set(series, [[date, value], ...])  .marker(date, label)
+   * new LineChart(container, {title, unit, maxPoints, formatX, minSpan, onPoint})
+   *   .add(series, date, value)  .set(series, [[date, value, extra?], ...])  .marker(date, label)
+   * x is a time unless formatX says how to label another number (minSpan: the narrowest x range shown);
+   * with onPoint(series, point), every point is a focusable dot that calls it on click or Enter.
    */
   function LineChart(container, options) {
     options = options || {};
@@ -53,6 +55,9 @@
     this.order = [];
     this.markers = [];
     this.colors = options.colors || {};
+    this.formatX = options.formatX || function (t) { return formatTime(new Date(t)); };
+    this.minSpan = options.minSpan === undefined ? 10000 : options.minSpan;
+    this.onPoint = options.onPoint || null;
     this.figure = document.createElement("figure");
     this.figure.className = "chart";
     var caption = document.createElement("figcaption");
@@ -145,7 +150,8 @@
     var times = all.map(function (p) { return +p[0]; });
     var values = all.map(function (p) { return p[1]; });
     var t0 = Math.min.apply(null, times), t1 = Math.max.apply(null, times);
-    if (t1 - t0 < 10000) { t0 = t1 - 10000; }  // at least a 10 s window, so a first point is not centred alone
+    if (t1 - t0 < this.minSpan) { t0 = t1 - this.minSpan; }  // at least minSpan (10 s of time), so a first point is not centred alone
+    if (t1 === t0) { t0 = t1 - 1; }
     var lowV = Math.min.apply(null, values), highV = Math.max.apply(null, values);
     var ticks = niceTicks(lowV, highV, 4);
     var y0 = ticks[0], y1 = ticks[ticks.length - 1];
@@ -160,7 +166,7 @@
     });
     for (var i = 0; i <= 3; i++) {
       var t = t0 + ((t1 - t0) * i) / 3;
-      el("text", { x: x(t), y: H - 8, "text-anchor": i === 0 ? "start" : i === 3 ? "end" : "middle", class: "axis" }, svg).textContent = formatTime(new Date(t));
+      el("text", { x: x(t), y: H - 8, "text-anchor": i === 0 ? "start" : i === 3 ? "end" : "middle", class: "axis" }, svg).textContent = self.formatX(t);
     }
     this.markers.forEach(function (m) {
       if (+m[0] < t0) return;
@@ -175,6 +181,7 @@
       el("path", { d: d, fill: "none", stroke: self.color(name), "stroke-width": 2, class: "line", "data-series": name }, svg);
       var last = points[points.length - 1];
       el("circle", { cx: x(last[0]), cy: y(last[1]), r: 3, fill: self.color(name) }, svg);
+      if (self.onPoint) self.drawPoints(name, points, x, y);
       latest.push(name + " " + formatNumber(last[1]) + self.unit);
     });
     this.latest.textContent = latest.join(" · ");
@@ -188,6 +195,20 @@
       item.appendChild(swatch);
       item.appendChild(document.createTextNode(name));
       self.legend.appendChild(item);
+    });
+  };
+
+  LineChart.prototype.drawPoints = function (name, points, x, y) {
+    var self = this;
+    points.forEach(function (p) {
+      var dot = el("circle", {
+        cx: x(p[0]), cy: y(p[1]), r: 5, fill: self.color(name), class: "point", tabindex: 0, role: "button",
+        "data-series": name, "data-x": +p[0], "aria-label": name + " at " + self.formatX(p[0]) + ": " + formatNumber(p[1]) + self.unit,
+      }, self.svg);
+      el("title", {}, dot).textContent = dot.getAttribute("aria-label");
+      var pick = function () { self.onPoint(name, p); };
+      dot.addEventListener("click", pick);
+      dot.addEventListener("keydown", function (event) { if (event.key === "Enter" || event.key === " ") { event.preventDefault(); pick(); } });
     });
   };
 
