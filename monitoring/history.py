@@ -70,6 +70,11 @@ def on_learn(*, model, learned, metrics, state_seq) -> None:
 
 
 def _snapshot_after_learn(*, model: str, versions: list[int], process: ServingProcess) -> None:
+    """Snapshot the versions that learned and every version learning beside production (canary, challengers),
+    so the model's chart has each learning version's series at the same states, whichever answered."""
+    row = MLModel.objects.filter(name=model).values_list("canary_version_id", "challenger_ids").first()
+    if row is not None:
+        versions = sorted({*versions, *_numbers_beside(*row)})
     try:
         snapshot_model(model, versions, process)
     except RhythmicError as exc:  # deleted, renamed or another version promoted since the learn
@@ -87,10 +92,15 @@ def snapshot_models() -> int:
         latest = selectors.snapshot_latest_seq(version_id=version_id)
         if learn_seq == 0 or (latest is not None and latest >= learn_seq):
             continue  # nothing learned since: the stored history already says it
-        beside = [pk for pk in (canary_id, *json.loads(challenger_ids or "[]")) if pk is not None]
-        numbers = ModelVersion.objects.filter(pk__in=beside).values_list("number", flat=True) if beside else []
+        numbers = _numbers_beside(canary_id, challenger_ids)
         try:
-            written += snapshot_model(name, [None, *sorted(numbers)] if beside else None)
+            written += snapshot_model(name, [None, *numbers] if numbers else None)
         except RhythmicError as exc:  # deleted or without production meanwhile
             logger.info("no snapshot of %s: %s", name, exc.message)
     return written
+
+
+def _numbers_beside(canary_id: int | None, challenger_ids: str | None) -> list[int]:
+    """The version numbers of the canary and the challengers (the model row's denormalized columns)."""
+    beside = [pk for pk in (canary_id, *json.loads(challenger_ids or "[]")) if pk is not None]
+    return sorted(ModelVersion.objects.filter(pk__in=beside).values_list("number", flat=True)) if beside else []

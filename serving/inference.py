@@ -451,10 +451,11 @@ def _learn(model: str, items: list, *, single: bool) -> list:
 
 
 def _notify_learned(entry: ModelEntry, plans: list[_Plan], learned: list[Learned]) -> None:
-    """Tell the learn observers, with the metrics of every loaded learning version (production, canary,
-    challengers: O(versions), so snapshots chart them side by side) and of the versions that answered."""
+    """Tell the learn observers, with the metrics of every version that learned these entries: those that
+    answered and those that learned beside them (canary, challengers: O(batch + versions), so snapshots chart
+    them side by side). A version that learned nothing here is left out: its metrics did not change."""
     with entry.lock:
-        touched = {p.version_id for p in plans}.union(entry.learning)
+        touched = {p.version_id for p in plans}.union(*(p.shadow or () for p in plans))
         metrics = {
             entry.replicas[pk].number: entry.replicas[pk].metrics.values() for pk in touched if pk in entry.replicas
         }
