@@ -160,7 +160,7 @@ def _finite_or_none(value: float) -> float | None:
 def paired_t_test(production: Sequence[float], challenger: Sequence[float]) -> tuple[float, float]:
     """One-sided paired t-test that the challenger's losses are lower: (t, p). Constant differences have no
     variance: t is ±inf (p 0 or 1) when they are not all zero, 0 (p 1) when they are."""
-    from scipy import stats  # river depends on scipy
+    from scipy import stats
 
     differences = [p - c for p, c in zip(production, challenger, strict=True)]
     mean = _mean(differences)

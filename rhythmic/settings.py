@@ -353,7 +353,8 @@ RHYTHMIC_HISTORY_DAYS = env.int("RHYTHMIC_HISTORY_DAYS", default=30)  # older sn
 RHYTHMIC_HISTORY_MAX_POINTS = env.int("RHYTHMIC_HISTORY_MAX_POINTS", default=5000)  # per history response
 # Alert rules are evaluated on learn at most every N s per model per process, on drift, and by beat.
 RHYTHMIC_ALERT_EVAL_SECONDS = env.float("RHYTHMIC_ALERT_EVAL_SECONDS", default=10.0)
-# Promotion policies are evaluated once per N learns of a model per process (a Celery task), and by beat.
+# Promotion policies are evaluated once per N learns of a model per process (on monitoring's worker thread,
+# through a Celery task where a broker exists), and by beat.
 RHYTHMIC_POLICY_EVAL_LEARNS = env.int("RHYTHMIC_POLICY_EVAL_LEARNS", default=100)
 RHYTHMIC_WEBHOOK_TIMEOUT = env.float("RHYTHMIC_WEBHOOK_TIMEOUT", default=5.0)
 # A failed delivery is retried this many times, after about BACKOFF, 2*BACKOFF, 4*BACKOFF... seconds (jittered;
