@@ -1,24 +1,11 @@
 """Routes of the REST API under /api/v1/, one list per route group (rhythmic/urls.py mounts this at api/)."""
 
-from django.http import HttpResponseRedirect
 from django.urls import include, path
 
+from api.routes import collection
 from api.views import catalogue, lifecycle, rewind
 
 app_name = "api"
-
-
-def _with_slash(request, **kwargs) -> HttpResponseRedirect:
-    """308 to the documented route: unlike Django's APPEND_SLASH redirect, a client keeps its method and body."""
-    query = request.META.get("QUERY_STRING", "")
-    response = HttpResponseRedirect(request.path + "/" + (f"?{query}" if query else ""))
-    response.status_code = 308
-    return response
-
-
-def collection(route: str, view, name: str) -> list:
-    """``route`` (ending in "/") and its slashless twin, which redirects to it."""
-    return [path(route, view.as_view(), name=name), path(route.rstrip("/"), _with_slash)]
 
 
 catalogue_routes = [

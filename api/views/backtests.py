@@ -4,7 +4,6 @@ Each view checks input types with a serializer, calls one function of ``serving.
 result. ``urlpatterns`` at the bottom is included by api/urls.py.
 """
 
-from django.http import HttpResponseRedirect
 from django.urls import path, reverse
 from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema, extend_schema_field
 from rest_framework import serializers, status
@@ -14,6 +13,7 @@ from rest_framework.response import Response
 
 from api.parsers import JSONParser
 from api.permissions import ModelPermission, requires
+from api.routes import with_slash
 from api.serializers import ErrorSerializer, StrictSerializer
 from catalogue import services
 from catalogue.errors import NotFound
@@ -183,18 +183,10 @@ class BacktestCancelView(BacktestView):
         return Response(data, status=status.HTTP_202_ACCEPTED if stopping else status.HTTP_200_OK)
 
 
-def _with_slash(request, **kwargs) -> HttpResponseRedirect:
-    """308 to the documented route, keeping the method and body (as api/urls.py does)."""
-    query = request.META.get("QUERY_STRING", "")
-    response = HttpResponseRedirect(request.path + "/" + (f"?{query}" if query else ""))
-    response.status_code = 308
-    return response
-
-
 urlpatterns = [
     path("models/<str:name>/backtests/", BacktestListView.as_view(), name="backtest-list"),
-    path("models/<str:name>/backtests", _with_slash),
+    path("models/<str:name>/backtests", with_slash),
     path("models/<str:name>/backtests/<int:pk>/", BacktestDetailView.as_view(), name="backtest-detail"),
-    path("models/<str:name>/backtests/<int:pk>", _with_slash),
+    path("models/<str:name>/backtests/<int:pk>", with_slash),
     path("models/<str:name>/backtests/<int:pk>/cancel", BacktestCancelView.as_view(), name="backtest-cancel"),
 ]

@@ -9,7 +9,7 @@ import re
 from datetime import UTC, datetime
 
 from django.conf import settings
-from django.http import HttpResponse, HttpResponseRedirect
+from django.http import HttpResponse
 from django.urls import path
 from django.utils import timezone
 from django.utils.dateparse import parse_datetime
@@ -23,6 +23,7 @@ from rest_framework.response import Response
 from api.errors import json_error
 from api.parsers import JSONParser
 from api.permissions import ModelPermission, requires
+from api.routes import with_slash
 from api.serializers import ErrorSerializer
 from catalogue import selectors as catalogue_selectors
 from catalogue import services as catalogue_services
@@ -406,23 +407,15 @@ def prometheus_metrics(request) -> HttpResponse:
 # --- routes --------------------------------------------------------------------------------------
 
 
-def _with_slash(request, **kwargs) -> HttpResponseRedirect:
-    """308 to the documented route, keeping the method and body (as api/urls.py does)."""
-    query = request.META.get("QUERY_STRING", "")
-    response = HttpResponseRedirect(request.path + "/" + (f"?{query}" if query else ""))
-    response.status_code = 308
-    return response
-
-
 urlpatterns = [
     path("models/<str:name>/metrics/history", HistoryView.as_view(), name="metrics-history"),
     path("alert-rules/", AlertRuleListView.as_view(), name="alert-rule-list"),
-    path("alert-rules", _with_slash),
+    path("alert-rules", with_slash),
     path("alert-rules/<int:pk>/", AlertRuleDetailView.as_view(), name="alert-rule-detail"),
-    path("alert-rules/<int:pk>", _with_slash),
+    path("alert-rules/<int:pk>", with_slash),
     path("alerts/", AlertListView.as_view(), name="alert-list"),
-    path("alerts", _with_slash),
+    path("alerts", with_slash),
     path("alerts/<int:pk>/acknowledge", AcknowledgeView.as_view(), name="alert-acknowledge"),
     path("webhook-deliveries/", WebhookDeliveryListView.as_view(), name="webhook-delivery-list"),
-    path("webhook-deliveries", _with_slash),
+    path("webhook-deliveries", with_slash),
 ]
