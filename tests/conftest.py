@@ -24,6 +24,13 @@ def is_postgres() -> bool:
     return django_settings.DATABASES["default"]["ENGINE"].endswith("postgresql")
 
 
+@pytest.fixture
+def postgres_only():
+    """For tests of concurrent writers (``pytest.mark.usefixtures("postgres_only")``): SQLite has one at a time."""
+    if not is_postgres():
+        pytest.skip("concurrent transactions need Postgres (SQLite runs one writer at a time): set DATABASE_URL")
+
+
 @pytest.fixture(autouse=True)
 def _fresh_process():
     """Each test starts as a freshly started server process, and the next one does too: ``reset()`` forgets the

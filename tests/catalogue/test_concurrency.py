@@ -10,17 +10,10 @@ from river import linear_model
 from catalogue import services
 from catalogue.models import MLModel
 from tests import factories
-from tests.conftest import is_postgres
 
-pytestmark = pytest.mark.django_db(transaction=True)
+pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.usefixtures("postgres_only")]
 
 UPLOADERS = 8
-
-
-@pytest.fixture(autouse=True)
-def _postgres_only():
-    if not is_postgres():
-        pytest.skip("concurrent transactions need Postgres (SQLite runs one writer at a time): set DATABASE_URL")
 
 
 def test_concurrent_uploads_of_different_artifacts_get_version_numbers_one_to_n():

@@ -12,18 +12,11 @@ import serving
 from catalogue import services
 from serving.process import ServingProcess, acting_as, current
 from tests import factories
-from tests.conftest import is_postgres
 
-pytestmark = pytest.mark.django_db(transaction=True)
+pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.usefixtures("postgres_only")]
 
 WRITERS = 4
 LEARNS = 25
-
-
-@pytest.fixture(autouse=True)
-def _postgres_only():
-    if not is_postgres():
-        pytest.skip("concurrent transactions need Postgres (SQLite runs one writer at a time)")
 
 
 def challenger_model():

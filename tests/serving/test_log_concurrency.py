@@ -14,18 +14,11 @@ from serving import log, retention
 from serving.models import LearnEvent
 from serving.process import ServingProcess, acting_as, current
 from tests import factories
-from tests.conftest import is_postgres
 
-pytestmark = pytest.mark.django_db(transaction=True)
+pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.usefixtures("postgres_only")]
 
 WRITERS = 4
 APPENDS = 30
-
-
-@pytest.fixture(autouse=True)
-def _postgres_only():
-    if not is_postgres():
-        pytest.skip("concurrent transactions need Postgres (SQLite runs one writer at a time)")
 
 
 def test_a_reader_never_sees_a_sequence_number_before_all_smaller_ones():

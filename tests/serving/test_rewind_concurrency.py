@@ -14,18 +14,11 @@ from catalogue import services
 from serving.process import ServingProcess, acting_as, current
 from serving.rewind import version_rewind
 from tests import factories
-from tests.conftest import is_postgres
 
-pytestmark = pytest.mark.django_db(transaction=True)
+pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.usefixtures("postgres_only")]
 
 WRITERS = 3
 APPENDS = 30
-
-
-@pytest.fixture(autouse=True)
-def _postgres_only():
-    if not is_postgres():
-        pytest.skip("concurrent transactions need Postgres (SQLite runs one writer at a time)")
 
 
 def regressor():
