@@ -216,3 +216,39 @@ class CompatWorkspace(models.Model):
 
     def __str__(self) -> str:
         return f"chantilly workspace ({self.flavor or 'no flavor'})"
+
+
+class Dataset(models.Model):
+    """A table of training rows kept in the database: an uploaded CSV or JSON Lines file, or a slice of a
+    model's learn log. Its bytes never change; ``columns`` is the schema inferred when it was stored.
+    Read it with ``catalogue.datasets.dataset_rows``."""
+
+    class Format(models.TextChoices):
+        CSV = "csv"
+        JSONL = "jsonl"
+
+    name = models.CharField(max_length=100, unique=True, validators=[slug_validator])
+    description = models.TextField(blank=True)
+    format = models.CharField(max_length=10, choices=Format.choices)
+    #: The column holding the ground truth; every other column is a feature.
+    target = models.CharField(max_length=200)
+    content = models.BinaryField()
+    sha256 = models.CharField(max_length=64)
+    size = models.PositiveBigIntegerField()
+    rows = models.PositiveBigIntegerField()
+    #: [{"name": ..., "type": "number" | "boolean" | "string", "missing": <rows without a value>}, ...] in file order.
+    columns = models.JSONField(default=list)
+    #: Set when the dataset was built from a model's learn log: the model and the seq range it holds.
+    source_model = models.ForeignKey(MLModel, null=True, blank=True, on_delete=models.SET_NULL, related_name="+")
+    from_seq = models.BigIntegerField(null=True, blank=True)
+    to_seq = models.BigIntegerField(null=True, blank=True)
+    created_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["-created_at", "-id"]
+
+    def __str__(self) -> str:
+        return self.name
