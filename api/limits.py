@@ -1,7 +1,8 @@
 """Request size limits enforced before anything is buffered: HTTP bodies (413) and WebSocket messages (1009).
 
 Every route takes a body of at most RHYTHMIC_MAX_JSON_BYTES; the routes that upload an artifact take
-RHYTHMIC_MAX_ARTIFACT_BYTES (plus a multipart form's overhead). The check runs where the server first sees a
+RHYTHMIC_MAX_ARTIFACT_BYTES, those that upload a dataset RHYTHMIC_MAX_DATASET_BYTES (plus a multipart form's
+overhead). The check runs where the server first sees a
 request's headers: a Django middleware under WSGI (Django reads a WSGI body lazily), and daphne's own request
 under ASGI, since daphne (Twisted) gathers the whole body, and Django's ASGIHandler reads it again, before any
 Django code runs; an ASGI wrapper does the same for other ASGI servers.
@@ -26,6 +27,8 @@ UPLOAD_ROUTES = frozenset(
         "admin:catalogue_modelversion_add",
     }
 )
+#: Routes that take a dataset file (a multipart form), by URL name: RHYTHMIC_MAX_DATASET_BYTES plus the form.
+DATASET_ROUTES = frozenset({"api:dataset-list", "dashboard:dataset-list", "admin:catalogue_dataset_add"})
 #: A multipart form around an artifact of the largest size still fits: its boundaries and other fields.
 MULTIPART_OVERHEAD = 1024 * 1024
 
@@ -36,14 +39,17 @@ def body_cap(path: str | None) -> tuple[int, str]:
     An unknown path (a server that does not tell it) gets the largest cap: still bounded, never refusing an upload.
     """
     artifact = (settings.RHYTHMIC_MAX_ARTIFACT_BYTES + MULTIPART_OVERHEAD, "RHYTHMIC_MAX_ARTIFACT_BYTES")
+    dataset = (settings.RHYTHMIC_MAX_DATASET_BYTES + MULTIPART_OVERHEAD, "RHYTHMIC_MAX_DATASET_BYTES")
     if path is None:
-        return artifact
+        return max(artifact, dataset)
     try:
         match = resolve(path)
     except Resolver404:
         return settings.RHYTHMIC_MAX_JSON_BYTES, "RHYTHMIC_MAX_JSON_BYTES"
     if match.view_name in UPLOAD_ROUTES:
         return artifact
+    if match.view_name in DATASET_ROUTES:
+        return dataset
     return settings.RHYTHMIC_MAX_JSON_BYTES, "RHYTHMIC_MAX_JSON_BYTES"
 
 

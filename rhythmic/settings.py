@@ -258,15 +258,19 @@ SPECTACULAR_SETTINGS = {
     "SWAGGER_UI_DIST": "SIDECAR",
     "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
     "REDOC_DIST": "SIDECAR",
-    # Two models have a "status" field: each enum gets its own name.
+    # Two models have a "status" field, and two a "format": each enum gets its own name.
     "ENUM_NAME_OVERRIDES": {
         "VersionStatusEnum": "catalogue.models.ModelVersion.Status",
         "BacktestStatusEnum": "serving.models.Backtest.Status",
+        "DatasetFormatEnum": "catalogue.models.Dataset.Format",
+        "FormatEnum": "catalogue.models.ModelVersion.Format",
     },
 }
 
 # --- Limits -----------------------------------------------------------------------------------
 RHYTHMIC_MAX_ARTIFACT_BYTES = env.int("RHYTHMIC_MAX_ARTIFACT_BYTES", default=64 * 1024 * 1024)
+# The largest dataset file (CSV or JSON Lines) an upload may carry, or a learn-log dataset may write.
+RHYTHMIC_MAX_DATASET_BYTES = env.int("RHYTHMIC_MAX_DATASET_BYTES", default=64 * 1024 * 1024)
 # Every other request body (JSON): room for RHYTHMIC_MAX_BATCH items of ~4 KB each. Refused with 413 from
 # its Content-Length (or once a chunked body passes it) before it is read: see api/limits.py.
 RHYTHMIC_MAX_JSON_BYTES = env.int("RHYTHMIC_MAX_JSON_BYTES", default=4 * 1024 * 1024)
