@@ -28,7 +28,7 @@ UPLOAD_ROUTES = frozenset(
     }
 )
 #: Routes that take a dataset file (a multipart form), by URL name: RHYTHMIC_MAX_DATASET_BYTES plus the form.
-DATASET_ROUTES = frozenset({"api:dataset-list", "dashboard:dataset-list", "admin:catalogue_dataset_add"})
+DATASET_ROUTES = frozenset({"api:dataset-list", "dashboard:dataset-upload", "admin:catalogue_dataset_add"})
 #: A multipart form around an artifact of the largest size still fits: its boundaries and other fields.
 MULTIPART_OVERHEAD = 1024 * 1024
 

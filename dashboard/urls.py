@@ -2,7 +2,7 @@
 
 from django.urls import path
 
-from dashboard import backtest_views, lifecycle_views, monitoring_views, rewind_views, views
+from dashboard import backtest_views, dataset_views, lifecycle_views, monitoring_views, rewind_views, views
 
 app_name = "dashboard"
 
@@ -35,6 +35,11 @@ urlpatterns = [
     ),
     path("models/<str:name>/backtests/", backtest_views.backtest_start, name="backtest-start"),
     path("models/<str:name>/backtests/<int:pk>/cancel/", backtest_views.backtest_cancel, name="backtest-cancel"),
+    path("datasets/", dataset_views.dataset_list, name="datasets"),
+    path("datasets/new/", dataset_views.dataset_upload, name="dataset-upload"),
+    path("datasets/from-log/", dataset_views.dataset_from_model, name="dataset-from-log"),
+    path("datasets/<int:pk>/", dataset_views.dataset_detail, name="dataset"),
+    path("datasets/<int:pk>/delete/", dataset_views.dataset_delete, name="dataset-delete"),
     path("settings/", views.settings_page, name="settings"),
     path("settings/locations/", views.location_create, name="location-create"),
     path("settings/locations/<str:name>/default/", views.location_default, name="location-default"),

@@ -25,7 +25,9 @@ def _seq(value: Any, field: str) -> int | None:
     if value is None:
         return None
     if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-        raise InvalidInput(f"{field} must be a learn-log sequence number (a whole number >= 1), not {value!r}", field=field)
+        raise InvalidInput(
+            f"{field} must be a learn-log sequence number (a whole number >= 1), not {value!r}", field=field
+        )
     return value
 
 
@@ -78,14 +80,14 @@ def dataset_from_log(
     skips = _skips(model)
     names: set[str] = set()
     count = 0
-    for _seq_, features in _entries(model, first, last, skips, ("features",)):
+    for _, features in _entries(model, first, last, skips, ("features",)):
         names.update(features)
         count += 1
     if count == 0:
         raise Conflict(f"{model.name}'s learn log holds no entry to keep in #{first}..#{last}")
     target = target_name(names)
     buffer = io.BytesIO()
-    for _seq_, features, ground_truth in _entries(model, first, last, skips, ("features", "ground_truth")):
+    for _, features, ground_truth in _entries(model, first, last, skips, ("features", "ground_truth")):
         line = json.dumps({**features, target: ground_truth}, separators=(",", ":"))
         buffer.write(line.encode() + b"\n")
         check_size(buffer.tell(), what=f"the log slice #{first}..#{last} (so far)")

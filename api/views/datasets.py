@@ -55,7 +55,9 @@ class DatasetUploadSerializer(StrictSerializer):
     target = TextField(help_text="the column holding the ground truth; every other column is a feature")
     description = TextField(required=False, allow_blank=True, default="")
     format = serializers.ChoiceField(
-        choices=Dataset.Format.choices, required=False, help_text="unset: from the file name (.csv, .jsonl), else its content"
+        choices=Dataset.Format.choices,
+        required=False,
+        help_text="unset: from the file name (.csv, .jsonl), else its content",
     )
     types = JSONObjectField(
         required=False,

@@ -192,7 +192,9 @@ def _csv_cell(column: _Column, cell: str, declared: str | None, line: int) -> No
         column.missing += 1
         return
     if declared == "number" and csv_number(cell) is None:
-        raise BadFile(f"{cell[:40]!r} is not a number, and the column is declared a number", line=line, column=column.name)
+        raise BadFile(
+            f"{cell[:40]!r} is not a number, and the column is declared a number", line=line, column=column.name
+        )
     if declared == "boolean" and csv_boolean(cell) is None:
         raise BadFile(f"{cell[:40]!r} is not true or false (a boolean column)", line=line, column=column.name)
     if column.numbers and csv_number(cell) is None:
@@ -219,7 +221,7 @@ def _jsonl(text: str, declared: dict[str, str], *, strict: bool) -> Schema:
         except InvalidJSON as exc:
             raise BadFile(f"is not JSON: {exc}", line=line_number) from None
         if not isinstance(record, dict):
-            raise BadFile(f"is a JSON {type(record).__name__}, not an object like {{\"x\": 1.5}}", line=line_number)
+            raise BadFile(f'is a JSON {type(record).__name__}, not an object like {{"x": 1.5}}', line=line_number)
         rows += 1
         for name, value in record.items():
             column = columns.get(name)
@@ -243,7 +245,9 @@ def _json_value(column: _Column, value: Any, declared: str | None, line: int, *,
         raise BadFile(f"{value} is not a finite number", line=line, column=column.name)
     if strict and kind == "json":
         raise BadFile(
-            f"holds a {type(value).__name__}; a column holds numbers, booleans or strings", line=line, column=column.name
+            f"holds a {type(value).__name__}; a column holds numbers, booleans or strings",
+            line=line,
+            column=column.name,
         )
     expected = declared or column.kind
     if expected is not None and kind != expected and expected != "json":
