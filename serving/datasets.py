@@ -74,9 +74,12 @@ def dataset_from_log(
     """Store learn-log entries ``from_seq``..``to_seq`` (default: 1 to the head now) of ``model`` as a dataset."""
     first = _seq(from_seq, "from_seq") or 1
     head = MLModel.objects.filter(pk=model.pk).values_list("learn_seq", flat=True).first() or 0
-    last = _seq(to_seq, "to_seq") or head
-    if first > last:
+    last = _seq(to_seq, "to_seq")
+    if last is not None and first > last:
         raise InvalidInput(f"from_seq ({first}) is after to_seq ({last})", field="from_seq")
+    if last is None and head < first:
+        raise Conflict(f"{model.name}'s learn log holds no entry to keep from #{first} (its head is #{head})")
+    last = head if last is None else last
     skips = _skips(model)
     names: set[str] = set()
     count = 0

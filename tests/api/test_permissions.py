@@ -32,6 +32,8 @@ PERMISSIONS = [
     "infer_mlmodel",
     "add_location",
     "change_location",
+    "add_dataset",
+    "delete_dataset",
 ]
 #: What fills each kind of path argument: "m" is a live chantilly model; the other objects need not exist,
 #: since every check runs before the lookup.
