@@ -79,7 +79,7 @@ def dataset_from_log(
         raise InvalidInput(f"from_seq ({first}) is after to_seq ({last})", field="from_seq")
     if last is None and head < first:
         raise Conflict(f"{model.name}'s learn log holds no entry to keep from #{first} (its head is #{head})")
-    last = head if last is None else last
+    last = head if last is None else min(last, head)  # the range it holds, not past the head
     skips = _skips(model)
     names: set[str] = set()
     count = 0

@@ -17,6 +17,8 @@ ALL_PERMISSIONS = [
     "change_mlmodel",
     "delete_mlmodel",
     "infer_mlmodel",
+    "add_dataset",
+    "delete_dataset",
 ]
 
 

@@ -118,3 +118,12 @@ def test_a_log_slice_over_the_size_limit_is_refused(live, settings):
 
     with pytest.raises(TooLarge, match="RHYTHMIC_MAX_DATASET_BYTES"):
         dataset_from_log(model=model, name="big")
+
+
+def test_a_range_past_the_head_holds_and_records_the_entries_up_to_the_head(live):
+    model, _ = live
+
+    dataset = dataset_from_log(model=model, name="tail", from_seq=35, to_seq=500)
+
+    assert list(dataset_rows(dataset)) == EVENTS[34:]
+    assert (dataset.from_seq, dataset.to_seq) == (35, 40)
