@@ -41,7 +41,7 @@ def body_cap(path: str | None) -> tuple[int, str]:
     artifact = (settings.RHYTHMIC_MAX_ARTIFACT_BYTES + MULTIPART_OVERHEAD, "RHYTHMIC_MAX_ARTIFACT_BYTES")
     dataset = (settings.RHYTHMIC_MAX_DATASET_BYTES + MULTIPART_OVERHEAD, "RHYTHMIC_MAX_DATASET_BYTES")
     if path is None:
-        return max(artifact, dataset)
+        return dataset if dataset[0] > artifact[0] else artifact
     try:
         match = resolve(path)
     except Resolver404:

@@ -15,6 +15,7 @@ pytestmark = pytest.mark.django_db
 def caps(settings):
     settings.RHYTHMIC_MAX_JSON_BYTES = 100
     settings.RHYTHMIC_MAX_ARTIFACT_BYTES = 10_000
+    settings.RHYTHMIC_MAX_DATASET_BYTES = 10_000  # no larger than the artifact cap unless a test says so
     return settings
 
 
@@ -25,6 +26,19 @@ def test_the_routes_that_upload_an_artifact_take_the_artifact_cap(caps, path):
     cap, setting = body_cap(path)
     assert setting == "RHYTHMIC_MAX_ARTIFACT_BYTES"
     assert cap > caps.RHYTHMIC_MAX_ARTIFACT_BYTES  # room for a multipart form around the largest artifact
+
+
+@pytest.mark.parametrize("path", ["/api/v1/datasets/", "/datasets/new/", "/admin/catalogue/dataset/add/"])
+def test_the_routes_that_upload_a_dataset_take_the_dataset_cap(caps, path):
+    caps.RHYTHMIC_MAX_DATASET_BYTES = 5_000
+    cap, setting = body_cap(path)
+    assert setting == "RHYTHMIC_MAX_DATASET_BYTES"
+    assert cap > 5_000  # room for a multipart form around the largest file
+
+
+def test_a_path_the_server_does_not_tell_gets_the_dataset_cap_when_it_is_the_largest(caps):
+    caps.RHYTHMIC_MAX_DATASET_BYTES = 50_000
+    assert body_cap(None)[1] == "RHYTHMIC_MAX_DATASET_BYTES"
 
 
 @pytest.mark.parametrize("path", ["/api/v1/models/m/predict", "/api/learn", "/api/v1/models/", "/api/nowhere"])
