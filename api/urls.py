@@ -35,4 +35,5 @@ urlpatterns = [
     path("v1/", include("api.views.monitoring")),  # metric history, alert rules, alerts
     path("v1/", include("api.views.backtests")),
     path("v1/", include("api.views.policies")),  # promotion policies
+    path("v1/", include("api.views.pipelines")),
 ]

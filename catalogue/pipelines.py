@@ -44,7 +44,9 @@ def clean_stages(stages: Any) -> list[dict]:
             raise InvalidInput(f'{where} must be a JSON object, like {{"model": "scorer", "as": "score"}}', field=where)
         unknown = sorted(set(stage) - set(STAGE_KEYS))
         if unknown:
-            raise InvalidInput(f"{where} has unknown keys {unknown}; a stage has: model, as", field=f"{where}.{unknown[0]}")
+            raise InvalidInput(
+                f"{where} has unknown keys {unknown}; a stage has: model, as", field=f"{where}.{unknown[0]}"
+            )
         name = stage.get("model")
         if not isinstance(name, str) or not name:
             raise InvalidInput(f"{where}.model must be the name of a model of the catalogue", field=f"{where}.model")
@@ -93,7 +95,9 @@ def _check_models(stages: list[dict]) -> None:
         if output is None:
             continue
         if output in outputs[:index]:
-            raise InvalidInput(f"stages[{index}].as: {output!r} names another stage's output too", field=f"stages[{index}].as")
+            raise InvalidInput(
+                f"stages[{index}].as: {output!r} names another stage's output too", field=f"stages[{index}].as"
+            )
         if output in known:
             raise InvalidInput(
                 f"stages[{index}].as: {output!r} is a feature of the stage models' input examples; "

@@ -84,9 +84,8 @@ def _stages(pipeline: str) -> tuple[int, list[Stage]]:
     if version is None:
         raise Conflict(f"pipeline {pipeline} has no production version: promote one", code="no_production")
     names = version.stage_models
-    models = {
-        m["name"]: m for m in MLModel.objects.filter(name__in=names).values("pk", "name", "flavor", "production_version")
-    }
+    rows = MLModel.objects.filter(name__in=names).values("pk", "name", "flavor", "production_version")
+    models = {row["name"]: row for row in rows}
     stages = []
     for index, spec in enumerate(version.stages):
         model = models.get(spec["model"])
@@ -211,7 +210,8 @@ def _check_pending(pipeline: str, prediction_id: Any, derived: str, stages: list
             continue
         if log.was_learned(model_id=stage.model_id, key=key):
             raise Conflict(
-                f"id {prediction_id!r} was already learned by stage {stage.model}; an id is consumed by its first learn",
+                f"id {prediction_id!r} was already learned by stage {stage.model}; "
+                "an id is consumed by its first learn",
                 field="id",
             )
         raise NotFound(

@@ -189,7 +189,7 @@ def test_a_stage_model_without_production_is_a_conflict(two_stage):
 
 
 def test_a_feature_named_like_a_stage_output_is_refused(two_stage):
-    with pytest.raises(InvalidInput, match="features.anomaly_score is the name of stage scorer's output"):
+    with pytest.raises(InvalidInput, match=r"features\.anomaly_score is the name of stage scorer's output"):
         served.predict(pipeline="fraud", features={"anomaly_score": 1.0})
 
 
