@@ -176,13 +176,19 @@ def rollback_target(*, pipeline: Pipeline) -> PipelineVersion | None:
     return pipeline.versions.get(pk=candidates[-1]) if candidates else None
 
 
+def rollback_check(*, pipeline: Pipeline) -> PipelineVersion:
+    """The version a rollback returns to, or the Conflict that says there is none."""
+    target = rollback_target(pipeline=pipeline)
+    if target is None:
+        raise Conflict(f"{pipeline.name} has no earlier production version to roll back to")
+    return target
+
+
 @transaction.atomic
 def pipeline_rollback(*, pipeline: Pipeline, user=None, note: str = "") -> PipelineDeployment:
     """Return to the previous production version of the pipeline, atomically, and record it."""
     pipeline = _lock(pipeline)
-    target = rollback_target(pipeline=pipeline)
-    if target is None:
-        raise Conflict(f"{pipeline.name} has no earlier production version to roll back to")
+    target = rollback_check(pipeline=pipeline)
     return _switch(pipeline, target, PipelineDeployment.Action.ROLLBACK, user, note)
 
 
