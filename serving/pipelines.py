@@ -103,11 +103,6 @@ def _stages(pipeline: str) -> tuple[int, list[Stage]]:
     return version.number, stages
 
 
-def stage_models(*, pipeline: str) -> list[str]:
-    """The models the pipeline's production version calls, in order (what a caller must be allowed to infer on)."""
-    return [stage.model for stage in _stages(pipeline)[1]]
-
-
 # --- predict ------------------------------------------------------------------------------------
 
 
