@@ -219,3 +219,10 @@ def test_a_stage_answers_through_its_canary_like_a_direct_predict(two_stage):
     # Then the pipeline's last stage answers with the canary, as the model's own predict does
     answer = served.predict(pipeline="fraud", features={"x": 1.0}, id=9)
     assert answer.stages["clf"]["version"] == 2
+
+
+def test_a_deleted_stage_model_is_a_conflict_naming_it(two_stage):
+    services.model_delete(model=services.get_model_or_404("clf"))
+    with pytest.raises(Conflict, match="names model 'clf', which no longer exists") as refused:
+        served.predict(pipeline="fraud", features={"x": 1.0})
+    assert refused.value.code == "stage_missing"
