@@ -36,4 +36,5 @@ urlpatterns = [
     path("v1/", include("api.views.backtests")),
     path("v1/", include("api.views.policies")),  # promotion policies
     path("v1/", include("api.views.datasets")),
+    path("v1/", include("api.views.pipelines")),
 ]

@@ -252,3 +252,20 @@ class Dataset(models.Model):
 
     def __str__(self) -> str:
         return self.name
+
+
+# Pipelines live in a module of their own; importing them here registers them with the catalogue app.
+from catalogue.pipeline_models import Pipeline, PipelineDeployment, PipelineVersion  # noqa: E402
+
+__all__ = [
+    "Challenger",
+    "CompatWorkspace",
+    "Dataset",
+    "Deployment",
+    "Location",
+    "MLModel",
+    "ModelVersion",
+    "Pipeline",
+    "PipelineDeployment",
+    "PipelineVersion",
+]

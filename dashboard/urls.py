@@ -2,7 +2,7 @@
 
 from django.urls import path
 
-from dashboard import backtest_views, dataset_views, lifecycle_views, monitoring_views, rewind_views, views
+from dashboard import backtest_views, dataset_views, lifecycle_views, monitoring_views, pipeline_views, rewind_views, views
 
 app_name = "dashboard"
 
@@ -40,6 +40,20 @@ urlpatterns = [
     path("datasets/from-log/", dataset_views.dataset_from_model, name="dataset-from-log"),
     path("datasets/<int:pk>/", dataset_views.dataset_detail, name="dataset"),
     path("datasets/<int:pk>/delete/", dataset_views.dataset_delete, name="dataset-delete"),
+    path("pipelines/", pipeline_views.pipeline_list, name="pipelines"),
+    path("new-pipeline/", pipeline_views.pipeline_create, name="pipeline-create"),
+    path("pipelines/<str:name>/", pipeline_views.pipeline_detail, name="pipeline"),
+    path(
+        "pipelines/<str:name>/versions/new/",
+        pipeline_views.pipeline_version_create,
+        name="pipeline-version-create",
+    ),
+    path(
+        "pipelines/<str:name>/versions/<int:number>/promote/",
+        pipeline_views.pipeline_promote,
+        name="pipeline-promote",
+    ),
+    path("pipelines/<str:name>/rollback/", pipeline_views.pipeline_rollback, name="pipeline-rollback"),
     path("settings/", views.settings_page, name="settings"),
     path("settings/locations/", views.location_create, name="location-create"),
     path("settings/locations/<str:name>/default/", views.location_default, name="location-default"),

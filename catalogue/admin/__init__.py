@@ -4,7 +4,7 @@ Versions are immutable (uploads only, through ``services.model_version_upload``)
 append-only history, read-only here.
 """
 
-from catalogue.admin import datasets, deployments, locations, mlmodels, versions  # noqa: F401 - registers the admins
+from catalogue.admin import datasets, deployments, locations, mlmodels, pipelines, versions  # noqa: F401 - registers the admins
 from catalogue.admin.common import ServiceErrorsAsMessages
 
 __all__ = ["ServiceErrorsAsMessages"]

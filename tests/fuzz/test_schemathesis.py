@@ -63,7 +63,7 @@ def live_api(transactional_db, tmp_path):
         server.stop()
 
 
-LIVE = "fuzz"  # a model with a production version, so generated requests reach predict, learn, promote...
+LIVE = "fuzz"  # a model with a production version (and a pipeline over it), so generated requests reach predict...
 
 
 def seed(url: str, key: str) -> None:
@@ -79,6 +79,16 @@ def seed(url: str, key: str) -> None:
         ),
         requests.post(f"{api}{LIVE}/versions/1/promote", json={}, headers=headers, timeout=30),
         requests.post(f"{api}{LIVE}/predict", json={"id": 1, "features": {"x": 1.0}}, headers=headers, timeout=30),
+        # A pipeline of the same name over the live model, so the pipeline routes reach predict and learn too
+        requests.post(
+            f"{url}/api/v1/pipelines/", json={"name": LIVE, "stages": [{"model": LIVE}]}, headers=headers, timeout=30
+        ),
+        requests.post(
+            f"{url}/api/v1/pipelines/{LIVE}/predict",
+            json={"id": 1, "features": {"x": 1.0}},
+            headers=headers,
+            timeout=30,
+        ),
     ]
     for response in steps:
         assert response.status_code < 300, response.text

@@ -32,6 +32,7 @@ def example(language: str, marker: str) -> str:
 #: (language, a line that identifies the example), in the README's order.
 EXAMPLES = [
     ("sh", "$API/models/housing/predict"),  # REST: upload, promote, predict, learn
+    ("sh", "anomaly.HalfSpaceTrees(seed=42)"),  # a pipeline: create, predict, learn, versions
     ("python", "/api/init"),  # chantilly's client
     ("python", "from rhythmic_client import"),  # the Python client, HTTP then one WebSocket
 ]
