@@ -49,9 +49,7 @@ INFERENCE_PERMISSIONS = [CanInfer]
 @permission_classes(INFERENCE_PERMISSIONS)
 def predict(request, name: str) -> Response:
     body = json_object(request)
-    result = serving.predict(
-        model=name, features=body.get("features"), id=body.get("id"), horizon=body.get("horizon")
-    )
+    result = serving.predict(model=name, features=body.get("features"), id=body.get("id"), horizon=body.get("horizon"))
     return Response(result.as_dict())
 
 

@@ -86,7 +86,7 @@ class ModelCreateSerializer(StrictSerializer):
     options = JSONObjectField(
         required=False,
         default=None,
-        help_text='the flavor\'s options, fixed for the model\'s life: forecasting takes {"horizon": H} (default 12)',
+        help_text="the flavor's options, fixed for the model's life: forecasting takes {\"horizon\": H} (default 12)",
     )
 
 

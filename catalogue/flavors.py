@@ -215,3 +215,12 @@ def jsonable(prediction: Any) -> Any:
 
 def _key(label: Any) -> str:
     return label if isinstance(label, str) else str(label)
+
+
+def scalar(value: Any) -> Any:
+    """One number for a metric's value: a forecaster's per-step list gives its mean over the steps that have one
+    (charts, sparklines, alerts and Prometheus take a number)."""
+    if isinstance(value, list):
+        steps = [v for v in value if v is not None]
+        return sum(steps) / len(steps) if steps else None
+    return value

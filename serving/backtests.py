@@ -25,8 +25,8 @@ from catalogue.flavors import get_flavor
 from catalogue.models import MLModel, ModelVersion
 from serving import observers
 from serving.codec import decode_prediction
-from serving.models import Backtest, LearnEvent
 from serving.flavor_metrics import new_metrics
+from serving.models import Backtest, LearnEvent
 from serving.online_metrics import OnlineMetrics
 
 logger = logging.getLogger(__name__)

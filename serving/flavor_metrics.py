@@ -143,12 +143,3 @@ def _cluster_order(cluster: str) -> tuple:
     """Numbered clusters in numeric order (river's are 0, 1, ...), then any others by name."""
     numbered = cluster.lstrip("-").isdigit()
     return (not numbered, int(cluster) if numbered else 0, cluster)
-
-
-def scalar(value: Any) -> float | None:
-    """One number for a metric's value: a forecaster's per-step list gives its mean over the steps that have one
-    (charts, alerts and Prometheus take a number)."""
-    if isinstance(value, list):
-        steps = [v for v in value if v is not None]
-        return sum(steps) / len(steps) if steps else None
-    return value

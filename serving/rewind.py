@@ -16,9 +16,9 @@ from catalogue.errors import Conflict, InvalidInput
 from catalogue.flavors import get_flavor
 from catalogue.models import MLModel, ModelVersion
 from serving import log
+from serving.flavor_metrics import new_metrics
 from serving.inference import metrics
 from serving.models import Checkpoint, LearnEvent, Rewind, ShadowPrediction, VersionSkip
-from serving.flavor_metrics import new_metrics
 from serving.replicas import Replica
 
 MAX_SKIP = 10_000  # seqs in one skip list

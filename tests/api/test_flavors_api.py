@@ -49,7 +49,12 @@ def forecaster(maintainer_client):
 def test_a_forecaster_learns_forecasts_and_scores_per_step_over_rest(maintainer_client, forecaster):
     stream = airline(40)
     for x, y in stream:
-        assert maintainer_client.post(url(forecaster, "learn"), {"ground_truth": y, "features": x}, format="json").status_code == 201
+        assert (
+            maintainer_client.post(
+                url(forecaster, "learn"), {"ground_truth": y, "features": x}, format="json"
+            ).status_code
+            == 201
+        )
     xs = [{"month": 5}, {"month": 6}, {"month": 7}]
     reference = snarimax()
     for x, y in stream:
@@ -62,7 +67,9 @@ def test_a_forecaster_learns_forecasts_and_scores_per_step_over_rest(maintainer_
 
 
 def test_the_batch_routes_take_a_horizon_per_item(maintainer_client, forecaster):
-    maintainer_client.post(url(forecaster, "learn-many"), [{"ground_truth": float(i)} for i in range(10)], format="json")
+    maintainer_client.post(
+        url(forecaster, "learn-many"), [{"ground_truth": float(i)} for i in range(10)], format="json"
+    )
     results = maintainer_client.post(
         url(forecaster, "predict-many"), [{"horizon": 2}, {"horizon": 0}, {"features": {"x": 1}}], format="json"
     ).json()["results"]
@@ -153,7 +160,9 @@ def test_bad_rank_requests_are_400s(maintainer_client, recommender, body, field)
 
 
 def test_rank_is_refused_on_other_flavors_and_unknown_models(maintainer_client, forecaster):
-    error = assert_error(maintainer_client.post(url(forecaster, "rank"), {"user": "a", "items": ["b"]}, format="json"), 400)
+    error = assert_error(
+        maintainer_client.post(url(forecaster, "rank"), {"user": "a", "items": ["b"]}, format="json"), 400
+    )
     assert error["code"] == "wrong_flavor"
     assert_error(maintainer_client.post(url("ghost", "rank"), {"user": "a", "items": ["b"]}, format="json"), 404)
     assert_error(maintainer_client.post(url(forecaster, "rank"), ["not an object"], format="json"), 400)

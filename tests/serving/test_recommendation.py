@@ -134,7 +134,11 @@ def test_two_processes_learning_in_turn_agree():
 
 @pytest.mark.parametrize(
     "features, field",
-    [({"item": "i1"}, "features.user"), ({"user": "u1"}, "features.item"), ({"user": ["u"], "item": "i"}, "features.user")],
+    [
+        ({"item": "i1"}, "features.user"),
+        ({"user": "u1"}, "features.item"),
+        ({"user": ["u"], "item": "i"}, "features.user"),
+    ],
 )
 def test_features_without_user_and_item_are_refused(features, field):
     live_model(biased_mf(), flavor="recommendation")
