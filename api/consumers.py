@@ -1,9 +1,10 @@
 """Streaming inference over a WebSocket at /ws/models/<name>/infer/: many predict/learn messages on one connection.
 
 Each text frame is one message ``{"op": "predict"|"learn", "rid", "id"?, "features"?, "ground_truth"?,
-"horizon"?}`` (the horizon: forecasting models) or a JSON array of them; each frame gets one answer (an array gets
-an array), in order, carrying the ``rid``. The work is done by the serving core's predict_many/learn_many: frames waiting when the worker is free go to the
-database thread together, consecutive messages of the same op as one batch (one thread hop, one transaction).
+"horizon"?}`` (the horizon: forecasting models) or a JSON array of them; each frame gets one answer (an array
+gets an array), in order, carrying the ``rid``. The work is done by the serving core's predict_many/learn_many:
+frames waiting when the worker is free go to the database thread together, consecutive messages of the same op
+as one batch (one thread hop, one transaction).
 """
 
 import asyncio
