@@ -1,9 +1,10 @@
 """Streaming inference over a WebSocket at /ws/models/<name>/infer/: many predict/learn messages on one connection.
 
-Each text frame is one message ``{"op": "predict"|"learn", "rid", "id"?, "features"?, "ground_truth"?}`` or a
-JSON array of them; each frame gets one answer (an array gets an array), in order, carrying the ``rid``. The
-work is done by the serving core's predict_many/learn_many: frames waiting when the worker is free go to the
-database thread together, consecutive messages of the same op as one batch (one thread hop, one transaction).
+Each text frame is one message ``{"op": "predict"|"learn", "rid", "id"?, "features"?, "ground_truth"?,
+"horizon"?}`` (the horizon: forecasting models) or a JSON array of them; each frame gets one answer (an array
+gets an array), in order, carrying the ``rid``. The work is done by the serving core's predict_many/learn_many:
+frames waiting when the worker is free go to the database thread together, consecutive messages of the same op
+as one batch (one thread hop, one transaction).
 """
 
 import asyncio
@@ -53,7 +54,7 @@ def _check(message: Any) -> tuple[str, dict] | dict:
     op = message.get("op")
     if op not in OPS:
         return error(rid, "invalid", f'op must be "predict" or "learn", not {op!r}', "op")
-    keys = ("features", "id") if op == "predict" else ("features", "id", "ground_truth")
+    keys = ("features", "id", "horizon") if op == "predict" else ("features", "id", "ground_truth")
     return op, {key: message[key] for key in keys if key in message}
 
 

@@ -49,7 +49,21 @@ INFERENCE_PERMISSIONS = [CanInfer]
 @permission_classes(INFERENCE_PERMISSIONS)
 def predict(request, name: str) -> Response:
     body = json_object(request)
-    result = serving.predict(model=name, features=body.get("features"), id=body.get("id"))
+    result = serving.predict(model=name, features=body.get("features"), id=body.get("id"), horizon=body.get("horizon"))
+    return Response(result.as_dict())
+
+
+@extend_schema(
+    summary="A recommendation model's items for a user, best first",
+    request=schemas.RANK_REQUEST,
+    responses={200: schemas.RANKING, **schemas.ERRORS},
+    tags=["inference"],
+)
+@api_view(["POST"])
+@permission_classes(INFERENCE_PERMISSIONS)
+def rank(request, name: str) -> Response:
+    body = json_object(request)
+    result = serving.rank(model=name, user=body.get("user"), items=body.get("items"), context=body.get("context"))
     return Response(result.as_dict())
 
 

@@ -5,12 +5,43 @@ from drf_spectacular.utils import OpenApiResponse, inline_serializer
 from rest_framework import serializers
 
 from api.serializers import ErrorSerializer
+from catalogue.flavors import MAX_HORIZON
 
 ERROR = ErrorSerializer
 ERRORS = {code: OpenApiResponse(ERROR) for code in (400, 401, 403, 404, 409, 413, 429)}
 
 ANY = serializers.JSONField
-PREDICT_REQUEST = inline_serializer("PredictRequest", {"features": serializers.DictField(), "id": ANY(required=False)})
+PREDICT_REQUEST = inline_serializer(
+    "PredictRequest",
+    {
+        "features": ANY(
+            required=False,
+            help_text="an object of features; for a forecasting model, an optional list of one object per step",
+        ),
+        "id": ANY(required=False),
+        "horizon": serializers.IntegerField(
+            required=False, min_value=1, max_value=MAX_HORIZON, help_text="forecasting models: how many steps ahead"
+        ),
+    },
+)
+RANK_REQUEST = inline_serializer(
+    "RankRequest",
+    {
+        "user": ANY(help_text="the user's id (a string or an integer)"),
+        "items": serializers.ListField(child=ANY(), help_text="the item ids to rank"),
+        "context": serializers.DictField(required=False, help_text="other features, for contextual recommenders"),
+    },
+)
+RANKING = inline_serializer(
+    "Ranking",
+    {
+        "model": serializers.CharField(),
+        "version": serializers.IntegerField(),
+        "user": ANY(),
+        "items": serializers.ListField(child=ANY(), help_text="best first"),
+        "state_seq": serializers.IntegerField(),
+    },
+)
 PREDICTION = inline_serializer(
     "Prediction",
     {
@@ -47,7 +78,10 @@ METRICS = inline_serializer(
         "n_scored": serializers.IntegerField(),
         "n_not_scored": serializers.IntegerField(help_text="labelled predictions left out: a number not finite"),
         "n_learn_errors": serializers.IntegerField(help_text="log entries the model raised on when learning"),
-        "metrics": serializers.DictField(child=serializers.FloatField(allow_null=True)),
+        "metrics": serializers.DictField(
+            child=ANY(),
+            help_text="{metric: value}; a forecasting model's values are lists, one per step of its horizon",
+        ),
         "labels": inline_serializer(
             "LabelCoverage",
             {

@@ -83,6 +83,11 @@ class ModelCreateSerializer(StrictSerializer):
     location = TextField(
         required=False, allow_null=True, default=None, help_text="a location name; unset: the default one"
     )
+    options = JSONObjectField(
+        required=False,
+        default=None,
+        help_text="the flavor's options, fixed for the model's life: forecasting takes {\"horizon\": H} (default 12)",
+    )
 
 
 class ModelUpdateSerializer(StrictSerializer):
@@ -206,6 +211,7 @@ class ModelSerializer(serializers.ModelSerializer):
             "flavor",
             "description",
             "metadata",
+            "options",
             "location",
             "owner",
             "production_version",

@@ -11,6 +11,7 @@ urlpatterns = [
     path("v1/models/<str:name>/learn", inference.learn, name="learn"),
     path("v1/models/<str:name>/predict-many", inference.predict_many, name="predict-many"),
     path("v1/models/<str:name>/learn-many", inference.learn_many, name="learn-many"),
+    path("v1/models/<str:name>/rank", inference.rank, name="rank"),
     path("v1/models/<str:name>/metrics", inference.metrics, name="metrics"),
     path("v1/models/<str:name>/stats", inference.stats, name="stats"),
     path("v1/models/<str:name>/snapshot", inference.snapshot, name="snapshot"),

@@ -93,15 +93,27 @@ class Servable:
         if not self.can_learn:
             raise ArtifactError("this model is predict-only: it has no learn_one or partial_fit")
         if self.kind == "online":
-            if self.flavor.name == "anomaly":
-                self.obj.learn_one(features)
-            else:
-                self.obj.learn_one(features, ground_truth)
+            learn_one(self.obj, self.flavor, features, ground_truth)
         else:
             self.obj.partial_fit(self._row(features), [ground_truth])
 
+    def forecast(self, horizon: int, xs: list[dict] | None) -> list:
+        """A forecaster's ``horizon`` next values (``xs``: the exogenous features of each step, or None)."""
+        return [_plain(value) for value in self.obj.forecast(horizon, xs=xs)]
+
+    def rank(self, user: Any, items: list, context: dict | None) -> list:
+        """A recommender's ``items`` for ``user``, best first (river's ``rank``)."""
+        return [_plain(item) for item in self.obj.rank(user, items, x=context)]
+
     # river-style models answer one dict directly.
     def _predict_online(self, features: dict) -> Any:
+        if self.flavor.learn_style == "forecast":  # the one-step forecast with these exogenous features
+            return _plain(self.obj.forecast(1, xs=[features])[0])
+        if self.flavor.learn_style == "reco":
+            user, item, context = reco_parts(features)
+            return _plain(self.obj.predict_one(user, item, context))
+        if self.flavor.learn_style == "unsupervised" and self.flavor.name == "clustering":
+            return _plain(self.obj.predict_one(features))
         return getattr(self.obj, self.predict_method)(features)
 
     def _row(self, features: dict) -> list[list[Any]]:
@@ -133,6 +145,26 @@ class Servable:
         return _plain(np.asarray(outputs[0]).ravel()[0])
 
 
+def learn_one(obj: Any, flavor: Flavor, features: dict, ground_truth: Any) -> None:
+    """Teach a river-style model one event the way its flavor's models learn (see ``Flavor.learn_style``)."""
+    style = flavor.learn_style
+    if style == "unsupervised":
+        obj.learn_one(features)
+    elif style == "forecast":
+        obj.learn_one(y=ground_truth, x=features)  # as river.evaluate.evaluate calls it
+    elif style == "reco":
+        user, item, context = reco_parts(features)
+        obj.learn_one(user, item, ground_truth, x=context)
+    else:
+        obj.learn_one(features, ground_truth)
+
+
+def reco_parts(features: dict) -> tuple[Any, Any, dict | None]:
+    """(user, item, context) of a recommendation model's features: the other keys are the context."""
+    context = {key: value for key, value in features.items() if key not in ("user", "item")}
+    return features["user"], features["item"], context or None
+
+
 def _plain(value: Any) -> Any:
     """numpy scalars to Python ones, so predictions serialize to JSON."""
     return value.item() if hasattr(value, "item") else value
@@ -144,7 +176,7 @@ def _check_river_kind(obj: Any, flavor: Flavor) -> None:
 
     if not isinstance(obj, base.Estimator) or flavor.river_base is None:
         return
-    if not isinstance(obj, getattr(base, flavor.river_base)):
+    if not isinstance(obj, _river_class(flavor.river_base)):
         raise ArtifactError(
             f"{flavor.label.lower()} needs a river {flavor.river_base}; {type(obj).__name__} is not one"
             + (f" (last step: {obj._last_step})" if hasattr(obj, "_last_step") else "")
@@ -156,9 +188,54 @@ def _check_river_kind(obj: Any, flavor: Flavor) -> None:
         )
 
 
+def _river_class(path: str) -> type:
+    import importlib
+
+    module, _, name = path.rpartition(".")
+    return getattr(importlib.import_module(f"river.{module}" if module else "river.base"), name)
+
+
+def _check_interface(obj: Any, flavor: Flavor) -> None:
+    """Each method the flavor needs exists and takes its positional arguments (a forecaster's forecast(horizon),
+    a recommender's predict_one(user, item)...)."""
+    import inspect
+
+    for method, n_args in flavor.interface:
+        function = getattr(obj, method, None)
+        if not callable(function):
+            raise ArtifactError(
+                f"a {flavor.name} model must implement {method}; {type(obj).__module__}.{type(obj).__name__} does not"
+            )
+        try:
+            inspect.signature(function).bind(*range(n_args))
+        except TypeError:
+            raise ArtifactError(
+                f"a {flavor.name} model's {method} must take {n_args} positional argument(s) "
+                f"({_INTERFACE_HINTS.get((flavor.name, method), method)}); "
+                f"{type(obj).__name__}.{method} does not"
+            ) from None
+        except ValueError:  # no signature to read (a builtin): trust it
+            continue
+
+
+_INTERFACE_HINTS = {
+    ("forecasting", "forecast"): "forecast(horizon, xs=None)",
+    ("forecasting", "learn_one"): "learn_one(y, x=None)",
+    ("recommendation", "predict_one"): "predict_one(user, item, x=None)",
+    ("recommendation", "rank"): "rank(user, items, x=None)",
+    ("recommendation", "learn_one"): "learn_one(user, item, y, x=None)",
+    ("clustering", "predict_one"): "predict_one(x)",
+    ("clustering", "learn_one"): "learn_one(x)",
+}
+
+
 def as_servable(obj: Any, flavor: Flavor) -> Servable:
     """Check ``obj`` against the flavor's interface and wrap it; raises ArtifactError saying what is missing."""
     _check_river_kind(obj, flavor)
+    if flavor.interface:
+        if type(obj).__name__ == "InferenceSession":
+            raise ArtifactError(f"a {flavor.name} model must be an online (river-style) model, not an ONNX session")
+        _check_interface(obj, flavor)
     if type(obj).__name__ == "InferenceSession":
         return Servable(obj, flavor, "run", can_learn=False, kind="onnx")
     online = next((m for m in flavor.predict_methods if callable(getattr(obj, m, None))), None)

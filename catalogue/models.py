@@ -43,6 +43,8 @@ class MLModel(models.Model):
     flavor = models.CharField(max_length=20, choices=FLAVOR_CHOICES)
     description = models.TextField(blank=True)
     metadata = models.JSONField(default=dict, blank=True)
+    #: The flavor's options, set at creation and fixed for the model's life (a forecaster's metrics horizon).
+    options = models.JSONField(default=dict, blank=True, editable=False)
     location = models.ForeignKey(Location, null=True, blank=True, on_delete=models.SET_NULL, related_name="models")
     production_version = models.ForeignKey(
         "ModelVersion", null=True, blank=True, on_delete=models.SET_NULL, related_name="+"

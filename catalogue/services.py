@@ -16,7 +16,7 @@ from django.utils import timezone
 
 from catalogue import artifacts, selectors, signals
 from catalogue.errors import Conflict, InvalidInput, NotFound, TooLarge
-from catalogue.flavors import FLAVORS
+from catalogue.flavors import FLAVORS, clean_options, get_flavor
 from catalogue.models import Challenger, Deployment, Location, MLModel, ModelVersion
 
 logger = logging.getLogger(__name__)
@@ -97,9 +97,14 @@ def model_create(
     metadata: dict[str, str] | None = None,
     location: Location | str | None = None,
     owner=None,
+    options: Any = None,
 ) -> MLModel:
     _clean_name(name)
     clean_flavor(flavor)
+    try:
+        options = clean_options(get_flavor(flavor), options)
+    except ValueError as exc:
+        raise InvalidInput(str(exc), field="options") from None
     metadata = _clean_metadata(metadata)
     location = _clean_location(location) or selectors.location_default()
     if MLModel.objects.filter(name=name).exists():
@@ -111,6 +116,7 @@ def model_create(
                 flavor=flavor,
                 description=description or "",
                 metadata=metadata,
+                options=options,
                 location=location,
                 owner=owner,
             )

@@ -71,12 +71,15 @@ def check_requirements(text: str) -> list[str]:
 def _examples(input_example: dict | None, flavor_name: str, count: int) -> list[tuple[dict, Any]]:
     """A reproducible stream of (features, ground truth) shaped like the input example, or synthetic."""
     rng = random.Random(42)
-    base = input_example or {f"x{i}": 0.0 for i in range(5)}
+    synthetic = {"forecasting": {}, "recommendation": {"user": "u0", "item": "i0"}}
+    base = input_example or synthetic.get(flavor_name, {f"x{i}": 0.0 for i in range(5)})
     truths: dict[str, Callable[[], Any]] = {
         "regression": lambda: rng.uniform(-10, 10),
         "binary": lambda: rng.random() < 0.5,
         "multiclass": lambda: rng.choice(["a", "b", "c"]),
         "anomaly": lambda: None,
+        "forecasting": lambda: rng.uniform(-10, 10),
+        "recommendation": lambda: rng.uniform(1, 5),
     }
     stream = []
     for _ in range(count):
@@ -84,6 +87,8 @@ def _examples(input_example: dict | None, flavor_name: str, count: int) -> list[
             key: (value + rng.gauss(0, 1) if isinstance(value, int | float) and not isinstance(value, bool) else value)
             for key, value in base.items()
         }
+        if flavor_name == "recommendation":  # a few users and items, so the factors meet again
+            features["user"], features["item"] = f"u{rng.randrange(5)}", f"i{rng.randrange(5)}"
         stream.append((features, truths.get(flavor_name, lambda: None)()))
     return stream
 
@@ -106,7 +111,7 @@ def _predictions(servable: artifacts.Servable, stream: list[tuple[dict, Any]]) -
     outputs = []
     for features, truth in stream:
         outputs.append(_as_json(servable.predict(features)))
-        if servable.can_learn and (truth is not None or servable.flavor.name == "anomaly"):
+        if servable.can_learn and (truth is not None or not servable.flavor.ground_truth_required):
             servable.learn(features, truth)
     return outputs
 

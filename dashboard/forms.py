@@ -50,6 +50,13 @@ class ModelCreateForm(forms.Form):
     location = forms.ChoiceField(required=False, help_text="Where its production instance runs.")
     description = forms.CharField(required=False, widget=forms.Textarea(attrs={"rows": 3}))
     metadata = MetadataField(required=False, help_text="One 'key: value' per line.")
+    horizon = forms.IntegerField(
+        required=False,
+        min_value=1,
+        max_value=1000,
+        help_text="Forecasting models only: the metrics horizon (steps ahead scored), fixed for the model's life. "
+        "Empty: 12.",
+    )
 
     def __init__(self, *args, **kwargs):
         super().__init__(*args, **kwargs)

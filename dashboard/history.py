@@ -3,6 +3,7 @@
 from datetime import datetime
 
 from catalogue.errors import NotFound
+from catalogue.flavors import scalar
 from catalogue.models import MLModel
 from monitoring import selectors as monitoring
 
@@ -20,7 +21,7 @@ def metrics_history(
     result: dict[str, Series] = {}
     for snapshot in sorted(snapshots, key=lambda s: (s.created_at, s.state_seq)):
         for name in metrics:
-            value = (snapshot.metrics or {}).get(name)
+            value = scalar((snapshot.metrics or {}).get(name))
             if value is not None:
                 result.setdefault(name, {}).setdefault(snapshot.version.number, []).append(
                     (snapshot.created_at, float(value))
@@ -69,7 +70,7 @@ def labelled_history(*, model: MLModel, metrics: list[str], labels: dict[int, st
     for number, label in labels.items():
         for snapshot in monitoring.snapshot_list(model=model, version=number, limit=limit):
             for name in metrics:
-                value = (snapshot.metrics or {}).get(name)
+                value = scalar((snapshot.metrics or {}).get(name))
                 if value is not None:
                     point = [snapshot.state_seq, float(value), snapshot.created_at.isoformat()]
                     result[name].setdefault(label, []).append(point)

@@ -32,11 +32,13 @@ def monitoring(request, name: str):
     current = {}
     if live is not None and not live.unavailable:
         current[str(live.version)] = pages.jsonable_metrics(live.values)
-    series = history.metrics_history(model=model, metrics=list(flavor.metrics))
+    # A clusterer's metrics are named after its clusters (cluster_0, ...): chart each one the live state has.
+    names = list(dict.fromkeys([*flavor.metrics, *(live.values if live is not None and not live.unavailable else ())]))
+    series = history.metrics_history(model=model, metrics=names)
     drift = history.drift_points(model=model)
     config = {
         "model": model.name,
-        "metrics": list(flavor.metrics),
+        "metrics": names,
         "production": model.production_version.number if model.production_version_id else None,
         "current": current,
         "state_seq": live.state_seq if live is not None else 0,
@@ -53,6 +55,7 @@ def monitoring(request, name: str):
     context = {
         "model": model,
         "flavor": flavor,
+        "metric_names": names,
         "live": live,
         "stats": pages.route_stats(model=model.name),
         "alerts": history.alerts(model=model),

@@ -14,7 +14,7 @@ from django.utils import timezone
 
 import serving
 from catalogue.errors import RhythmicError
-from catalogue.flavors import get_flavor
+from catalogue.flavors import get_flavor, scalar
 from catalogue.models import Deployment, MLModel, ModelVersion
 from serving.models import LearnEvent
 
@@ -101,4 +101,5 @@ def version_numbers(*, model: MLModel) -> list[int]:
 
 
 def jsonable_metrics(values: dict[str, Any]) -> dict[str, float | None]:
+    values = {name: scalar(value) for name, value in values.items()}  # a forecaster's steps: their mean
     return {name: (float(value) if value is not None else None) for name, value in values.items()}

@@ -125,6 +125,7 @@ def model_create(request):
                     metadata=data["metadata"],
                     location=data["location"] or None,
                     owner=request.user,
+                    options={"horizon": data["horizon"]} if data.get("horizon") is not None else None,
                 )
             except RhythmicError as exc:
                 status = form_error(form, exc)

@@ -18,6 +18,7 @@ from django.utils import timezone
 
 import serving
 from catalogue.errors import RhythmicError
+from catalogue.flavors import scalar
 from catalogue.models import MLModel, ModelVersion
 from monitoring import selectors, services, worker
 from monitoring.models import Alert, AlertRule
@@ -42,7 +43,7 @@ def signal_value(rule: AlertRule, process: ServingProcess | None = None) -> floa
     signal = rule.signal
     if signal.startswith(services.METRIC_PREFIX):
         try:
-            return serving.metrics(model=name)["metrics"].get(signal[len(services.METRIC_PREFIX) :])
+            return scalar(serving.metrics(model=name)["metrics"].get(signal[len(services.METRIC_PREFIX) :]))
         except RhythmicError:  # no production version
             return None
     if signal == "drift":

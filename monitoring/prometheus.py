@@ -175,7 +175,11 @@ class ServingCollector:
 
 def _add_metrics(families: dict, model: str, version: int, metrics: dict, n_learned: int) -> None:
     for metric, value in metrics.items():
-        if value is not None:
+        if isinstance(value, list):  # a forecaster's metric: one series per step ahead, named MAE+1, MAE+2...
+            for step, step_value in enumerate(value, start=1):
+                if step_value is not None:
+                    families["metric"].add_metric([model, str(version), f"{metric}+{step}"], step_value)
+        elif value is not None:
             families["metric"].add_metric([model, str(version), metric], value)
     families["n_learned"].add_metric([model, str(version)], n_learned)
 

@@ -6,10 +6,20 @@ They are imported on first use (PEP 562): Django imports this package before its
 
 from typing import TYPE_CHECKING, Any
 
-__all__ = ["learn", "learn_many", "live_state", "metrics", "predict", "predict_many", "route_stats", "snapshot"]
+__all__ = ["learn", "learn_many", "live_state", "metrics", "predict", "predict_many", "rank", "route_stats", "snapshot"]
 
 if TYPE_CHECKING:
-    from serving.inference import learn, learn_many, live_state, metrics, predict, predict_many, route_stats, snapshot
+    from serving.inference import (
+        learn,
+        learn_many,
+        live_state,
+        metrics,
+        predict,
+        predict_many,
+        rank,
+        route_stats,
+        snapshot,
+    )
 
 
 def __getattr__(name: str) -> Any:

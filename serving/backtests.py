@@ -25,6 +25,7 @@ from catalogue.flavors import get_flavor
 from catalogue.models import MLModel, ModelVersion
 from serving import observers
 from serving.codec import decode_prediction
+from serving.flavor_metrics import new_metrics
 from serving.models import Backtest, LearnEvent
 from serving.online_metrics import OnlineMetrics
 
@@ -243,7 +244,10 @@ def _replay(backtest: Backtest) -> str:
     servable = _load(backtest)
     flavor = get_flavor(backtest.model.flavor)
     number = backtest.version.number
-    replayed, baseline = OnlineMetrics(flavor), OnlineMetrics(flavor)
+    # A forecaster's baseline has no horizon metrics: those come from replaying a model, not from the log.
+    options = backtest.model.options
+    replayed = new_metrics(flavor, obj=servable.obj, options=options)
+    baseline = new_metrics(flavor, options=options)
     events = LearnEvent.objects.filter(model_id=backtest.model_id, seq__lte=backtest.to_seq)
     total = events.filter(seq__gte=backtest.from_seq).count()
     _save(backtest, events_total=total)
@@ -263,14 +267,14 @@ def _replay(backtest: Backtest) -> str:
                 raise BacktestFailed(
                     f"v{number} could not predict on the features of learn #{seq}: {type(exc).__name__}: {exc}"
                 ) from None
-            replayed.fold(ground_truth, prediction, seq=seq)
+            replayed.fold(ground_truth, prediction, seq=seq, features=features)
             try:
                 servable.learn(features, ground_truth)
             except Exception:  # counted as a live replica counts it, so the two stay comparable
                 replayed.n_learn_errors += 1
                 logger.warning("backtest %s: learn #%s failed on v%s", backtest.pk, seq, number, exc_info=True)
             try:
-                baseline.fold(ground_truth, decode_prediction(logged), seq=seq)
+                baseline.fold(ground_truth, decode_prediction(logged), seq=seq, features=features)
             except Exception:  # a stored prediction that cannot even be decoded
                 baseline.n_skipped += 1
         after, done = rows[-1][0], done + len(rows)

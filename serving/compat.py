@@ -12,6 +12,7 @@ from django.utils import timezone
 
 from catalogue import services
 from catalogue.errors import Conflict, InvalidInput, NotFound
+from catalogue.flavors import CHANTILLY_FLAVORS
 from catalogue.models import CompatWorkspace, MLModel, ModelVersion
 from serving import log
 from serving.process import current
@@ -32,6 +33,12 @@ def flavor() -> str:
 def init(*, flavor_name: Any) -> CompatWorkspace:
     """Set the flavor and start afresh: archive the workspace's models, forget the default."""
     flavor_name = services.clean_flavor(flavor_name)
+    if flavor_name not in CHANTILLY_FLAVORS:
+        raise InvalidInput(
+            f"chantilly's routes serve {', '.join(CHANTILLY_FLAVORS)} models; create a {flavor_name} model with "
+            "POST /api/v1/models/ and use /api/v1/models/<name>/predict and /learn",
+            field="flavor",
+        )
     space = CompatWorkspace.objects.select_for_update().get_or_create(pk=1)[0]
     for model in list(space.members.all()):
         _archive(model)

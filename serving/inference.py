@@ -13,7 +13,7 @@ from catalogue import artifacts, services
 from catalogue.errors import Conflict, InvalidInput, NotFound, RhythmicError, WrongLocation, error_body
 from catalogue.flavors import GroundTruthError
 from catalogue.models import ModelVersion
-from serving import log, observers, retention
+from serving import flavored, log, observers, retention
 from serving.codec import decode_prediction, encode_prediction, jsonable
 from serving.process import current
 from serving.replicas import ModelEntry, Replica
@@ -229,21 +229,34 @@ def _served(model: str) -> ModelEntry:
 # --- predict ------------------------------------------------------------------------------------
 
 
-def predict(*, model: str, features: Any, id: Any = None) -> Prediction:
+def predict(*, model: str, features: Any = None, id: Any = None, horizon: Any = None) -> Prediction:
     """Predict with the production version (or the canary, for its share); with an ``id``, keep features and
-    predictions for a later learn."""
+    predictions for a later learn. A forecasting model forecasts ``horizon`` steps (``features``: a list of
+    exogenous features, one object per step, or None)."""
     with current().timings.timed(model, "predict"):
-        features = _clean_features(features)
+        if isinstance(features, dict):  # checked before the model is looked up
+            features = _clean_features(features)
         prediction_id = _clean_id(id)
         entry = _served(model)
+        features = _clean_request(entry, features, horizon, prediction_id)
         with entry.lock:
             done = _predict_one(entry, features, prediction_id)
         _predicted(entry, [done])
         return done.answer
 
 
+def _clean_request(entry: ModelEntry, features: Any, horizon: Any, prediction_id: Any) -> Any:
+    """The features of one predict as the model's flavor takes them (a Forecast for a forecaster)."""
+    if entry.flavor.learn_style == "forecast":
+        return flavored.clean_forecast(entry, features, horizon, prediction_id, _check_numbers)
+    flavored.refuse_horizon(entry, horizon)
+    features = _clean_features(features)
+    flavored.check_features(entry, features)
+    return features
+
+
 def predict_many(*, model: str, items: Any) -> list[dict]:
-    """Predict a list of ``{"features", "id"?}``; one result per item, each with its own error."""
+    """Predict a list of ``{"features", "id"?, "horizon"?}``; one result per item, each with its own error."""
     items = _clean_batch(items)
     with current().timings.timed(model, "predict_many"):
         entry = _served(model)
@@ -253,8 +266,9 @@ def predict_many(*, model: str, items: Any) -> list[dict]:
                 try:
                     if not isinstance(item, dict):
                         raise InvalidInput("each item must be a JSON object with features and an optional id")
-                    features = _clean_features(item.get("features"))
-                    results.append(_predict_one(entry, features, _clean_id(item.get("id"))))
+                    prediction_id = _clean_id(item.get("id"))
+                    features = _clean_request(entry, item.get("features"), item.get("horizon"), prediction_id)
+                    results.append(_predict_one(entry, features, prediction_id))
                 except RhythmicError as exc:
                     results.append(_item_error(exc))
         _predicted(entry, [r for r in results if isinstance(r, _Predicted)])
@@ -268,11 +282,15 @@ class _Predicted:
     pending: tuple | None  # the row to store when the prediction has an id
 
 
-def _predict_one(entry: ModelEntry, features: dict, prediction_id: Any) -> _Predicted:
+def _predict_one(entry: ModelEntry, features: Any, prediction_id: Any) -> _Predicted:
     """One prediction, with the entry's lock held: the answering version answers; with an id, every other
     learning version (production, canary, challengers) predicts too, for the pending row."""
     key = None if prediction_id is None else log.pending_key(prediction_id)
     replica = entry.answering(key)
+    if isinstance(features, flavored.Forecast):  # never has an id: nothing is kept for a learn
+        prediction = flavored.forecast_with(entry, replica, features, _checked_prediction)
+        answer = Prediction(entry.name, replica.number, prediction, entry.applied_seq)
+        return _Predicted(answer, features.as_features(), None)
     prediction = _predict_with(entry, replica, features)
     pending = None
     if key is not None:
@@ -402,6 +420,7 @@ def _learn(model: str, items: list, *, single: bool) -> list:
             if not isinstance(item, dict):
                 raise InvalidInput("each item must be a JSON object with ground_truth and an id or features")
             prediction_id = _clean_id(item.get("id"))
+            flavored.check_learn(entry, prediction_id)
             ground_truth = _clean_ground_truth(entry, item.get("ground_truth"))
             if prediction_id is None:
                 plans.append(_plan_without_id(entry, item.get("features", MISSING), ground_truth))
@@ -487,12 +506,21 @@ def _check_learnable(entry: ModelEntry, plan: _Plan) -> RhythmicError | None:
 
 
 def _plan_without_id(entry: ModelEntry, features: Any, ground_truth: Any) -> _Plan:
+    if (features is MISSING or features is None) and entry.flavor.learn_style == "forecast":
+        features = {}  # a series without exogenous features
     if features is MISSING or features is None:
         raise InvalidInput("send either the id given to predict, or the features", field="features")
     features = _clean_features(features)
+    flavored.check_features(entry, features)
     with entry.lock:
         replica = entry.answering(None)
-        prediction = _predict_with(entry, replica, features)
+        try:
+            prediction = _predict_with(entry, replica, features)
+        except RhythmicError:
+            if entry.flavor.learn_style != "forecast":
+                raise
+            # A forecaster that cannot forecast yet (HoltWinters before its first season) still learns.
+            prediction = None
         shadow = _shadow_predictions(entry, replica.version_id, features)
     return _Plan(replica.version_id, replica.number, None, features, ground_truth, prediction, None, shadow)
 
@@ -562,6 +590,13 @@ def metrics(*, model: str, version: int | None = None) -> dict:
             "metrics": replica.metrics.values(),
             "labels": label_coverage(labelled=entry.pending_labelled, expired=entry.pending_expired),
         }
+
+
+def rank(*, model: str, user: Any, items: Any, context: Any = None) -> flavored.Ranking:
+    """A recommendation model's ``items`` for ``user``, best first (river's ``rank``), by the answering version."""
+    if isinstance(context, dict | list):
+        _check_numbers(context, "context")
+    return flavored.rank(model=model, user=user, items=items, context=context, served=_served)
 
 
 def label_coverage(*, labelled: int, expired: int) -> dict:

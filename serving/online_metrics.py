@@ -32,19 +32,21 @@ class OnlineMetrics:
     def __init__(self, flavor: Flavor):
         self.metrics = [getattr(river_metrics, name)() for name in flavor.metrics]
         self.n_folded = 0
-        self.regression = flavor.name == "regression"
+        # Ratings are numbers: their error is the absolute one, as for regression.
+        self.regression = flavor.name in ("regression", "recommendation")
         # An anomaly score has no error against a label: drift is watched for the supervised flavors.
         self.detector = None if flavor.name == "anomaly" else getattr(river_drift, settings.RHYTHMIC_DRIFT_DETECTOR)()
         self.n_drifts = 0
 
-    def fold(self, ground_truth: Any, prediction: Any, *, seq: int | None = None) -> bool:
+    def fold(self, ground_truth: Any, prediction: Any, *, seq: int | None = None, features: Any = None) -> bool:
         """Fold one labelled prediction, all metrics or none; True when the error stream just drifted.
 
         Never raises. The fold is skipped as a whole (and counted in ``n_skipped``) when a number in it is not
         finite, when the regression error squared would not be (RMSE would raise OverflowError), when a metric
         raises, or when a metric's value turns non-finite: the metrics already updated are reverted. Every
         replica folds the same entries from the same state, so they all skip the same ones. ``seq`` (the log
-        entry) is for the warning."""
+        entry) is for the warning; ``features`` (the entry's) are for the flavors that score on them
+        (serving.flavor_metrics)."""
         if ground_truth is None or prediction is None or prediction == {}:
             return False
         try:

@@ -18,9 +18,10 @@ from django.conf import settings
 from catalogue import artifacts
 from catalogue.errors import Conflict, NotFound, UnknownModel
 from catalogue.flavors import Flavor, get_flavor
-from catalogue.models import ModelVersion
+from catalogue.models import MLModel, ModelVersion
 from serving import log, observers
 from serving.codec import decode_prediction
+from serving.flavor_metrics import new_metrics
 from serving.online_metrics import OnlineMetrics
 
 logger = logging.getLogger(__name__)
@@ -50,7 +51,9 @@ class Replica:
         replica, applying the same entries from the same state, reaches the same outcome."""
         drifted = False
         try:
-            drifted = self.metrics.fold(event.ground_truth, decode_prediction(event.prediction), seq=event.seq)
+            drifted = self.metrics.fold(
+                event.ground_truth, decode_prediction(event.prediction), seq=event.seq, features=event.features
+            )
         except Exception:  # fold guards itself; a stored prediction it cannot even decode lands here
             self.metrics.n_skipped += 1
             logger.exception("learn #%s could not be folded into the metrics of version %s", event.seq, self.version_id)
@@ -79,6 +82,12 @@ class ModelEntry:
         self.lock = threading.RLock()
         self.model_id = head.model_id
         self.flavor: Flavor = get_flavor(head.flavor)
+        #: The model's creation options (a forecaster's metrics horizon): fixed for its life, read once.
+        self.options: dict = (
+            MLModel.objects.filter(pk=head.model_id).values_list("options", flat=True).first() or {}
+            if self.flavor.options
+            else {}
+        )
         self.production_version_id = head.production_version_id
         self.location = head.location
         # No replica is loaded yet, so nothing is behind: replicas replay up to this point when they load.
@@ -218,7 +227,7 @@ class ModelEntry:
             base, n_learned = checkpoint.seq, checkpoint.n_learned
         else:
             obj = artifacts.load_artifact(bytes(version.artifact), version.format)
-            metrics, base, n_learned = OnlineMetrics(self.flavor), 0, 0
+            metrics, base, n_learned = new_metrics(self.flavor, obj=obj, options=self.options), 0, 0
         replica = Replica(
             version_id=version_id,
             number=version.number,

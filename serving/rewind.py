@@ -16,9 +16,9 @@ from catalogue.errors import Conflict, InvalidInput
 from catalogue.flavors import get_flavor
 from catalogue.models import MLModel, ModelVersion
 from serving import log
+from serving.flavor_metrics import new_metrics
 from serving.inference import metrics
 from serving.models import Checkpoint, LearnEvent, Rewind, ShadowPrediction, VersionSkip
-from serving.online_metrics import OnlineMetrics
 from serving.replicas import Replica
 
 MAX_SKIP = 10_000  # seqs in one skip list
@@ -202,7 +202,7 @@ def rebuild(*, model: MLModel, version: ModelVersion, skips: log.Skips, point: i
     else:
         stored = ModelVersion.objects.only("artifact", "format").get(pk=version.pk)
         obj = artifacts.load_artifact(bytes(stored.artifact), stored.format)
-        state, base, n_learned = OnlineMetrics(flavor), 0, 0
+        state, base, n_learned = new_metrics(flavor, obj=obj, options=model.options), 0, 0
     replica = Replica(
         version_id=version.pk,
         number=version.number,

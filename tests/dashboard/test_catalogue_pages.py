@@ -287,3 +287,16 @@ def test_pages_of_an_unknown_model_answer_404(maintainer_web, route):
     # then
     assert response.status_code == 404
     assert "no model named &#x27;nope&#x27;" in response.content.decode()
+
+
+def test_a_forecasting_model_is_created_with_its_metrics_horizon(maintainer_web):
+    response = maintainer_web.post(CREATE, {"name": "sales", "flavor": "forecasting", "horizon": "6"})
+    assert response.status_code == 302
+    assert MLModel.objects.get(name="sales").options == {"horizon": 6}
+
+
+def test_a_horizon_on_another_flavor_is_refused_on_the_form(maintainer_web):
+    response = maintainer_web.post(CREATE, {"name": "churn", "flavor": "binary", "horizon": "6"})
+    assert response.status_code == 400
+    assert "takes none" in response.content.decode()
+    assert not MLModel.objects.filter(name="churn").exists()
