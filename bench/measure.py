@@ -64,13 +64,13 @@ def server_cpu(pid: int) -> float:
     return total
 
 
-def pairs(client, routes: tuple[str, str], extra: dict, data, offset) -> tuple[float, list[float], list[float]]:
-    """predict(id) + learn(id) per example through ``client``: (seconds, predict times, learn times)."""
+def pairs(client, routes: tuple[str, str], extra: dict, data, offset: int) -> tuple[float, list[float], list[float]]:
+    """predict(id) + learn(id) per example, ids from ``offset`` on, through ``client``: (seconds, predict times, learn
+    times). ``client`` is anything with ``post(path, body)``; ``extra`` goes into every body (chantilly's model)."""
     predict_route, learn_route = routes
     predict_times, learn_times = [], []
     started = time.perf_counter()
-    for i, (x, y) in enumerate(data):
-        key = f"{offset}-{i}"
+    for key, (x, y) in enumerate(data, offset):
         t0 = time.perf_counter()
         client.post(predict_route, {**extra, "features": x, "id": key})
         t1 = time.perf_counter()

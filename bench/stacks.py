@@ -39,14 +39,14 @@ def main() -> None:
             url = servers[stack][0]
             clients[stack] = CLIENTS[args.client](url, {"Authorization": f"Token {token}"})
             routes = (f"/api/v1/models/{name}/predict", f"/api/v1/models/{name}/learn")
-            pairs(clients[stack], routes, {}, data[:30], "warm")
+            pairs(clients[stack], routes, {}, data[:30], -100_000)
         for round_number in range(args.rounds):
             order = stacks[round_number % len(stacks) :] + stacks[: round_number % len(stacks)]
             for stack in order:
                 name = names[stacks.index(stack)]
                 routes = (f"/api/v1/models/{name}/predict", f"/api/v1/models/{name}/learn")
                 cpu = server_cpu(servers[stack][1].pid)
-                seconds, predict_times, _ = pairs(clients[stack], routes, {}, data, round_number)
+                seconds, predict_times, _ = pairs(clients[stack], routes, {}, data, round_number * len(data))
                 figure = figures[stack]
                 figure["cpu"].append((server_cpu(servers[stack][1].pid) - cpu) / args.pairs)
                 figure["rates"].append(args.pairs / seconds)
