@@ -191,9 +191,28 @@ wsgi_threads = limit_body(WsgiThreads(wsgi_application, THREADS))
 sockets = limit_messages(asgi_application, settings.RHYTHMIC_WS_MAX_FRAME_BYTES)
 
 
+async def _stream(scope, receive, send) -> None:
+    """An event stream; when the server stops (Ctrl-C) and cancels it, it ends its response instead of raising."""
+    started = False
+
+    async def tracked(message) -> None:
+        nonlocal started
+        started = started or message["type"] == "http.response.start"
+        await send(message)
+
+    try:
+        await sockets(scope, receive, tracked)
+    except asyncio.CancelledError:
+        if not started:
+            raise
+        await send({"type": "http.response.body", "body": b""})  # uvicorn logged a traceback per open stream
+
+
 async def application(scope, receive, send):
     kind = scope["type"]
-    if kind == "http" and not scope["path"].startswith(ASGI_PREFIXES):
+    if kind == "http":
+        if scope["path"].startswith(ASGI_PREFIXES):
+            return await _stream(scope, receive, send)
         broadcaster.bind_loop(asyncio.get_running_loop())  # live events go out on this loop, to its listeners
         return await wsgi_threads(scope, receive, send)
     if kind == "lifespan":
