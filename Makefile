@@ -13,7 +13,7 @@ help:
 	@echo "make lint    ruff check, ruff format --check and lint-imports only"
 	@echo "make format  ruff format and ruff check --fix"
 	@echo "make topology  production topology on HOST:PORT: nginx -> gunicorn (REST) + daphne (WebSockets), Celery worker and beat (Postgres + Redis)"
-	@echo "make bench   every benchmark with its baseline, embedded (BENCH_ARGS='--database-url postgres://...' for Postgres; see bench/README.md)"
+	@echo "make bench   every benchmark with its baseline, embedded (chantilly.py prints issue 15's targets; BENCH_ARGS='--database-url postgres://...' for Postgres; see bench/README.md)"
 
 run:
 	@scripts/run.sh
@@ -52,3 +52,4 @@ bench: setup-dev
 	.venv/bin/python bench/lifecycle.py $(BENCH_ARGS)
 	.venv/bin/python bench/websocket.py $(BENCH_ARGS)
 	.venv/bin/python bench/chantilly.py $(BENCH_ARGS)
+	.venv/bin/python bench/stacks.py --rounds 3

@@ -1,5 +1,4 @@
-"""Token authentication with a short cache of the user and their permissions (Django's cache alias "tokens",
-in process memory by default).
+"""Token authentication with a short cache of the user and their permissions, in process memory.
 
 Looking up the token and the user's permissions cost three queries, two thirds of a predict request.
 A token revoked here stops working at once in this process (a signal evicts it) and within
@@ -7,11 +6,13 @@ RHYTHMIC_AUTH_CACHE_SECONDS in the others. A bad token counts against its client
 RHYTHMIC_THROTTLE_FAILED_AUTH (api/throttling.py); past it, tokens from there are refused unchecked.
 """
 
+import copy
 import hashlib
+import threading
+import time
 
 from django.conf import settings
 from django.contrib.auth.models import Group, User
-from django.core.cache import caches
 from django.db.models.signals import m2m_changed, post_delete, post_save
 from django.dispatch import receiver
 from rest_framework.authentication import TokenAuthentication, get_authorization_header
@@ -20,11 +21,52 @@ from rest_framework.exceptions import AuthenticationFailed
 
 from api.throttling import FailedAuthThrottle
 
-CACHE = "tokens"
+#: At most this many checked tokens are kept; past it the expired ones go, then all (a flood of distinct tokens).
+MAX_ENTRIES = 10_000
 
 
-def _cache():
-    return caches[CACHE]
+class _Checked:
+    """Tokens checked recently: digest -> (expiry on the monotonic clock, user, token), shared by the threads.
+
+    A dict, not Django's local-memory cache: that one pickles each value, and unpickling the user on every request
+    cost more than the rest of the authentication. Each hit gets its own shallow copy of the user (its
+    permission caches included), so a request that sets an attribute on it does not change another's."""
+
+    def __init__(self) -> None:
+        self._entries: dict[str, tuple[float, User, Token]] = {}
+        self._lock = threading.Lock()
+
+    def get(self, digest: str):
+        entry = self._entries.get(digest)
+        if entry is None:
+            return None
+        expires, user, token = entry
+        if expires < time.monotonic():
+            self._entries.pop(digest, None)
+            return None
+        return copy.copy(user), token
+
+    def set(self, digest: str, user, token, ttl: float) -> None:
+        with self._lock:
+            if len(self._entries) >= MAX_ENTRIES:
+                now = time.monotonic()
+                self._entries = {key: entry for key, entry in self._entries.items() if entry[0] >= now}
+                if len(self._entries) >= MAX_ENTRIES:
+                    self._entries = {}
+            self._entries[digest] = (time.monotonic() + ttl, user, token)
+
+    def delete(self, digest: str) -> None:
+        self._entries.pop(digest, None)
+
+    def clear(self) -> None:
+        self._entries = {}
+
+
+_checked = _Checked()
+
+
+def _cache() -> _Checked:
+    return _checked
 
 
 def _cache_key(key: str) -> str:
@@ -69,7 +111,7 @@ class CachedTokenAuthentication(TokenAuthentication):
         ttl = settings.RHYTHMIC_AUTH_CACHE_SECONDS
         if ttl > 0:
             user.get_all_permissions()  # fills the user's permission caches once, for every cached request
-            _cache().set(_cache_key(key), (user, token), timeout=ttl)
+            _cache().set(_cache_key(key), user, token, ttl)
         return user, token
 
 

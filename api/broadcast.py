@@ -81,6 +81,9 @@ class Broadcaster:
 
     def publish(self, event: dict, *, model: str | None = None, sample: bool = True) -> None:
         """Queue an event for ``events`` and ``events.<model>``. Never blocks, never raises."""
+        groups = [ALL_EVENTS, events_group(model)] if model else [ALL_EVENTS]
+        if self._unheard(groups):
+            return
         with self._lock:
             if sample and model and not self._admit(model, event):
                 return
@@ -91,7 +94,7 @@ class Broadcaster:
             # Wake the loop only when the queue was empty: a drain takes everything queued while it runs,
             # and waking the loop per event would cost a system call per predict.
             wake = not self._queue
-            self._queue.append(([ALL_EVENTS, events_group(model)] if model else [ALL_EVENTS], event))
+            self._queue.append((groups, event))
         if wake:
             self._wake()
 
@@ -99,6 +102,8 @@ class Broadcaster:
         """Merge into the model's pending metrics push; sent at most once per RHYTHMIC_METRICS_PUSH_SECONDS.
 
         Versions are merged, so a version that learned earlier in the interval is still in the push."""
+        if self._unheard([metrics_group(model)]):
+            return
         with self._lock:
             pending = self._metrics.get(model)
             if pending is not None and "versions" in pending and "versions" in payload:
@@ -107,6 +112,18 @@ class Broadcaster:
             self._metrics[model] = payload
         if pending is None:
             self._wake()
+
+    def _unheard(self, groups: list[str]) -> bool:
+        """True when the channel layer is this process's in-memory one and no listener has joined ``groups``.
+
+        Then an event reaches nobody: it is not queued, and the server's loop is not woken for it (under
+        `make run`, a drain per event took the GIL from the request threads). A Redis layer may have listeners
+        in other processes: every event is sent."""
+        layer = get_channel_layer()
+        members = getattr(layer, "groups", None)
+        if not isinstance(members, dict) or "Redis" in type(layer).__name__:
+            return False
+        return not any(members.get(group) for group in groups)
 
     def _admit(self, model: str, event: dict) -> bool:
         """Rate-limit per model per second; the first event after a skip carries the count."""

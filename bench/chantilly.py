@@ -5,8 +5,12 @@
 chantilly is installed from PyPI into its own virtualenv (var/chantilly-venv, once) with the same river and
 dill as Rhythmic, and served the way its README says (`chantilly run`: Flask's threaded server, shelve
 storage), through a launcher that sets ``river.metrics.Metric`` (gone from current river) before importing
-it. Rhythmic runs embedded (SQLite) under gunicorn, 1 worker. One keep-alive client sends predict(id) +
-learn(id) pairs to each. Exits with status 3 and the reason when chantilly cannot be installed.
+it. Rhythmic is what `make run` starts (scripts/run.sh, the README's defaults: SQLite, DEBUG on), or
+``--stack gunicorn``. Both run at once; one keep-alive client at a time sends predict(id) + learn(id) pairs,
+in rounds that alternate the two servers (A, B, B, A...), through requests and through http.client. Server CPU
+is user + sys of every process of each server (psutil). Then the floor (a trivial view on the same stack, river
+in-process), predict without id, and every target of issue 15 with its baseline from this run.
+Exits with status 3 and the reason when chantilly cannot be installed.
 """
 
 import argparse
@@ -15,7 +19,20 @@ import sys
 import tempfile
 import time
 
-from common import ROOT, LightClient, describe, environment, free_port, prepare_elsewhere, rate, server, stop, stream
+from common import (
+    ROOT,
+    describe,
+    environment,
+    free_port,
+    percentile,
+    prepare_elsewhere,
+    rate,
+    river_floor,
+    server_process,
+    stop,
+    stream,
+)
+from measure import CLIENTS, gets, load, median, pairs, predicts, server_cpu
 
 VENV = ROOT / "var" / "chantilly-venv"
 PINS = ["chantilly==0.3.0", "river==0.26.1", "dill==0.4.1"]
@@ -85,84 +102,122 @@ def setup_chantilly(url: str) -> None:
     requests.post(f"{url}/api/model/bench", data=dill.dumps(new_model())).raise_for_status()
 
 
-def pairs(client, routes: tuple[str, str], extra: dict, data, offset: int) -> tuple[float, list[float], list[float]]:
-    """predict(id) + learn(id) per example through ``client`` (anything with ``post(path, body)``)."""
-    predict_route, learn_route = routes
-    predict_times, learn_times = [], []
-    started = time.perf_counter()
-    for i, (x, y) in enumerate(data, offset):
-        t0 = time.perf_counter()
-        client.post(predict_route, {**extra, "features": x, "id": i})
-        t1 = time.perf_counter()
-        client.post(learn_route, {**extra, "id": i, "ground_truth": y})
-        learn_times.append(time.perf_counter() - t1)
-        predict_times.append(t1 - t0)
-    return time.perf_counter() - started, predict_times, learn_times
-
-
-class RequestsClient:
-    """The same calls through requests, the client most Python users have."""
-
-    def __init__(self, url: str, headers: dict | None = None) -> None:
-        import requests
-
-        self.url = url
-        self.session = requests.Session()
-        self.session.headers.update(headers or {})
-
-    def post(self, path: str, body: dict) -> dict:
-        response = self.session.post(self.url + path, json=body)
-        response.raise_for_status()
-        return response.json()
-
-
-CLIENTS = {"requests": RequestsClient, "http.client": LightClient}
 CHANTILLY = ("/api/predict", "/api/learn")
 RHYTHMIC = ("/api/v1/models/bench/predict", "/api/v1/models/bench/learn")
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--pairs", type=int, default=1000)
+    parser.add_argument("--pairs", type=int, default=500, help="pairs per round, per client, per server")
+    parser.add_argument("--rounds", type=int, default=4)
+    parser.add_argument("--stack", default="run", help="Rhythmic's server: run (what make run starts) or gunicorn")
     parser.add_argument("--database-url", default="", help="Rhythmic's database (default: embedded SQLite)")
     args = parser.parse_args()
 
     python = ensure_venv()
     data = stream(args.pairs)
-    print(f"# chantilly 0.3.0 vs Rhythmic: {args.pairs} predict(id)+learn(id) pairs, one keep-alive client")
-
-    results: dict[tuple[str, str], tuple] = {}
-    process, url = start_chantilly(python, tempfile.mkdtemp(prefix="chantilly-bench-"))
-    try:
-        setup_chantilly(url)
-        for offset, (name, client) in enumerate(CLIENTS.items()):
-            session = client(url)
-            pairs(session, CHANTILLY, {"model": "bench"}, data[:20], -1000 * (offset + 1))  # warm-up
-            results["chantilly", name] = pairs(session, CHANTILLY, {"model": "bench"}, data, offset * len(data))
-    finally:
-        stop(process)
-
+    river_seconds, _ = river_floor(data)
     env = environment(args.database_url)
+    if args.stack == "run":
+        env.pop("DJANGO_DEBUG")  # the README's defaults, as a newcomer runs it
     token = prepare_elsewhere(env, ["bench"])
     where = "postgres" if args.database_url else "sqlite"
-    with server(env, "gunicorn") as url:
-        for offset, (name, client) in enumerate(CLIENTS.items()):
-            session = client(url, {"Authorization": f"Token {token}"})
-            pairs(session, RHYTHMIC, {}, data[:20], -1000 * (offset + 1))
-            results["rhythmic", name] = pairs(session, RHYTHMIC, {}, data, offset * len(data))
+    label = f"Rhythmic ({'make run' if args.stack == 'run' else args.stack}, {where})"
+    print(f"# chantilly 0.3.0 vs {label}: {args.pairs} predict(id)+learn(id) pairs x {args.rounds} rounds per client,")
+    print(f"# one keep-alive client, the two servers interleaved; {load()}")
+    print(rate("river in-process (floor)", args.pairs, river_seconds * args.pairs))
+
+    results = {(side, name): Figures() for side in ("chantilly", "rhythmic") for name in CLIENTS}
+    chantilly, chantilly_url = start_chantilly(python, tempfile.mkdtemp(prefix="chantilly-bench-"))
+    try:
+        setup_chantilly(chantilly_url)
+        with server_process(env, args.stack) as (url, rhythmic):
+            sides = {
+                "chantilly": (chantilly.pid, CHANTILLY, {"model": "bench"}, {}, chantilly_url),
+                "rhythmic": (rhythmic.pid, RHYTHMIC, {}, {"Authorization": f"Token {token}"}, url),
+            }
+            clients = {}
+            for side, (_, routes, extra, headers, base) in sides.items():
+                for name, client in CLIENTS.items():
+                    clients[side, name] = client(base, headers)
+                    pairs(clients[side, name], routes, extra, data[:20], -1_000_000)  # warm-up
+            for number in range(args.rounds):
+                for name in CLIENTS:
+                    order = ["chantilly", "rhythmic"] if number % 2 == 0 else ["rhythmic", "chantilly"]
+                    for side in order:
+                        pid, routes, extra, _, _ = sides[side]
+                        offset = (number * len(CLIENTS) + list(CLIENTS).index(name)) * len(data)
+                        before = server_cpu(pid)
+                        seconds, predict_times, learn_times = pairs(clients[side, name], routes, extra, data, offset)
+                        results[side, name].add(seconds, server_cpu(pid) - before, predict_times, learn_times)
+            floor = gets(clients["rhythmic", "http.client"], "/livez", args.pairs * 2)
+            without_id = [
+                predicts(clients["rhythmic", "http.client"], RHYTHMIC[0], {}, data) for _ in range(args.rounds)
+            ]
+    finally:
+        stop(chantilly)
 
     for name in CLIENTS:
         print(f"## client: {name}")
-        for server_name, label in (
-            ("chantilly", "chantilly 0.3.0 (flask, shelve)"),
-            ("rhythmic", f"Rhythmic (gunicorn x1, {where})"),
-        ):
-            seconds, predict_times, learn_times = results[server_name, name]
-            print(rate(label, args.pairs, seconds))
-            print(describe(f"  {server_name} predict", predict_times))
-            print(describe(f"  {server_name} learn", learn_times))
-        ratio = results["chantilly", name][0] / results["rhythmic", name][0]
+        for side, title in (("chantilly", "chantilly 0.3.0 (flask, shelve)"), ("rhythmic", label)):
+            print(results[side, name].report(title, args.pairs))
+        ratio = results["rhythmic", name].rate(args.pairs) / results["chantilly", name].rate(args.pairs)
         print(f"ratio ({name}): Rhythmic / chantilly = {ratio:.2f}x pairs/s")
+    floor_p50 = percentile(floor, 0.5)
+    without_id_rate = args.pairs / median(without_id)
+    print(describe(f"{label}: trivial view /livez (floor)", floor), f"{len(floor) / sum(floor):8.0f} req/s")
+    print(rate(f"{label}: predict without id", args.pairs, median(without_id), "req/s"))
+
+    ours, theirs = results["rhythmic", "requests"], results["chantilly", "requests"]
+    light, light_theirs = results["rhythmic", "http.client"], results["chantilly", "http.client"]
+    predict_p50 = percentile(light.predict, 0.5)
+    rows = [
+        ("pairs/s, requests >= 2x chantilly", ours.rate(args.pairs), theirs.rate(args.pairs), 2.0, True),
+        ("pairs/s, http.client >= 4x chantilly", light.rate(args.pairs), light_theirs.rate(args.pairs), 4.0, True),
+        ("server CPU ms/pair, requests <= 1/4", ours.cpu_ms(), theirs.cpu_ms(), 0.25, False),
+        ("server CPU ms/pair, http.client <= 1/4", light.cpu_ms(), light_theirs.cpu_ms(), 0.25, False),
+        ("predict p99 ms, requests <= 5", percentile(ours.predict, 0.99) * 1000, 5.0, 1.0, False),
+        ("predict p99 ms, http.client <= 5", percentile(light.predict, 0.99) * 1000, 5.0, 1.0, False),
+        ("predict p50 / trivial view p50 <= 1.5", predict_p50 * 1000, floor_p50 * 1000, 1.5, False),
+        ("predict without id req/s >= 1500", without_id_rate, 1500.0, 1.0, True),
+    ]
+    print(f"## targets ({load()})")
+    print(f"{'target':<42} {'figure':>9} {'baseline':>9} {'ratio':>7}  met")
+    for title, figure, baseline, bound, higher in rows:
+        ratio = figure / baseline
+        met = ratio >= bound if higher else ratio <= bound
+        print(f"{title:<42} {figure:9.2f} {baseline:9.2f} {ratio:7.2f}  {'yes' if met else 'NO'}")
+
+
+class Figures:
+    """One server and client's rounds: medians of the rates and of the CPU per pair, all the latencies."""
+
+    def __init__(self) -> None:
+        self.seconds: list[float] = []
+        self.cpu: list[float] = []
+        self.predict: list[float] = []
+        self.learn: list[float] = []
+
+    def add(self, seconds: float, cpu: float, predict_times: list[float], learn_times: list[float]) -> None:
+        self.seconds.append(seconds)
+        self.cpu.append(cpu / len(predict_times))
+        self.predict += predict_times
+        self.learn += learn_times
+
+    def rate(self, count: int) -> float:
+        return count / median(self.seconds)
+
+    def cpu_ms(self) -> float:
+        return median(self.cpu) * 1000
+
+    def report(self, title: str, count: int) -> str:
+        return "\n".join(
+            [
+                f"{title:<36} {self.rate(count):10.0f} pairs/s   server CPU {self.cpu_ms():6.2f} ms/pair",
+                describe("  predict", self.predict),
+                describe("  learn", self.learn),
+            ]
+        )
 
 
 if __name__ == "__main__":

@@ -137,6 +137,8 @@ def free_port() -> int:
         return sock.getsockname()[1]
 
 
+GRANIAN = [sys.executable, "-m", "granian", "--host", "127.0.0.1", "--log-level", "warning", "--no-access-log"]
+
 SERVERS = {
     "gunicorn": lambda port, workers: [
         sys.executable,
@@ -164,6 +166,56 @@ SERVERS = {
         "rhythmic.asgi:application",
     ],
     "topology": lambda port, workers: ["bash", str(ROOT / "scripts" / "topology.sh")],
+    # What `make run` starts (scripts/run.sh): granian, ASGI, rhythmic.onesite (WSGI threads + Channels).
+    "run": lambda port, workers: ["bash", str(ROOT / "scripts" / "run.sh")],
+    # The candidates it was chosen from (bench/stacks.py).
+    "granian-onesite": lambda port, workers: [
+        *GRANIAN,
+        "--interface",
+        "asgi",
+        "--port",
+        str(port),
+        "rhythmic.onesite:application",
+    ],
+    "granian-wsgi": lambda port, workers: [
+        *GRANIAN,
+        "--interface",
+        "wsgi",
+        "--blocking-threads",
+        "1",
+        "--port",
+        str(port),
+        "rhythmic.wsgi:application",
+    ],
+    "granian-asgi": lambda port, workers: [
+        *GRANIAN,
+        "--interface",
+        "asgi",
+        "--port",
+        str(port),
+        "rhythmic.asgi:application",
+    ],
+    "uvicorn-onesite": lambda port, workers: [
+        sys.executable,
+        "-m",
+        "uvicorn",
+        "--port",
+        str(port),
+        "--log-level",
+        "warning",
+        "--no-access-log",
+        "rhythmic.onesite:application",
+    ],
+    "daphne-onesite": lambda port, workers: [
+        sys.executable,
+        "-m",
+        "daphne",
+        "-b",
+        "127.0.0.1",
+        "-p",
+        str(port),
+        "rhythmic.onesite:application",
+    ],
 }
 
 
@@ -196,7 +248,7 @@ def server_process(
 ) -> Iterator[tuple[str, subprocess.Popen]]:
     """server(), yielding the process too (for a bench that reads the server's own CPU time)."""
     port = port or free_port()
-    extra = {"PORT": str(port), "WEB_CONCURRENCY": str(workers)}
+    extra = {"HOST": "127.0.0.1", "PORT": str(port), "WEB_CONCURRENCY": str(workers)}
     if kind == "topology":
         extra.update(WSGI_PORT=str(free_port()), ASGI_PORT=str(free_port()))
     log = tempfile.NamedTemporaryFile(prefix=f"rhythmic-bench-{kind}-", suffix=".log", delete=False)  # noqa: SIM115 - open while the server runs
@@ -211,7 +263,7 @@ def server_process(
     url = f"http://127.0.0.1:{port}"
     try:
         try:
-            wait_ready(url, process, timeout=120 if kind == "topology" else 60)
+            wait_ready(url, process, timeout=120 if kind in ("topology", "run") else 60)
         except SystemExit as exc:
             raise SystemExit(f"{exc}; its log ({log.name}) ends with:\n{Path(log.name).read_text()[-3000:]}") from None
         yield url, process

@@ -3,10 +3,10 @@
     .venv/bin/python bench/http_pairs.py [--pairs 1000] [--clients 4]
         [--database-url postgres://postgres@127.0.0.1:5432/bench]   # also runs the production topology
 
-Embedded: the single process `make run` starts (daphne, SQLite), and one gunicorn worker on the same
-database. Production topology (with a Postgres --database-url and nginx installed): scripts/topology.sh,
-nginx in front of WEB_CONCURRENCY gunicorn workers and daphne, Celery worker and beat. Each client
-streams the same data into its own model; every prediction is checked against river in-process.
+Embedded: the server `make run` starts (scripts/run.sh: uvicorn with rhythmic/onesite.py, SQLite), and one
+gunicorn worker on the same database. Production topology (with a Postgres --database-url and nginx
+installed): scripts/topology.sh, nginx in front of WEB_CONCURRENCY gunicorn workers and daphne, Celery worker
+and beat. Each client streams the same data into its own model; every prediction is checked against river in-process.
 """
 
 import argparse
@@ -62,10 +62,10 @@ def main() -> None:
 
     embedded = environment()
     token = prepare_elsewhere(embedded, models)
-    for kind in ("daphne", "gunicorn"):
+    for kind, label in (("run", "make run"), ("gunicorn", "gunicorn x1")):
         token = prepare_elsewhere(embedded, models)  # fresh models: every run starts from the same state
         with server(embedded, kind) as url:
-            run(f"embedded sqlite, {kind} x1", url, token, models, data, reference, args.clients)
+            run(f"embedded sqlite, {label}", url, token, models, data, reference, args.clients)
 
     if not args.database_url.startswith("postgres"):
         print("production topology: skipped (give --database-url postgres://... to run it)")

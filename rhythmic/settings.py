@@ -167,17 +167,10 @@ if REDIS_URL:
 else:
     CHANNEL_LAYERS = {"default": {"BACKEND": "channels.layers.InMemoryChannelLayer"}}
 
-# "throttle" holds throttle counts; Redis makes them shared by every server process. "tokens" holds the tokens
-# this process checked (api/authentication.py), in process memory: a Redis round trip per request would cost
-# more than the queries it saves.
-CACHES = {
-    "default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"},
-    "tokens": {
-        "BACKEND": "django.core.cache.backends.locmem.LocMemCache",
-        "LOCATION": "tokens",
-        "OPTIONS": {"MAX_ENTRIES": 10_000},
-    },
-}
+# "throttle" holds throttle counts; Redis makes them shared by every server process. Checked tokens are kept in
+# process memory by api/authentication.py itself: a Redis round trip per request would cost more than the queries
+# it saves.
+CACHES = {"default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"}}
 if REDIS_URL:
     CACHES["throttle"] = {
         "BACKEND": "django.core.cache.backends.redis.RedisCache",

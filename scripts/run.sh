@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
-# `make run`: set up, migrate, bootstrap the demo user, then serve on HOST:PORT with daphne
-# (plus a Celery worker when a broker is configured). Ctrl-C stops everything it started.
+# `make run`: set up, migrate, bootstrap the demo user, then serve on HOST:PORT (python -m rhythmic.serve: uvicorn
+# with rhythmic/onesite.py, HTTP on persistent WSGI threads, WebSockets and SSE on its event loop; bench/README.md
+# says why), plus a Celery worker when a broker is configured. Ctrl-C stops everything it started.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -44,7 +45,7 @@ else
 fi
 
 echo "==> serving on http://$HOST:$PORT/ (Ctrl-C to stop)"
-"$VENV/bin/daphne" -b "$HOST" -p "$PORT" rhythmic.asgi:application &
+HOST="$HOST" PORT="$PORT" "$PY" -m rhythmic.serve &
 pids+=($!)
 
 # Stop when any of them exits (or on Ctrl-C): a half-running system is worse than a stopped one.

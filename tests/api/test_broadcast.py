@@ -127,12 +127,28 @@ def test_deploy_and_validation_events_are_sent_after_commit(live, regressor_byte
 
 
 def test_a_coalesced_metrics_push_keeps_every_version_that_learned_in_the_interval():
-    # No loop to send on (in-memory layer, no server): look at the pending push itself.
+    # No loop to send on (in-memory layer, no server): look at the pending push itself, for a model listened to.
+    async_to_sync(get_channel_layer().group_add)("metrics.m", "listener.channel")
     broadcaster._metrics.clear()
     broadcaster._metrics["m"] = {"state_seq": 1, "versions": {"1": {"MAE": 1.0}}}
     broadcaster.publish_metrics("m", {"state_seq": 3, "versions": {"2": {"MAE": 0.5}}})
     assert broadcaster._metrics["m"]["state_seq"] == 3
     assert broadcaster._metrics["m"]["versions"] == {"1": {"MAE": 1.0}, "2": {"MAE": 0.5}}
+
+
+def test_an_event_nobody_listens_to_in_this_process_is_not_queued():
+    # Given the in-memory layer (make run's) and no listener of model m's metrics or events
+    layer = get_channel_layer()
+    if "Redis" in type(layer).__name__:
+        pytest.skip("a Redis layer may have listeners in other processes: every event is queued")
+    broadcaster._metrics.clear()
+    broadcaster._queue.clear()
+    # When a metrics push and an event are published
+    broadcaster.publish_metrics("m", {"state_seq": 1, "versions": {"1": {"MAE": 1.0}}})
+    broadcaster.publish({"type": "predict"}, model="m")
+    # Then neither is kept: nothing wakes the server's loop for them
+    assert "m" not in broadcaster._metrics
+    assert not broadcaster._queue
 
 
 def test_no_delivery_task_is_left_pending_once_the_queue_is_empty(live):

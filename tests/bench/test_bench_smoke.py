@@ -85,3 +85,8 @@ def test_the_chantilly_bench_prints_the_ratio():
     if out.returncode == UNAVAILABLE:
         pytest.skip(f"chantilly 0.3.0 could not be installed from PyPI: {out.stdout.strip()[-300:]}")
     assert_ran(out, "chantilly 0.3.0 (flask, shelve)", "ratio (requests): Rhythmic / chantilly", "ratio (http.client)")
+
+
+def test_the_stacks_bench_prints_each_stack_with_its_ratio():
+    out = run_bench("stacks.py", "--pairs", "10", "--rounds", "1", "--stacks", "uvicorn-onesite,granian-wsgi")
+    assert_ran(out, "uvicorn-onesite", "granian-wsgi", "per round pairs/s")

@@ -1,4 +1,7 @@
-"""Real daphne server processes sharing the test database (Postgres: SQLite's test database is in memory)."""
+"""Real server processes sharing the test database (Postgres: SQLite's test database is in memory).
+
+By default a server is what `make run` starts (``python -m rhythmic.serve``: uvicorn with rhythmic.onesite);
+``stack="daphne"`` or ``stack="gunicorn"`` start the production topology's ASGI or WSGI server instead."""
 
 import os
 import signal
@@ -33,20 +36,25 @@ def database_url() -> str:
 
 
 class Server:
-    """One `daphne rhythmic.asgi:application` process on its own port (``wsgi=True``: one gunicorn worker)."""
+    """One server process on its own port: `make run`'s (``stack="run"``), daphne, or one gunicorn worker."""
 
-    def __init__(self, env: dict, log_path: Path, *, wsgi: bool = False, ready_path: str = "/healthz"):
-        self.env = env
-        self.log_path = log_path
+    def __init__(
+        self, env: dict, log_path: Path, *, wsgi: bool = False, ready_path: str = "/healthz", stack: str = "run"
+    ):
         self.port = free_port()
+        self.env = {**env, "HOST": "127.0.0.1", "PORT": str(self.port)}
+        self.log_path = log_path
         self.url = f"http://127.0.0.1:{self.port}"
         self.process: subprocess.Popen | None = None
         self.ready_path = ready_path
-        if wsgi:
+        self.stack = "gunicorn" if wsgi else stack
+        if self.stack == "gunicorn":
             self.argv = ["gunicorn", "rhythmic.wsgi:application", "--bind", f"127.0.0.1:{self.port}", "--workers", "1"]
             self.argv += ["--worker-class", "gthread", "--threads", "1"]
-        else:
+        elif self.stack == "daphne":
             self.argv = ["daphne", "-b", "127.0.0.1", "-p", str(self.port), "rhythmic.asgi:application"]
+        else:
+            self.argv = ["rhythmic.serve"]
 
     def start(self, timeout: float = 30.0) -> "Server":
         log = self.log_path.open("ab")
@@ -65,7 +73,7 @@ class Server:
                 if requests.get(self.url + self.ready_path, timeout=5).status_code == 200:
                     return self
             except requests.RequestException:
-                time.sleep(0.05)  # nothing to await: the port opens when daphne is ready
+                time.sleep(0.05)  # nothing to await: the port opens when the server is ready
         raise RuntimeError(f"the server did not answer within {timeout} s:\n{self.log_path.read_text()[-3000:]}")
 
     def kill(self) -> None:
@@ -96,8 +104,8 @@ def start_server(transactional_db, tmp_path):
         "RHYTHMIC_LOG_LEVEL": "WARNING",
     }
 
-    def start(**extra_env: str) -> Server:
-        server = Server({**base_env, **extra_env}, tmp_path / f"server-{len(servers)}.log")
+    def start(stack: str = "run", **extra_env: str) -> Server:
+        server = Server({**base_env, **extra_env}, tmp_path / f"server-{len(servers)}.log", stack=stack)
         servers.append(server)
         return server.start()
 
@@ -108,7 +116,7 @@ def start_server(transactional_db, tmp_path):
 
 @pytest.fixture(scope="module")
 def sqlite_site(tmp_path_factory):
-    """(daphne on a freshly migrated SQLite file of its own, manage(*args) -> stdout on that database).
+    """(`make run`'s server on a freshly migrated SQLite file of its own, manage(*args) -> stdout on that database).
 
     For what needs a real server but no shared data (close frames, the README's examples as a new user runs
     them): it runs on either test database, and the module's tests share it."""

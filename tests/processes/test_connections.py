@@ -1,4 +1,5 @@
-"""A daphne process on Postgres reuses a few pooled connections instead of opening one per request."""
+"""A server process on Postgres reuses a few connections instead of opening one per request: daphne through its
+pool, `make run`'s server through its persistent WSGI threads."""
 
 import pytest
 from django.db import connection
@@ -16,11 +17,13 @@ def connections_of(application_name: str) -> int:
         return cursor.fetchone()[0]
 
 
-def test_sequential_requests_under_daphne_share_pooled_connections(start_server, api):
+@pytest.mark.parametrize("stack", ["daphne", "run"])
+def test_sequential_requests_share_a_few_connections(start_server, api, stack):
     # Django runs each ASGI request's sync code in a new thread: without the pool every request opened
-    # a connection of its own and left it open until the thread's objects were collected.
+    # a connection of its own and left it open until the thread's objects were collected. make run's
+    # server runs HTTP on persistent threads, each with one persistent connection.
     make_live()
-    server = start_server(PGAPPNAME=APP)  # libpq names the server's connections
+    server = start_server(stack, PGAPPNAME=APP)  # libpq names the server's connections
     for i in range(60):
         assert api.get(server.url + "/healthz").status_code == 200
         assert api.post(server.url + PREDICT, json={"features": {"x": float(i)}, "id": i}).status_code == 200

@@ -1,5 +1,6 @@
 """Size limits against real servers: a body over its route's cap is refused with 413 before it is read
-(daphne and gunicorn); a WebSocket message over RHYTHMIC_WS_MAX_FRAME_BYTES is closed with 1009 (daphne)."""
+(`make run`'s server, daphne and gunicorn); a WebSocket message over RHYTHMIC_WS_MAX_FRAME_BYTES is closed with
+1009 (`make run`'s server)."""
 
 import json
 import os
@@ -21,7 +22,7 @@ PREDICT = "/api/v1/models/limits/predict"
 UNSHARED = ("DATABASE_URL", "REDIS_URL", "CELERY_BROKER_URL")
 
 
-@pytest.fixture(params=["daphne", "gunicorn"])
+@pytest.fixture(params=["run", "daphne", "gunicorn"])
 def server(request, tmp_path):
     env = {key: value for key, value in os.environ.items() if key not in UNSHARED}
     env.update(
@@ -30,7 +31,7 @@ def server(request, tmp_path):
         RHYTHMIC_LOG_LEVEL="WARNING",
         RHYTHMIC_MAX_JSON_BYTES=str(JSON_CAP),
     )
-    started = Server(env, tmp_path / "server.log", wsgi=request.param == "gunicorn", ready_path="/livez")
+    started = Server(env, tmp_path / "server.log", stack=request.param, ready_path="/livez")
     started.start()
     yield started
     started.stop()
@@ -108,7 +109,7 @@ def test_an_upload_route_takes_a_body_over_the_json_cap(server):
     assert status == 401
 
 
-@pytest.mark.parametrize("server", ["daphne"], indirect=True)
+@pytest.mark.parametrize("server", ["run", "daphne"], indirect=True)
 def test_a_chunked_body_over_the_cap_is_refused_once_it_passes_the_cap(server):
     # Given a body without Content-Length whose first chunk already passes the cap
     head = f"POST {PREDICT} HTTP/1.1\nHost: 127.0.0.1\nContent-Type: application/json\nTransfer-Encoding: chunked\n"
@@ -124,7 +125,7 @@ FRAME_CAP = 2000
 
 @pytest.mark.django_db(transaction=True)
 def test_a_websocket_message_over_the_cap_is_closed_with_1009_and_a_reason(start_server, api):
-    # Given a streaming-inference socket on daphne with a small message cap
+    # Given a streaming-inference socket on make run's server with a small message cap
     make_live()
     server = start_server(RHYTHMIC_WS_MAX_FRAME_BYTES=str(FRAME_CAP))
     url = server.url.replace("http", "ws") + "/ws/models/live/infer/"
