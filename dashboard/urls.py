@@ -2,7 +2,15 @@
 
 from django.urls import path
 
-from dashboard import backtest_views, dataset_views, lifecycle_views, monitoring_views, pipeline_views, rewind_views, views
+from dashboard import (
+    backtest_views,
+    dataset_views,
+    lifecycle_views,
+    monitoring_views,
+    pipeline_views,
+    rewind_views,
+    views,
+)
 
 app_name = "dashboard"
 
