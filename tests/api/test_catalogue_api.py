@@ -492,7 +492,7 @@ def test_creating_a_model_with_bad_json_answers_400(maintainer_client):
         ({"flavor": "regression"}, "name", "required"),
         ({"name": ["taxi"], "flavor": "regression"}, "name", "must be a string"),
         ({"name": "Taxi Trips", "flavor": "regression"}, "name", "lowercase"),
-        ({"name": "taxi", "flavor": "clustering"}, "flavor", "must be one of"),
+        ({"name": "taxi", "flavor": "ranking"}, "flavor", "must be one of"),
         ({"name": "taxi", "flavor": "regression", "description": 5}, "description", "must be a string"),
         ({"name": "taxi", "flavor": "regression", "metadata": {"team": 7}}, "metadata", "object of strings"),
         ({"name": "taxi", "flavor": "regression", "metadata": ["team"]}, "metadata", "JSON object"),

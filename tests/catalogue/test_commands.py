@@ -86,8 +86,8 @@ def test_add_model_needs_a_flavor_to_create_a_model(artifact):
 
 
 def test_add_model_refuses_an_unknown_flavor(artifact):
-    with pytest.raises(CommandError, match="invalid choice: 'clustering'"):
-        run("add_model", str(artifact), "--name", "taxi", "--flavor", "clustering")
+    with pytest.raises(CommandError, match="invalid choice: 'ranking'"):
+        run("add_model", str(artifact), "--name", "taxi", "--flavor", "ranking")
 
 
 def test_add_model_refuses_a_flavor_that_differs_from_the_existing_model(artifact):
@@ -447,7 +447,7 @@ def test_deploy_without_promote_only_registers(config_dir):
         ('location = "eu-west"', 'location = "mars"', "no location named 'mars'"),
         ("promote = true", 'promote = "yes"', "deploy.promote must be true or false"),
         ("promote = true", "promte = true", "unknown key deploy.promte"),
-        ('flavor = "regression"', 'flavor = "clustering"', "model.flavor must be one of"),
+        ('flavor = "regression"', 'flavor = "ranking"', "model.flavor must be one of"),
         ('flavor = "regression"', "flavor = 3", "model.flavor must be a string"),
         ('format = "dill"', 'format = "zip"', "artifact.format must be one of"),
         ('team = "mobility"', "team = 1", "model.metadata must be a table of strings"),

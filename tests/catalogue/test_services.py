@@ -34,7 +34,7 @@ def test_model_create_uses_the_default_location():
     [
         ({"name": "Bad Name", "flavor": "regression"}, "name"),
         ({"name": "", "flavor": "regression"}, "name"),
-        ({"name": "ok", "flavor": "clustering"}, "flavor"),
+        ({"name": "ok", "flavor": "ranking"}, "flavor"),
         ({"name": "ok", "flavor": "regression", "metadata": {"a": 1}}, "metadata"),
         ({"name": "ok", "flavor": "regression", "metadata": ["a"]}, "metadata"),
         ({"name": "ok", "flavor": "regression", "location": "nowhere"}, "location"),
