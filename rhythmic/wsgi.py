@@ -1,8 +1,12 @@
-"""WSGI entry point (gunicorn or any WSGI server): the fastest path for the REST API."""
+"""WSGI entry point (gunicorn, or the threads of rhythmic/onesite.py): the fastest path for the REST API."""
 
 import os
 
-from django.core.wsgi import get_wsgi_application
+import django
 
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "rhythmic.settings")
-application = get_wsgi_application()
+django.setup(set_prefix=False)
+
+from rhythmic.handlers import WSGIApplication  # noqa: E402 - needs the settings above
+
+application = WSGIApplication()

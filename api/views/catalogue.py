@@ -16,11 +16,11 @@ from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_sche
 from rest_framework import status
 from rest_framework.exceptions import UnsupportedMediaType
 from rest_framework.generics import GenericAPIView
-from rest_framework.negotiation import DefaultContentNegotiation
 from rest_framework.permissions import IsAuthenticated
 from rest_framework.response import Response
 
 from api import serializers as s
+from api.negotiation import ContentNegotiation
 from api.parsers import JSONParser, MultiPartParser
 from api.permissions import ModelPermission, requires
 from catalogue import selectors, services
@@ -48,7 +48,7 @@ def errors(*codes: int) -> dict:
     return documented
 
 
-class NoFormatOverrideNegotiation(DefaultContentNegotiation):
+class NoFormatOverrideNegotiation(ContentNegotiation):
     """``?format=`` names an artifact's format here, not DRF's renderer override (which would answer 404)."""
 
     settings = SimpleNamespace(URL_FORMAT_OVERRIDE=None)
