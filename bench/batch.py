@@ -79,7 +79,7 @@ def main() -> None:
         predicting, learning = over_http(url, token, data, args.batch)
     print(rate("HTTP predict-many (gunicorn x1)", args.rows, predicting, "rows/s"))
     print(rate("HTTP learn-many (gunicorn x1)", args.rows, learning, "rows/s"))
-    prepare({key: os.environ.get(key, value) for key, value in env.items()}, [])  # this process's Django
+    prepare(env, [])  # this process's Django, on the database prepared above (env wins over the caller's)
     predicting, learning = core(data, args.batch)
     print(rate("core predict_many in-process", args.rows, predicting, "rows/s"))
     print(rate("core learn_many in-process", args.rows, learning, "rows/s"))
