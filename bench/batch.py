@@ -8,7 +8,6 @@ and the core one row at a time (predict + learn).
 """
 
 import argparse
-import os
 import time
 
 from common import core_pairs, environment, prepare, prepare_elsewhere, rate, river_floor, server, stream
