@@ -90,3 +90,8 @@ def test_the_chantilly_bench_prints_the_ratio():
 def test_the_stacks_bench_prints_each_stack_with_its_ratio():
     out = run_bench("stacks.py", "--pairs", "10", "--rounds", "1", "--stacks", "uvicorn-onesite,granian-wsgi")
     assert_ran(out, "uvicorn-onesite", "granian-wsgi", "per round pairs/s")
+
+
+def test_the_request_path_bench_prints_each_case_against_django_s_handler():
+    out = run_bench("request_path.py", "--pairs", "10", "--rounds", "2")
+    assert_ran(out, "Django's WSGIHandler, DEBUG on (baseline)", "rhythmic.wsgi, DEBUG on (make run)", "/livez (floor)")
