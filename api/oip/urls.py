@@ -1,7 +1,7 @@
 """Routes of the Open Inference Protocol under /v2/ (rhythmic/urls.py mounts this at v2/, and GET /v2 itself)."""
 
 from django.http import JsonResponse
-from django.urls import path, re_path
+from django.urls import path
 from django.views.decorators.csrf import csrf_exempt
 
 from api.oip import views
@@ -26,5 +26,5 @@ urlpatterns = [
     path(f"{version}", views.ModelMetadataView.as_view(), name="oip-version"),
     path(f"{version}/ready", views.ModelReadyView.as_view(), name="oip-version-ready"),
     path(f"{version}/infer", views.InferView.as_view(), name="oip-version-infer"),
-    re_path(r"^(?P<path>.*)$", not_found),
+    path("<path:path>", not_found),
 ]
