@@ -9,7 +9,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from catalogue.errors import Conflict, NotFound, RhythmicError
-from catalogue.models import MLModel, ModelVersion
+from catalogue.models import ModelVersion
 from serving import inference, log
 from serving.codec import encode_prediction
 from serving.process import current
@@ -40,8 +40,7 @@ def live(*, model: str, version: int | None = None) -> Live:
     row = found.values_list("number", "input_example").first() if found is not None else None
     if version is not None and row is None:
         raise NotFound(f"{model} has no version {version}", field="version")
-    flavor = MLModel.objects.filter(pk=entry.model_id).values_list("flavor", flat=True).first() or entry.flavor.name
-    return Live(model, flavor, versions, row[0] if row else None, row[1] if row else None)
+    return Live(model, entry.flavor.name, versions, row[0] if row else None, row[1] if row else None)
 
 
 def _live_replica(entry: ModelEntry, version: int) -> Replica:

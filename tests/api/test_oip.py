@@ -123,6 +123,14 @@ def test_batched_infer_equals_the_rest_predictions(maintainer_client, taxi):
     assert expected[0] != expected[1]  # the rows are not all predicted alike
 
 
+def test_infer_equals_the_same_river_model_in_process(maintainer_client, taxi):
+    # Given the deployed model's twin, the same river pipeline trained alike in this process
+    twin = trained_regressor()
+    # When the rows are inferred, then each prediction is the twin's
+    body = infer(maintainer_client, "taxi", {"inputs": columns(ROWS)}).json()
+    assert output(body, "prediction")["data"] == pytest.approx([twin.predict_one(r) for r in ROWS], abs=1e-9)
+
+
 def test_a_classifier_answers_its_label_and_one_proba_output_per_class(maintainer_client, churn):
     rows = [{"km": 2.0}, {"km": 15.0}]
     answer = infer(maintainer_client, "churn", {"inputs": columns(rows)})
@@ -357,6 +365,23 @@ def test_unauthenticated_clients_get_401_and_readers_may_not_infer(anon_client, 
     assert refused.json() == {"error": "predict and learn need the catalogue.infer_mlmodel permission"}
     learn = reader_client.post("/v2/models/taxi/learn", body, format="json")
     assert learn.status_code == 403
+
+
+def test_the_rest_apis_throttle_counts_protocol_requests(maintainer_client, taxi, settings):
+    settings.RHYTHMIC_THROTTLE_USER = "2/min"
+    assert maintainer_client.get("/api/v1/models/taxi/metrics").status_code == 200
+    assert infer(maintainer_client, "taxi", {"inputs": columns(ROWS)}).status_code == 200
+    throttled = infer(maintainer_client, "taxi", {"inputs": columns(ROWS)})
+    assert throttled.status_code == 429
+    assert throttled.json()["error"].startswith("Request was throttled.")
+    assert "Retry-After" in throttled
+
+
+def test_a_model_deployed_to_another_location_is_refused_with_its_location(maintainer_client, taxi, settings):
+    settings.RHYTHMIC_LOCATION = "edge"
+    answer = infer(maintainer_client, "taxi", {"inputs": columns(ROWS)})
+    assert answer.status_code == 421
+    assert "this server process serves location 'edge' only" in answer.json()["error"]
 
 
 def test_public_inference_lets_anyone_infer(anon_client, taxi, settings):
