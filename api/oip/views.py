@@ -10,6 +10,7 @@ import json
 from django.conf import settings
 from django.db import connection
 from django.http import HttpResponse
+from django.http.request import RawPostDataException
 from drf_spectacular.utils import extend_schema
 from rest_framework.permissions import AllowAny, IsAuthenticated
 from rest_framework.renderers import JSONRenderer
@@ -125,7 +126,11 @@ class ModelReadyView(OipView):
 
 def _body(request) -> tuple[dict, bytes]:
     """(JSON header, binary data) of a request: the JSON checks of every route, and Triton's binary tensors."""
-    header, binary = tensors.split_body(request.body, request.headers.get("Inference-Header-Content-Length"))
+    try:
+        raw = request.body
+    except RawPostDataException:  # a form, already read by the CSRF check of a browser session
+        raise InvalidInput('send the body as JSON (or binary tensors), not a form: {"inputs": [...]}') from None
+    header, binary = tensors.split_body(raw, request.headers.get("Inference-Header-Content-Length"))
     try:
         body = JSONParser().parse(io.BytesIO(header))
     except Exception as exc:  # ParseError: bad JSON, NUL characters, too deep

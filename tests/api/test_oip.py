@@ -384,6 +384,19 @@ def test_a_model_deployed_to_another_location_is_refused_with_its_location(maint
     assert "this server process serves location 'edge' only" in answer.json()["error"]
 
 
+def test_a_form_from_a_browser_session_is_refused_with_a_400(maintainer, taxi):
+    from django.test import Client
+
+    # Given a browser session whose CSRF check reads a multipart form (its token is a form field) before the view
+    browser = Client(enforce_csrf_checks=True)
+    browser.force_login(maintainer)
+    secret = "a" * 32
+    browser.cookies["csrftoken"] = secret
+    answer = browser.post("/v2/models/taxi/infer", {"csrfmiddlewaretoken": secret, "inputs": "km"})
+    assert answer.status_code == 400
+    assert answer.json() == {"error": 'send the body as JSON (or binary tensors), not a form: {"inputs": [...]}'}
+
+
 def test_public_inference_lets_anyone_infer(anon_client, taxi, settings):
     settings.RHYTHMIC_PUBLIC_INFERENCE = True
     assert infer(anon_client, "taxi", {"inputs": columns(ROWS)}).status_code == 200
