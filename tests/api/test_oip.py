@@ -405,3 +405,11 @@ def test_public_inference_lets_anyone_infer(anon_client, taxi, settings):
 def test_a_user_with_the_infer_permission_only_may_infer(taxi):
     user = factories.UserFactory(username="scorer", permissions=["infer_mlmodel"])
     assert infer(client_for(user), "taxi", {"inputs": columns(ROWS)}).status_code == 200
+
+
+def test_a_server_error_under_v2_answers_in_the_protocols_shape(rf):
+    from api.errors import server_error
+
+    answer = server_error(rf.post("/v2/models/taxi/infer"))
+    assert answer.status_code == 500
+    assert json.loads(answer.content) == {"error": "the server failed; the error was logged"}
