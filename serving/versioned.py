@@ -8,7 +8,7 @@ same checks, pending predictions and observers as ``serving.predict_many``, but 
 from dataclasses import dataclass
 from typing import Any
 
-from catalogue.errors import Conflict, NotFound, RhythmicError
+from catalogue.errors import Conflict, InvalidInput, NotFound, RhythmicError
 from catalogue.models import ModelVersion
 from serving import inference, log
 from serving.codec import encode_prediction
@@ -66,18 +66,38 @@ def ready(*, model: str, version: int | None = None) -> int:
         return replica.number
 
 
-def predict_rows(*, model: str, rows: list[dict], ids: list | None = None, version: int | None = None) -> list:
-    """One ``Prediction`` or ``RhythmicError`` per row of features; row i is kept under ``ids[i]`` for a learn.
+@dataclass
+class Rows:
+    """What a model answered to n rows: its flavor, and one ``Prediction`` or ``RhythmicError`` per row."""
+
+    flavor: str
+    results: list
+
+
+def predict_rows(*, model: str, rows: list[dict], ids: list | None = None, version: int | None = None) -> Rows:
+    """Predict n rows of features, each with every feature of the answering version's input example; row i is
+    kept under ``ids[i]`` for a learn.
 
     With ``version``, that live version answers every row; without, production (or the canary for its share),
-    as ``serving.predict_many``."""
+    as ``serving.predict_many``. A forecasting model is refused: it forecasts a horizon, not rows."""
     items = inference._clean_batch(rows)
     ids = ids if ids is not None else [None] * len(items)
     with current().timings.timed(model, "predict_many"):
         entry = inference._served(model)
+        if entry.flavor.learn_style == "forecast":
+            raise InvalidInput(
+                f"{model} is a forecasting model: it forecasts a horizon, not rows of features; send a predict "
+                f"with a horizon (POST /api/v1/models/{model}/predict)"
+            )
+        _check_example(entry, version, items[0] if isinstance(items[0], dict) else {})
         results: list = []
         with entry.lock:
-            pinned = None if version is None else _live_replica(entry, version)
+            # Refused once for the request, not once per row: no production, or a version that is not live
+            if version is None:
+                entry.production()
+                pinned = None
+            else:
+                pinned = _live_replica(entry, version)
             for features, prediction_id in zip(items, ids, strict=True):
                 try:
                     prediction_id = inference._clean_id(prediction_id)
@@ -89,7 +109,21 @@ def predict_rows(*, model: str, rows: list[dict], ids: list | None = None, versi
                 except RhythmicError as exc:
                     results.append(exc)
         inference._predicted(entry, [r for r in results if isinstance(r, inference._Predicted)])
-    return [r.answer if isinstance(r, inference._Predicted) else r for r in results]
+    return Rows(entry.flavor.name, [r.answer if isinstance(r, inference._Predicted) else r for r in results])
+
+
+def _check_example(entry: ModelEntry, version: int | None, features: dict) -> None:
+    """Every feature of the answering version's input example must be in the rows (its metadata lists them)."""
+    if version is None:
+        found = ModelVersion.objects.filter(pk=entry.production_version_id)
+    else:
+        found = ModelVersion.objects.filter(model_id=entry.model_id, number=version)
+    example = found.values_list("input_example", flat=True).first() if entry.production_version_id or version else None
+    missing = [name for name in example or {} if name not in features]
+    if missing:
+        raise InvalidInput(
+            f"missing input {', '.join(map(repr, missing))}: the model's metadata lists its inputs", field="inputs"
+        )
 
 
 def _predict_by(entry: ModelEntry, replica: Replica, features: dict, prediction_id: Any) -> "inference._Predicted":

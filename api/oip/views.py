@@ -208,32 +208,17 @@ class InferView(OipView):
     def post(self, request, name: str, number: str | None = None):
         version = _version(number)
         body, binary = _body(request)
-        live = versioned.live(model=name, version=version)
-        if live.flavor == "forecasting":
-            raise InvalidInput(
-                f"{name} is a forecasting model: it forecasts a horizon, not rows of features; use "
-                f"POST /api/v1/models/{name}/predict with a horizon"
-            )
         count, inputs = tensors.read_inputs(body.get("inputs"), binary)
-        _require(live.input_example, inputs)
         rows = tensors.rows_of(count, inputs)
-        results = versioned.predict_rows(model=name, rows=rows, ids=_row_ids(body.get("id"), count), version=version)
-        for index, result in enumerate(results):
+        answered = versioned.predict_rows(model=name, rows=rows, ids=_row_ids(body.get("id"), count), version=version)
+        for index, result in enumerate(answered.results):
             if isinstance(result, RhythmicError):
                 raise _row_failure(index, result)
-        response = {"model_name": name, "model_version": _version_label([r.version for r in results])}
+        response = {"model_name": name, "model_version": _version_label([r.version for r in answered.results])}
         if body.get("id") is not None:
             response["id"] = body["id"]
-        return _respond(body, response, prediction_outputs(live.flavor, [r.prediction for r in results]))
-
-
-def _require(input_example: dict | None, inputs: list) -> None:
-    """Every feature of the version's input example must be sent (its metadata lists them as the inputs)."""
-    missing = [feature for feature in input_example or {} if feature not in {t.name for t in inputs}]
-    if missing:
-        raise InvalidInput(
-            f"missing input {', '.join(map(repr, missing))}: the model's metadata lists its inputs", field="inputs"
-        )
+        predictions = [r.prediction for r in answered.results]
+        return _respond(body, response, prediction_outputs(answered.flavor, predictions))
 
 
 GROUND_TRUTH = "ground_truth"

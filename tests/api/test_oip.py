@@ -269,6 +269,9 @@ def test_a_model_without_production_is_not_ready(maintainer_client):
     answer = maintainer_client.get("/v2/models/empty/ready")
     assert answer.status_code == 409
     assert answer.json() == {"error": "empty has no production version: upload a version and promote it"}
+    refused = infer(maintainer_client, "empty", {"inputs": columns(ROWS)})
+    assert refused.status_code == 409
+    assert refused.json() == answer.json()
 
 
 @pytest.mark.parametrize(
