@@ -47,9 +47,11 @@ def api_not_found(request, path: str = "") -> JsonResponse:
 
 
 def server_error(request) -> JsonResponse:
-    """handler500: JSON under /api/, Django's page elsewhere. Reached only by a bug, never by bad input."""
+    """handler500: JSON under /api/ and /v2/, Django's page elsewhere. Reached only by a bug, never by bad input."""
     if request.path.startswith("/api/"):
         return json_error("server_error", SERVER_ERROR, 500)
+    if request.path.startswith("/v2/"):  # the Open Inference Protocol's error shape
+        return JsonResponse({"error": SERVER_ERROR}, status=500)
     from django.views.defaults import server_error as page
 
     return page(request)

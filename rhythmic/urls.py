@@ -6,6 +6,7 @@ from drf_spectacular.views import SpectacularAPIView, SpectacularRedocView, Spec
 
 from api.errors import api_not_found
 from api.health import healthz, livez
+from api.oip.views import ServerMetadataView
 from api.views.monitoring import prometheus_metrics
 
 urlpatterns = [
@@ -19,6 +20,9 @@ urlpatterns = [
     path("api/", include("api.serving_urls")),
     path("api/", include("api.urls")),
     re_path(r"^api/(?P<path>.*)$", api_not_found),
+    # The Open Inference Protocol v2 (KServe, Triton, MLServer clients)
+    path("v2", ServerMetadataView.as_view(), name="oip-server"),
+    path("v2/", include("api.oip.urls")),
     path("accounts/", include("django.contrib.auth.urls")),
     path("", include("dashboard.urls")),
 ]

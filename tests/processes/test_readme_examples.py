@@ -33,6 +33,8 @@ def example(language: str, marker: str) -> str:
 EXAMPLES = [
     ("sh", "$API/models/housing/predict"),  # REST: upload, promote, predict, learn
     ("sh", "anomaly.HalfSpaceTrees(seed=42)"),  # a pipeline: create, predict, learn, versions
+    ("sh", "$V2/models/housing/infer"),  # the Open Inference Protocol with curl, on the REST example's model
+    ("python", "import tritonclient.http"),  # and with Triton's client
     ("python", "/api/init"),  # chantilly's client
     ("python", "from rhythmic_client import"),  # the Python client, HTTP then one WebSocket
 ]
