@@ -4,7 +4,7 @@ Such a call needs none of what the browser middleware gives: no session, no CSRF
 for session logins), no messages, no login lockout (axes guards the login form), no static files. Running the
 whole chain cost a tenth of a predict + learn pair (bench/README.md). The short chain keeps everything that
 protects the server: the body cap, the security headers, the NUL guard, and the frame header. Any call with a
-cookie, or without a token, or outside ``/api/``, takes the full chain, so browsers see no difference.
+cookie, or without a token, or outside ``/api/`` and ``/v2/``, takes the full chain, so browsers see no difference.
 """
 
 from django.conf import settings
@@ -23,8 +23,8 @@ KEPT = frozenset(
         "django.middleware.clickjacking.XFrameOptionsMiddleware",
     }
 )
-#: Token calls to paths under these prefixes take the short chain.
-API_PREFIXES = ("/api/",)
+#: Token calls to paths under these prefixes take the short chain: the REST and chantilly routes, the OIP.
+API_PREFIXES = ("/api/", "/v2/")
 
 
 def is_token_call(environ: dict) -> bool:

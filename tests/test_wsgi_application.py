@@ -151,6 +151,7 @@ def test_a_session_login_still_needs_its_csrf_token(live):
     [
         ({"HTTP_AUTHORIZATION": "Token abc", "PATH_INFO": "/api/predict"}, True),
         ({"HTTP_AUTHORIZATION": "token abc", "PATH_INFO": "/api/v1/models/"}, True),
+        ({"HTTP_AUTHORIZATION": "Token abc", "PATH_INFO": "/v2/models/m/infer"}, True),
         ({"HTTP_AUTHORIZATION": "Token abc", "PATH_INFO": "/api/v1/models/", "HTTP_COOKIE": "a=b"}, False),
         ({"HTTP_AUTHORIZATION": "Bearer abc", "PATH_INFO": "/api/v1/models/"}, False),
         ({"PATH_INFO": "/api/v1/models/"}, False),
