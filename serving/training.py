@@ -23,7 +23,7 @@ from django.utils import timezone
 from catalogue import artifacts, services
 from catalogue.datasets import dataset_rows
 from catalogue.datasets.selectors import dataset_get, dataset_get_by_name
-from catalogue.errors import Conflict, InvalidInput, NotFound
+from catalogue.errors import Conflict, InvalidInput
 from catalogue.flavors import get_flavor
 from catalogue.models import Dataset, MLModel, ModelVersion
 from serving import jobs, observers, trainers
@@ -391,10 +391,3 @@ def as_event(job: TrainingJob) -> dict:
         "error": job.error,
     }
 
-
-def get_dataset_or_404(value: Any) -> Dataset:
-    """The dataset by id or name, for the CLI and pages (NotFound names it)."""
-    try:
-        return _dataset(value)
-    except InvalidInput as exc:
-        raise NotFound(exc.message) from None
