@@ -216,3 +216,28 @@ def test_a_worker_killed_mid_job_leaves_the_job_failed_not_running_forever(small
     assert job.error.startswith("its runner stopped (worker killed or restarted?) at row ")
     assert job.finished_at is not None
     assert not ModelVersion.objects.filter(model__name="trump", number=2).exists()
+
+
+def test_a_dataset_built_from_the_learn_log_holds_exactly_its_learns_and_trains_as_they_did(training_worker):
+    from catalogue.datasets import dataset_rows
+    from serving.datasets import dataset_from_log
+
+    # Given v1 in production, which learned 300 events (some with an id: predicted first, then labelled)
+    trump_model()
+    learned = trump_rows(300)
+    for i, (x, y) in enumerate(learned):
+        if i % 3:
+            serving.learn(model="trump", features=x, ground_truth=y)
+        else:
+            serving.predict(model="trump", features=x, id=f"p{i}")
+            serving.learn(model="trump", id=f"p{i}", ground_truth=y)
+    # When the log becomes a dataset, and the worker trains v1's artifact on it
+    dataset = dataset_from_log(model=serving_model(), name="history")
+    # Then the dataset holds exactly those learns, in log order
+    assert [(x, y) for x, y in dataset_rows(dataset)] == learned
+    job = training.wait(started(version=1, dataset=dataset.pk).pk, timeout=90)
+    assert job.status == TrainingJob.Status.SUCCEEDED, job.error or training_worker.log()
+    # and the trained version equals v1's live state, which learned the same events in the same order
+    live = dill.loads(serving.live_state(model="trump")[1])
+    for x, _ in trump_rows(20, skip=300):
+        assert artifact_of(2).predict_one(x) == pytest.approx(live.predict_one(x), rel=1e-12)
