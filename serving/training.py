@@ -390,4 +390,3 @@ def as_event(job: TrainingJob) -> dict:
         "result_version": job.result.number if job.result_id and job.result else None,
         "error": job.error,
     }
-
