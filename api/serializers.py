@@ -152,11 +152,23 @@ class VersionSummarySerializer(serializers.ModelSerializer):
         read_only_fields = fields
 
 
+class TrainedOnSerializer(serializers.Serializer):
+    """The dataset a training job trained a version on."""
+
+    id = serializers.IntegerField(read_only=True)
+    name = serializers.CharField(read_only=True)
+
+
 class VersionSerializer(serializers.ModelSerializer):
     model = serializers.CharField(source="model.name", read_only=True)
     author = serializers.CharField(source="author.username", read_only=True, default=None)
     parent = serializers.IntegerField(source="parent.number", read_only=True, default=None)
     is_live = serializers.SerializerMethodField()
+    dataset = TrainedOnSerializer(read_only=True, allow_null=True, help_text="set when a training job made it")
+    params = serializers.DictField(read_only=True, help_text="the parameters a training job trained it with")
+    training_metrics = serializers.DictField(
+        read_only=True, help_text="the training job's metrics (river: prequential; scikit-learn: holdout)"
+    )
 
     class Meta:
         model = ModelVersion
@@ -175,6 +187,9 @@ class VersionSerializer(serializers.ModelSerializer):
             "input_example",
             "author",
             "parent",
+            "dataset",
+            "params",
+            "training_metrics",
             "created_at",
             "validated_at",
             "non_finite_seq",

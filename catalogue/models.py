@@ -124,6 +124,13 @@ class ModelVersion(models.Model):
         settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="model_versions"
     )
     parent = models.ForeignKey("self", null=True, blank=True, on_delete=models.SET_NULL, related_name="children")
+    #: Set when a training job made the version: the rows it learned (kept while the version exists), the
+    #: parameters it was trained with, and the job's metrics (prequential for river, holdout for scikit-learn).
+    dataset = models.ForeignKey(
+        "Dataset", null=True, blank=True, on_delete=models.PROTECT, related_name="versions", editable=False
+    )
+    params = models.JSONField(default=dict, blank=True, editable=False)
+    training_metrics = models.JSONField(default=dict, blank=True, editable=False)
     status = models.CharField(max_length=12, choices=Status.choices, default=Status.PENDING)
     validation_report = models.JSONField(default=dict, blank=True)
     created_at = models.DateTimeField(auto_now_add=True)

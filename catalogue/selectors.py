@@ -14,11 +14,13 @@ def model_get(*, name: str) -> MLModel | None:
 
 
 def version_list(*, model: MLModel) -> QuerySet[ModelVersion]:
-    return model.versions.without_artifact().select_related("author", "parent").order_by("-number")
+    # A version's dataset without its bytes (up to RHYTHMIC_MAX_DATASET_BYTES each).
+    versions = model.versions.without_artifact().select_related("author", "parent", "dataset")
+    return versions.defer("dataset__content").order_by("-number")
 
 
 def version_get(*, model: MLModel, number: int, with_artifact: bool = False) -> ModelVersion | None:
-    versions = model.versions.select_related("author", "parent", "model")
+    versions = model.versions.select_related("author", "parent", "model", "dataset").defer("dataset__content")
     if not with_artifact:
         versions = versions.defer("artifact")
     return versions.filter(number=number).first()

@@ -17,7 +17,7 @@ from django.utils import timezone
 from catalogue import artifacts, selectors, signals
 from catalogue.errors import Conflict, InvalidInput, NotFound, TooLarge
 from catalogue.flavors import FLAVORS, clean_options, get_flavor
-from catalogue.models import Challenger, Deployment, Location, MLModel, ModelVersion
+from catalogue.models import Challenger, Dataset, Deployment, Location, MLModel, ModelVersion
 
 logger = logging.getLogger(__name__)
 
@@ -272,10 +272,15 @@ def model_version_register(
     author=None,
     parent: ModelVersion | None = None,
     validate: bool = True,
+    dataset: Dataset | None = None,
+    params: dict | None = None,
+    training_metrics: dict | None = None,
 ) -> tuple[ModelVersion, bool]:
     """Store ``data`` as the model's next version and queue its validation (interfaces call model_version_upload).
 
-    Returns ``(version, created)``: the same bytes uploaded again give back the existing version.
+    A training job (serving.training) also records the ``dataset`` it learned, its ``params`` and its
+    ``training_metrics``. Returns ``(version, created)``: the same bytes uploaded again give back the existing
+    version.
     """
     fmt = _clean_artifact(data, fmt)
     if not isinstance(requirements, str):
@@ -309,6 +314,9 @@ def model_version_register(
             input_example=input_example,
             author=author,
             parent=parent,
+            dataset=dataset,
+            params=params or {},
+            training_metrics=training_metrics or {},
         )
         if validate:
             transaction.on_commit(lambda: _queue_validation(version.pk))

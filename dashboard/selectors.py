@@ -103,3 +103,24 @@ def version_numbers(*, model: MLModel) -> list[int]:
 def jsonable_metrics(values: dict[str, Any]) -> dict[str, float | None]:
     values = {name: scalar(value) for name, value in values.items()}  # a forecaster's steps: their mean
     return {name: (float(value) if value is not None else None) for name, value in values.items()}
+
+
+def training_rows(versions: list[ModelVersion]) -> dict[str, Any]:
+    """What the Compare page shows of each version's lineage: parent, dataset, params, and the training job's
+    metrics (by name, one value per version; None where a version has none). Empty when none was trained."""
+    import json
+
+    trained = [version.training_metrics or {} for version in versions]
+    if not any(trained) and not any(version.dataset_id for version in versions):
+        return {}
+    names: list[str] = []
+    for metrics in trained:
+        names += [name for name in (metrics.get("values") or {}) if name not in names]
+    rows = [(name, [(metrics.get("values") or {}).get(name) for metrics in trained]) for name in names]
+    if any("score" in metrics for metrics in trained):
+        rows.append(("holdout score", [metrics.get("score") for metrics in trained]))
+    return {
+        "params": [json.dumps(version.params, sort_keys=True) if version.params else "" for version in versions],
+        "start": [metrics.get("start", "") for metrics in trained],
+        "rows": rows,
+    }

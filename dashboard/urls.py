@@ -9,6 +9,7 @@ from dashboard import (
     monitoring_views,
     pipeline_views,
     rewind_views,
+    training_views,
     views,
 )
 
@@ -43,6 +44,9 @@ urlpatterns = [
     ),
     path("models/<str:name>/backtests/", backtest_views.backtest_start, name="backtest-start"),
     path("models/<str:name>/backtests/<int:pk>/cancel/", backtest_views.backtest_cancel, name="backtest-cancel"),
+    path("models/<str:name>/jobs/", training_views.jobs, name="jobs"),
+    path("models/<str:name>/jobs/start/", training_views.job_start, name="job-start"),
+    path("models/<str:name>/jobs/<int:pk>/cancel/", training_views.job_cancel, name="job-cancel"),
     path("datasets/", dataset_views.dataset_list, name="datasets"),
     path("datasets/new/", dataset_views.dataset_upload, name="dataset-upload"),
     path("datasets/from-log/", dataset_views.dataset_from_model, name="dataset-from-log"),

@@ -352,6 +352,7 @@ def compare(request, name: str):
         "a": a,
         "b": b,
         "sides": sides,
+        "training": pages.training_rows([side["version"] for side in sides]),
         "rows": [(m, [side["live"].values.get(m) for side in sides]) for m in metric_names],
         "series": _chart_series(model, metric_names, [a, b]),
     }

@@ -27,5 +27,6 @@ class MonitoringConfig(AppConfig):
             ("drift", events.on_drift),
             ("non_finite", events.on_non_finite),
             ("backtest", events.on_backtest),
+            ("training", events.on_training),
         ):
             observers.subscribe(kind, observer)

@@ -119,6 +119,11 @@ def on_backtest(*, model, backtest) -> None:
     publish({"type": "backtest", "model": model, **backtest}, model=model, sample=False)
 
 
+def on_training(*, model, job) -> None:
+    # Not sampled: the jobs page draws its progress bar from these.
+    publish({"type": "training", "model": model, **job}, model=model, sample=False)
+
+
 @receiver(deployment_changed)
 def on_deployment(sender, deployment, **kwargs) -> None:
     publish(

@@ -314,6 +314,10 @@ RHYTHMIC_CHECKPOINTS_KEPT = env.int("RHYTHMIC_CHECKPOINTS_KEPT", default=3)
 RHYTHMIC_BACKTEST_CHUNK = env.int("RHYTHMIC_BACKTEST_CHUNK", default=500)
 # A running backtest with no heartbeat (one per chunk) for this long lost its runner: it is marked failed.
 RHYTHMIC_BACKTEST_STALE_SECONDS = env.int("RHYTHMIC_BACKTEST_STALE_SECONDS", default=300)
+# Dataset rows a training job learns between two progress reports (and cancel checks).
+RHYTHMIC_TRAINING_CHUNK = env.int("RHYTHMIC_TRAINING_CHUNK", default=500)
+# A running training job with no heartbeat (one per chunk) for this long lost its runner: it is marked failed.
+RHYTHMIC_TRAINING_STALE_SECONDS = env.int("RHYTHMIC_TRAINING_STALE_SECONDS", default=300)
 RHYTHMIC_PENDING_TTL = env.int("RHYTHMIC_PENDING_TTL", default=7 * 24 * 3600)  # seconds
 RHYTHMIC_PENDING_SWEEP_SECONDS = env.int("RHYTHMIC_PENDING_SWEEP_SECONDS", default=600)
 # Pending predictions kept per model; past it the oldest expire first (0: no cap).
@@ -365,6 +369,7 @@ CELERY_BEAT_SCHEDULE = {
     "expire-pending-predictions": {"task": "catalogue.expire_pending", "schedule": 3600.0},
     "prune-learn-log": {"task": "catalogue.prune_log", "schedule": 3600.0},
     "recover-stale-backtests": {"task": "serving.recover_backtests", "schedule": 60.0},
+    "recover-stale-training-jobs": {"task": "serving.recover_training", "schedule": 60.0},
     "monitoring-snapshot-models": {"task": "monitoring.snapshot_models", "schedule": 60.0},
     "monitoring-evaluate-alerts": {"task": "monitoring.evaluate_alerts", "schedule": 30.0},
     "monitoring-evaluate-policies": {"task": "monitoring.evaluate_policies", "schedule": 60.0},

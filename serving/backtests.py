@@ -9,13 +9,12 @@ runner (a killed worker, a restarted server) and is marked failed when it is rea
 """
 
 import logging
-import threading
 import time
 from datetime import datetime, timedelta
 from typing import Any
 
 from django.conf import settings
-from django.db import connection, transaction
+from django.db import transaction
 from django.db.models import Q
 from django.utils import timezone
 
@@ -23,7 +22,7 @@ from catalogue import artifacts
 from catalogue.errors import Conflict, InvalidInput, NotFound
 from catalogue.flavors import get_flavor
 from catalogue.models import MLModel, ModelVersion
-from serving import observers
+from serving import jobs, observers
 from serving.codec import decode_prediction
 from serving.flavor_metrics import new_metrics
 from serving.models import Backtest, LearnEvent
@@ -32,10 +31,6 @@ from serving.online_metrics import OnlineMetrics
 logger = logging.getLogger(__name__)
 
 Status = Backtest.Status
-
-#: Backtests running on a thread of this process (the embedded default), so ``wait`` can join them.
-_threads: dict[int, threading.Thread] = {}
-_threads_lock = threading.Lock()
 
 
 class BacktestFailed(Exception):
@@ -147,10 +142,7 @@ def wait(backtest_id: int, *, timeout: float = 600.0) -> Backtest:
     """The backtest once finished (or as it is after ``timeout`` seconds): joins it if it runs on a thread of
     this process, else reads its row every so often (a worker in another process writes it)."""
     deadline = time.monotonic() + timeout
-    with _threads_lock:
-        thread = _threads.get(backtest_id)
-    if thread is not None:
-        thread.join(timeout)
+    jobs.join("backtest", backtest_id, timeout)
     backtest = Backtest.objects.get(pk=backtest_id)
     while not backtest.finished and time.monotonic() < deadline:
         time.sleep(0.2)  # another process writes the row: there is nothing here to await
@@ -159,16 +151,8 @@ def wait(backtest_id: int, *, timeout: float = 600.0) -> Backtest:
     return backtest
 
 
-def _whole(value: Any, field: str, *, minimum: int) -> int:
-    if isinstance(value, bool) or not isinstance(value, int):
-        raise InvalidInput(f"{field} must be a whole number, not {value!r}", field=field)
-    if value < minimum:
-        raise InvalidInput(f"{field} must be at least {minimum}, not {value}", field=field)
-    return value
-
-
-def _is_user(user) -> bool:
-    return user is not None and getattr(user, "is_authenticated", False)
+_whole = jobs.whole
+_is_user = jobs.is_user
 
 
 # --- running -----------------------------------------------------------------------------------
@@ -179,22 +163,9 @@ def _dispatch(backtest_id: int) -> None:
     from serving import tasks  # tasks import this module
 
     if tasks.run_backtest.app.conf.task_always_eager:
-        thread = threading.Thread(target=_run_on_thread, args=(backtest_id,), name=f"backtest-{backtest_id}")
-        thread.daemon = True
-        with _threads_lock:
-            _threads[backtest_id] = thread
-        thread.start()
+        jobs.run_on_thread("backtest", backtest_id, run)
     else:
         tasks.run_backtest.delay(backtest_id)
-
-
-def _run_on_thread(backtest_id: int) -> None:
-    try:
-        run(backtest_id)
-    finally:
-        connection.close()  # the thread's own connection
-        with _threads_lock:
-            _threads.pop(backtest_id, None)
 
 
 def run(backtest_id: int) -> str:

@@ -1,4 +1,4 @@
-"""The serving core's durable state: the learn log, pending predictions, checkpoints and backtests.
+"""The serving core's durable state: the learn log, pending predictions, checkpoints, backtests and training jobs.
 
 They moved here from ``catalogue`` with their tables, indexes and constraints unchanged (state-only migrations).
 """
@@ -7,7 +7,7 @@ from django.conf import settings
 from django.db import models
 
 from catalogue.fields import JSONTextField
-from catalogue.models import MLModel, ModelVersion
+from catalogue.models import Dataset, MLModel, ModelVersion
 
 
 class LearnEvent(models.Model):
@@ -146,6 +146,78 @@ class Backtest(models.Model):
 
     def __str__(self) -> str:
         return f"backtest {self.pk} of {self.model_id} v{self.version_id} [{self.from_seq}, {self.to_seq}]"
+
+    @property
+    def finished(self) -> bool:
+        return self.status in self.FINISHED
+
+
+class TrainingJob(models.Model):
+    """A version trained on a dataset into the model's next version, as a background job (serving.training).
+
+    River models learn the rows in file order, scored prequentially (``metrics``: as ``river.evaluate.
+    progressive_val_score``); scikit-learn ones ``fit`` (or ``partial_fit``) and are scored on a holdout.
+    ``result`` is the version it made: its parent is ``version``, and it records the dataset, params and metrics.
+    """
+
+    class Status(models.TextChoices):
+        QUEUED = "queued"
+        RUNNING = "running"
+        SUCCEEDED = "succeeded"
+        FAILED = "failed"
+        CANCELLED = "cancelled"
+
+    class Start(models.TextChoices):
+        ARTIFACT = "artifact"
+        LIVE = "live"
+
+    class Method(models.TextChoices):
+        LEARN_ONE = "learn_one"
+        FIT = "fit"
+        PARTIAL_FIT = "partial_fit"
+
+    FINISHED = (Status.SUCCEEDED, Status.FAILED, Status.CANCELLED)
+
+    model = models.ForeignKey(MLModel, on_delete=models.CASCADE, related_name="training_jobs")
+    kind = models.CharField(max_length=10, default="train")
+    #: The version trained: its artifact, or (start "live") its live state, is where training starts.
+    version = models.ForeignKey(ModelVersion, on_delete=models.CASCADE, related_name="training_jobs")
+    dataset = models.ForeignKey(Dataset, null=True, on_delete=models.SET_NULL, related_name="training_jobs")
+    dataset_name = models.CharField(max_length=100)  # kept when the dataset is deleted later
+    start = models.CharField(max_length=10, choices=Start.choices, default=Start.ARTIFACT)
+    #: How it learned (learn_one for river; fit or partial_fit for scikit-learn); empty until it starts, when a
+    #: scikit-learn model without a requested method fits.
+    method = models.CharField(max_length=12, choices=Method.choices, blank=True)
+    params = models.JSONField(default=dict, blank=True)
+    #: scikit-learn: the share of the rows (the last ones, in file order) scored and not trained on.
+    holdout = models.FloatField(default=0.0)
+    promote = models.BooleanField(default=False)
+    message = models.CharField(max_length=500, blank=True)
+    status = models.CharField(max_length=10, choices=Status.choices, default=Status.QUEUED)
+    progress = models.FloatField(default=0.0)
+    rows_done = models.BigIntegerField(default=0)
+    rows_total = models.BigIntegerField(default=0)
+    metrics = models.JSONField(default=dict, blank=True)
+    error = models.TextField(blank=True)
+    cancel_requested = models.BooleanField(default=False)
+    result = models.ForeignKey(
+        ModelVersion, null=True, blank=True, on_delete=models.SET_NULL, related_name="made_by_jobs"
+    )
+    created_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    created_at = models.DateTimeField(auto_now_add=True)
+    started_at = models.DateTimeField(null=True, blank=True)
+    #: Touched when it starts and after every chunk of rows: a running job whose heartbeat is older than
+    #: RHYTHMIC_TRAINING_STALE_SECONDS lost its runner (a killed worker, a restarted server).
+    heartbeat_at = models.DateTimeField(null=True, blank=True)
+    finished_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["model", "-created_at", "-pk"]
+
+    def __str__(self) -> str:
+        return f"training job {self.pk} of {self.model_id} v{self.version_id} on {self.dataset_name}"
 
     @property
     def finished(self) -> bool:

@@ -19,6 +19,7 @@ logger = logging.getLogger(__name__)
 #: non_finite(model, model_id, version_id, version, seq, prediction: repr), the first time a replica of this
 #: process predicts NaN or infinity, with the model's lock held
 #: backtest(model, backtest: serving.backtests.as_event) when a backtest starts, after each chunk, when it ends
+#: training(model, job: serving.training.as_event) when a training job starts, after each chunk, when it ends
 _observers: dict[str, list[Callable[..., None]]] = {
     "predict": [],
     "learn": [],
@@ -26,6 +27,7 @@ _observers: dict[str, list[Callable[..., None]]] = {
     "drift": [],
     "non_finite": [],
     "backtest": [],
+    "training": [],
 }
 
 

@@ -1,4 +1,4 @@
-"""Celery tasks of the serving core: thin wrappers over the learn log's upkeep and backtests.
+"""Celery tasks of the serving core: thin wrappers over the learn log's upkeep, backtests and training jobs.
 
 Their names keep the ``catalogue.`` prefix they had before the serving core became its own app, so a beat
 schedule that names them keeps working.
@@ -6,7 +6,7 @@ schedule that names them keeps working.
 
 from celery import shared_task
 
-from serving import backtests, log, retention
+from serving import backtests, log, retention, training
 
 
 @shared_task(name="catalogue.expire_pending")
@@ -31,3 +31,17 @@ def run_backtest(backtest_id: int) -> str:
 def recover_backtests() -> int:
     """Mark failed the running backtests whose runner stopped (no heartbeat for RHYTHMIC_BACKTEST_STALE_SECONDS)."""
     return backtests.backtest_recover_stale()
+
+
+# acks_late: a worker killed mid-job leaves the message unacknowledged, but the job's row is running by then,
+# so a redelivery finds it not queued and leaves it to the stale sweep (failed, never running forever).
+@shared_task(name="serving.run_training", acks_late=True)
+def run_training(job_id: int) -> str:
+    """Run a queued training job in the worker; progress, metrics and the new version are stored on the job."""
+    return training.run(job_id)
+
+
+@shared_task(name="serving.recover_training")
+def recover_training() -> int:
+    """Mark failed the running training jobs whose runner stopped (no heartbeat for RHYTHMIC_TRAINING_STALE_SECONDS)."""
+    return training.training_recover_stale()

@@ -180,6 +180,15 @@ UPLOAD_PARAMETERS = [
 ]
 
 
+def _numbers(raw: str) -> list[int]:
+    parts = [part.strip() for part in raw.split(",") if part.strip()]
+    if not parts or not all(part.isascii() and part.isdigit() and len(part) <= 9 for part in parts):
+        raise InvalidInput(
+            f"numbers must be version numbers separated by commas, like 2,3; not {raw[:40]!r}", field="numbers"
+        )
+    return [int(part) for part in parts]
+
+
 class VersionListView(CatalogueView):
     """A model's versions: immutable artifacts numbered 1, 2, 3…"""
 
@@ -191,12 +200,22 @@ class VersionListView(CatalogueView):
 
     @extend_schema(
         summary="List a model's versions, newest first",
+        description="Each with its lineage (parent) and, when a training job made it, its dataset, params and "
+        "training_metrics: `?numbers=2,3` lists those versions side by side.",
         tags=TAGS,
-        responses={200: s.VersionSerializer(many=True), **errors()},
+        parameters=[
+            OpenApiParameter(
+                "numbers", OpenApiTypes.STR, description="comma-separated version numbers to list only, like 2,3"
+            )
+        ],
+        responses={200: s.VersionSerializer(many=True), **errors(400)},
     )
     def get(self, request, name: str) -> Response:
         model = self.get_model()
-        return self.page(selectors.version_list(model=model), s.VersionSerializer)
+        versions = selectors.version_list(model=model)
+        if "numbers" in request.query_params:
+            versions = versions.filter(number__in=_numbers(request.query_params["numbers"]))
+        return self.page(versions, s.VersionSerializer)
 
     @extend_schema(
         summary="Upload an artifact as the next version (the same bytes again: the existing version)",
