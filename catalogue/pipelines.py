@@ -192,6 +192,15 @@ def pipeline_rollback(*, pipeline: Pipeline, user=None, note: str = "") -> Pipel
     return _switch(pipeline, target, PipelineDeployment.Action.ROLLBACK, user, note)
 
 
+@transaction.atomic
+def pipeline_delete(*, pipeline: Pipeline) -> None:
+    """Delete a pipeline with its versions and history. Its stage models, their logs and states stay; the stages'
+    pending predictions made through it expire like any other."""
+    # production_version points into the versions about to go: clear it so the cascade has no cycle.
+    Pipeline.objects.filter(pk=pipeline.pk).update(production_version=None)
+    pipeline.delete()
+
+
 def _lock(pipeline: Pipeline) -> Pipeline:
     return Pipeline.objects.select_for_update().get(pk=pipeline.pk)
 
