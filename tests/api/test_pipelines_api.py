@@ -233,3 +233,12 @@ def test_predict_and_learn_need_the_inference_permission(fraud, reader_client, a
         assert anon_client.post(f"{API}fraud/{route}", {"features": X, "id": 1}, format="json").status_code == 401
     settings.RHYTHMIC_PUBLIC_INFERENCE = True
     assert anon_client.post(f"{API}fraud/predict", {"features": X}, format="json").status_code == 200
+
+
+def test_a_forecaster_as_a_stage_is_a_400_naming_the_stage(stage_models, maintainer_client):
+    factories.MLModelFactory(name="sales", flavor="forecasting")
+    body = {"name": "p", "stages": [{"model": "sales", "as": "f"}, {"model": "clf"}]}
+    response = maintainer_client.post(API, body, format="json")
+    assert response.status_code == 400
+    assert error_of(response)["field"] == "stages[0].model"
+    assert "sales is a forecasting model" in error_of(response)["message"]
