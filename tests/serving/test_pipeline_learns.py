@@ -94,3 +94,46 @@ def test_after_a_promote_an_id_a_new_stage_never_saw_is_not_found_and_nothing_le
         served.learn(pipeline="fraud", id="tx", ground_truth=y)
     assert not LearnEvent.objects.exists()
     assert PendingPrediction.objects.count() == 2  # scorer's and clf's, untouched
+
+
+def test_a_clusterer_and_a_recommender_feed_a_classifier_exactly_as_chained_in_process():
+    # Given a KMeans and a recommender as the first stages of a classifier, each live
+    from river import cluster, compose, optim, reco
+
+    from tests.serving.test_recommendation import ratings
+
+    def groups():
+        return compose.Select("hour") | cluster.KMeans(n_clusters=3, seed=1)  # user and item are no numbers
+
+    def films():
+        return reco.Baseline(optimizer=optim.SGD(0.05))
+
+    def liker():
+        return compose.Select("hour", "group", "rating") | classifier()
+
+    live_model(groups(), name="groups", flavor="clustering")
+    live_model(films(), name="films", flavor="recommendation")
+    live_model(liker(), name="clf", flavor="binary")
+    stages = [{"model": "groups", "as": "group"}, {"model": "films", "as": "rating"}, {"model": "clf"}]
+    pipelines.pipeline_create(name="liked", stages=stages)
+    ref_groups, ref_films, ref_clf = groups(), films(), liker()
+    # When rated pairs go through predict with an id, then learn with a ground truth per stage
+    for i, (x, rating) in enumerate(ratings(60, seed=2)):
+        x = {"user": x["user"], "item": x["item"], "hour": float(i % 24)}
+        answer = served.predict(pipeline="liked", features=x, id=i)
+        group = ref_groups.predict_one(x)
+        predicted = ref_films.predict_one(x["user"], x["item"], x={"hour": x["hour"], "group": group})
+        seen = {**x, "group": group, "rating": predicted}
+        # Then each stage answers as the in-process chain, on the earlier stages' outputs
+        assert answer.stages["groups"]["prediction"] == group
+        assert answer.stages["films"]["prediction"] == predicted
+        assert answer.prediction == ref_clf.predict_proba_one(seen)
+        liked = rating >= 3.0
+        served.learn(pipeline="liked", id=i, ground_truth={"films": rating, "clf": liked})
+        ref_groups.learn_one(x)
+        ref_films.learn_one(x["user"], x["item"], rating, x={"hour": x["hour"], "group": group})
+        ref_clf.learn_one(seen, liked)
+    # And every stage learned on exactly what it saw: the clusterer its features, the others their ground truth
+    assert LearnEvent.objects.filter(model__name="groups", ground_truth__isnull=True).count() == 60
+    assert live_object("clf")["LogisticRegression"].weights == ref_clf["LogisticRegression"].weights
+    assert live_object("films").u_biases == ref_films.u_biases
