@@ -206,3 +206,21 @@ def test_the_service_deletes_a_pipeline_out_of_production_too(fraud):
     pipelines.pipeline_version_create(pipeline=fraud, stages=[{"model": "other"}])
     pipelines.pipeline_delete(pipeline=Pipeline.objects.get(name="fraud"))
     assert not Pipeline.objects.exists()
+
+
+def test_the_readme_s_command_line_example_runs_as_written(models):
+    # The README's `manage.py pipelines` block, line by line, on the models its curl example creates
+    import shlex
+    from pathlib import Path
+
+    readme = (Path(__file__).resolve().parents[2] / "README.md").read_text()
+    [block] = [b for b in re.findall(r"^```sh\n(.*?)^```", readme, re.M | re.S) if "pipelines create fraud-cli" in b]
+    outputs = []
+    for line in block.splitlines():
+        words = shlex.split(line, comments=True)
+        assert words[:3] == [".venv/bin/python", "manage.py", "pipelines"], line
+        outputs.append(run(*words[3:]))
+    assert "created pipeline fraud-cli: v1 in production" in outputs[0]
+    assert "fraud-cli rolled back to v1" in outputs[3]
+    assert "deleted pipeline fraud-cli (2 versions)" in outputs[-1]
+    assert not Pipeline.objects.exists()
