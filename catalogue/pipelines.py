@@ -2,8 +2,8 @@
 
 A version's stages are checked when it is written: each names a model of the catalogue, no model twice, none a
 forecaster, every stage but the last names its output (``as``) with a name no other stage and no known feature
-uses, and the last stage is supervised or an anomaly detector. Whether the stage models have a production version is checked when
-the pipeline serves (serving.pipelines), since promoting and retiring them is their own lifecycle.
+uses, and the last stage is supervised or an anomaly detector. Whether the stage models have a production version
+is checked when the pipeline serves (serving.pipelines), since promoting and retiring them is their own lifecycle.
 """
 
 from typing import Any

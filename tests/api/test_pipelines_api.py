@@ -156,6 +156,7 @@ def test_an_unknown_pipeline_is_a_404_on_every_route(maintainer_client):
         ("post", "rollback", {}),
         ("post", "predict", {"features": X}),
         ("post", "learn", {"id": 1, "ground_truth": True}),
+        ("delete", "", None),
     ):
         response = getattr(maintainer_client, method)(f"{API}ghost/{route}", body, format="json")
         assert (response.status_code, error_of(response)["code"]) == (404, "not_found")
@@ -242,3 +243,13 @@ def test_a_forecaster_as_a_stage_is_a_400_naming_the_stage(stage_models, maintai
     assert response.status_code == 400
     assert error_of(response)["field"] == "stages[0].model"
     assert "sales is a forecasting model" in error_of(response)["message"]
+
+
+def test_deleting_a_pipeline_needs_delete_mlmodel_and_keeps_its_stage_models(fraud, maintainer_client, reader_client):
+    refused = reader_client.delete(f"{API}fraud/")
+    assert (refused.status_code, "catalogue.delete_mlmodel" in error_of(refused)["message"]) == (403, True)
+    assert maintainer_client.delete(f"{API}fraud/").status_code == 204
+    assert maintainer_client.get(f"{API}fraud/").status_code == 404
+    assert set(MLModel.objects.values_list("name", flat=True)) >= {"scorer", "clf"}
+    assert not PipelineVersion.objects.exists()
+    assert maintainer_client.delete(f"{API}fraud/").status_code == 404

@@ -92,7 +92,7 @@ def test_every_path_parameter_is_one_of_its_path_s_placeholders(schema):
     [
         ("/api/v1/models/{name}/rank", {"post"}),
         ("/api/v1/pipelines/", {"get", "post"}),
-        ("/api/v1/pipelines/{name}/", {"get"}),
+        ("/api/v1/pipelines/{name}/", {"get", "delete"}),
         ("/api/v1/pipelines/{name}/versions/", {"get", "post"}),
         ("/api/v1/pipelines/{name}/versions/{number}/promote", {"post"}),
         ("/api/v1/pipelines/{name}/rollback", {"post"}),
