@@ -1,8 +1,9 @@
 """Streaming inference over a WebSocket at /ws/models/<name>/infer/: many predict/learn messages on one connection.
 
 Each text frame is one message ``{"op": "predict"|"learn", "rid", "id"?, "features"?, "ground_truth"?,
-"horizon"?}`` (the horizon: forecasting models) or a JSON array of them; each frame gets one answer (an array
-gets an array), in order, carrying the ``rid``. The work is done by the serving core's predict_many/learn_many:
+"horizon"?}`` (the horizon: forecasting models), ``{"op": "rank", "rid", "user", "items", "context"?}``
+(recommendation models) or a JSON array of them; each frame gets one answer (an array gets an array), in order,
+carrying the ``rid``. The work is done by the serving core's predict_many/learn_many:
 frames waiting when the worker is free go to the database thread together, consecutive messages of the same op
 as one batch (one thread hop, one transaction).
 """
@@ -25,7 +26,13 @@ from catalogue.errors import RhythmicError, error_body, failure
 
 logger = logging.getLogger(__name__)
 
-OPS = ("predict", "learn")
+OPS = ("predict", "learn", "rank")
+#: The keys of each op's message the core takes (the REST body of the same route).
+KEYS = {
+    "predict": ("features", "id", "horizon"),
+    "learn": ("features", "id", "ground_truth"),
+    "rank": ("user", "items", "context"),
+}
 # Close codes: 4401 anonymous, 4403 missing the inference permission.
 UNAUTHORIZED, FORBIDDEN = CLOSE_UNAUTHENTICATED, 4403
 
@@ -53,9 +60,8 @@ def _check(message: Any) -> tuple[str, dict] | dict:
     rid = message.get("rid")
     op = message.get("op")
     if op not in OPS:
-        return error(rid, "invalid", f'op must be "predict" or "learn", not {op!r}', "op")
-    keys = ("features", "id", "horizon") if op == "predict" else ("features", "id", "ground_truth")
-    return op, {key: message[key] for key in keys if key in message}
+        return error(rid, "invalid", f'op must be "predict", "learn" or "rank", not {op!r}', "op")
+    return op, {key: message[key] for key in KEYS[op] if key in message}
 
 
 def _answer(rid: Any, result: dict) -> dict:
@@ -63,8 +69,23 @@ def _answer(rid: Any, result: dict) -> dict:
     return {"rid": rid, **result}
 
 
+def _rank_each(*, model: str, items: list[dict]) -> list[dict]:
+    """Rank has no batch in the core (each ranking is one read): each message is ranked, with its own error."""
+    answers = []
+    for item in items:
+        try:
+            answers.append(
+                serving.rank(
+                    model=model, user=item.get("user"), items=item.get("items"), context=item.get("context")
+                ).as_dict()
+            )
+        except RhythmicError as exc:
+            answers.append(error_body(exc))
+    return answers
+
+
 def _run(model: str, op: str, items: list[dict]) -> list[dict]:
-    call = serving.predict_many if op == "predict" else serving.learn_many
+    call = {"predict": serving.predict_many, "learn": serving.learn_many, "rank": _rank_each}[op]
     try:
         return call(model=model, items=items)
     except RhythmicError as exc:  # the whole batch is refused (no such model, no production version...)

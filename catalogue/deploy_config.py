@@ -13,12 +13,12 @@ from django.db import transaction
 
 from catalogue import artifacts, services
 from catalogue.errors import InvalidInput
-from catalogue.flavors import FLAVORS
+from catalogue.flavors import FLAVORS, clean_options, get_flavor
 from catalogue.models import Deployment, MLModel, ModelVersion
 
 _KEYS = {
     "": {"model", "artifact", "deploy"},
-    "model": {"name", "flavor", "description", "location", "metadata"},
+    "model": {"name", "flavor", "description", "location", "metadata", "options"},
     "artifact": {"path", "format", "requirements", "message", "description", "input_example"},
     "deploy": {"promote", "note"},
 }
@@ -29,6 +29,7 @@ class DeployConfig:
     """One deploy: which model (created if missing), which artifact, and whether to promote it.
 
     ``None`` for description, location and metadata means "not in the config": an existing model keeps its own.
+    ``options`` (a forecaster's ``horizon``) are set when the model is created; an existing model's must match.
     """
 
     name: str
@@ -37,6 +38,7 @@ class DeployConfig:
     description: str | None = None
     location: str | None = None
     metadata: dict[str, str] | None = None
+    options: dict[str, Any] | None = None
     format: str | None = None
     requirements_path: Path | None = None
     message: str = ""
@@ -113,6 +115,7 @@ def parse(text: str, *, base_dir: Path | None = None) -> DeployConfig:
         description=_string(model, "model.description"),
         location=_string(model, "model.location"),
         metadata=_metadata(model),
+        options=_options(model, flavor),
         artifact_path=base_dir / _string(artifact, "artifact.path", required=True),
         format=fmt,
         requirements_path=base_dir / requirements if requirements is not None else None,
@@ -170,6 +173,20 @@ def _metadata(model: dict) -> dict[str, str] | None:
     return metadata
 
 
+def _options(model: dict, flavor: str) -> dict[str, Any] | None:
+    if "options" not in model:
+        return None
+    options = model["options"]
+    if not isinstance(options, dict):
+        raise InvalidInput(
+            f"model.options must be a table, like options = {{ horizon = 24 }}, not {options!r}", field="model.options"
+        )
+    try:
+        return clean_options(get_flavor(flavor), options)
+    except ValueError as exc:
+        raise InvalidInput(f"model.options: {exc}", field="model.options") from None
+
+
 def _input_example(artifact: dict) -> dict[str, Any] | None:
     if "input_example" not in artifact:
         return None
@@ -206,6 +223,7 @@ def _register(config: DeployConfig, *, data: bytes, requirements: str, user) -> 
         create=True,
         model_description=config.description or "",
         model_metadata=config.metadata,
+        model_options=config.options,
         location=config.location,
         fmt=config.format,
         requirements=requirements,
@@ -214,6 +232,12 @@ def _register(config: DeployConfig, *, data: bytes, requirements: str, user) -> 
         input_example=config.input_example,
         author=user,
     )
+    if not uploaded.model_created and config.options is not None and config.options != uploaded.model.options:
+        raise InvalidInput(
+            f"model.options: {config.name}'s options are fixed at its creation ({uploaded.model.options}); the config "
+            f"asks for {config.options} (deploy to a new model for other options)",
+            field="model.options",
+        )
     if not uploaded.model_created:
         # An existing model takes the config's description, metadata and location (the ones it sets).
         changes = {

@@ -1,9 +1,9 @@
 """Pipelines in the catalogue: create one, add versions (each change of stages), promote, roll back; and reads.
 
-A version's stages are checked when it is written: each names a model of the catalogue, no model twice, every
-stage but the last names its output (``as``) with a name no other stage and no known feature uses, and the last
-stage is supervised or an anomaly detector. Whether the stage models have a production version is checked when
-the pipeline serves (serving.pipelines), since promoting and retiring them is their own lifecycle.
+A version's stages are checked when it is written: each names a model of the catalogue, no model twice, none a
+forecaster, every stage but the last names its output (``as``) with a name no other stage and no known feature
+uses, and the last stage is supervised or an anomaly detector. Whether the stage models have a production version
+is checked when the pipeline serves (serving.pipelines), since promoting and retiring them is their own lifecycle.
 """
 
 from typing import Any
@@ -22,6 +22,10 @@ MAX_STAGES = 8
 #: The flavors whose prediction a pipeline may answer with: supervised ones and anomaly scores.
 LAST_FLAVORS = ("regression", "binary", "multiclass", "anomaly")
 STAGE_KEYS = ("model", "as")
+#: The flavors no stage may be, and why: a stage predicts one value per request, with the request's id.
+UNCHAINABLE = {
+    "forecasting": "it forecasts a horizon of the series (a list, without an id), not one value per request",
+}
 
 
 # --- stages ------------------------------------------------------------------------------------
@@ -82,6 +86,13 @@ def _check_models(stages: list[dict]) -> None:
     for index, name in enumerate(names):
         if name not in models:
             raise InvalidInput(f"stages[{index}].model: no model named {name!r}", field=f"stages[{index}].model")
+    for index, name in enumerate(names):
+        if models[name].flavor in UNCHAINABLE:
+            raise InvalidInput(
+                f"stages[{index}].model: {name} is a {models[name].flavor} model: "
+                f"{UNCHAINABLE[models[name].flavor]}; it cannot be a stage",
+                field=f"stages[{index}].model",
+            )
     last = models[names[-1]]
     if last.flavor not in LAST_FLAVORS:
         raise InvalidInput(
@@ -190,6 +201,15 @@ def pipeline_rollback(*, pipeline: Pipeline, user=None, note: str = "") -> Pipel
     pipeline = _lock(pipeline)
     target = rollback_check(pipeline=pipeline)
     return _switch(pipeline, target, PipelineDeployment.Action.ROLLBACK, user, note)
+
+
+@transaction.atomic
+def pipeline_delete(*, pipeline: Pipeline) -> None:
+    """Delete a pipeline with its versions and history. Its stage models, their logs and states stay; the stages'
+    pending predictions made through it expire like any other."""
+    # production_version points into the versions about to go: clear it so the cascade has no cycle.
+    Pipeline.objects.filter(pk=pipeline.pk).update(production_version=None)
+    pipeline.delete()
 
 
 def _lock(pipeline: Pipeline) -> Pipeline:

@@ -190,6 +190,7 @@ def model_version_upload(
     create: bool = False,
     model_description: str = "",
     model_metadata: dict[str, str] | None = None,
+    model_options: Any = None,
     location: Location | str | None = None,
     fmt: str | None = None,
     requirements: str = "",
@@ -206,7 +207,8 @@ def model_version_upload(
     REST, the upload page, the admin, ``add_model``, deploy configs and chantilly's ``/api/model`` all call it,
     so a bad artifact or a flavor mismatch is refused with the same error, and every upload is validated and
     logged alike. ``flavor``, when given, must be the model's; with ``create`` a missing model is created
-    (``flavor`` then required; ``model_description``, ``model_metadata`` and ``location`` are used only then).
+    (``flavor`` then required; ``model_description``, ``model_metadata``, ``model_options`` and ``location`` are
+    used only then).
     A refusal, also the version's, leaves no model behind: all of it is one transaction.
     """
     _clean_artifact(data, fmt)  # first: a bad artifact is the same error whether or not the model exists
@@ -227,6 +229,7 @@ def model_version_upload(
             metadata=model_metadata,
             location=location,
             owner=author,
+            options=model_options,
         )
     elif flavor is not None and flavor != model.flavor:
         raise Conflict(f"model {model.name} is a {model.flavor} model, not {flavor}", field="flavor")

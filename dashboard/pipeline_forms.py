@@ -1,7 +1,9 @@
-"""Forms of the pipeline pages: the stages typed one per line (``scorer as anomaly_score``, then ``classifier``)."""
+"""Forms of the pipeline pages: the stages typed one per line (``scorer as anomaly_score``, then ``classifier``),
+and the features a pipeline scores (JSON)."""
 
 from django import forms
 
+from catalogue import jsontext
 from dashboard.forms import NAME_HELP
 
 STAGES_HELP = (
@@ -51,3 +53,29 @@ class PipelineCreateForm(forms.Form):
 class PipelineVersionForm(forms.Form):
     stages = StagesField()
     message = forms.CharField(required=False, max_length=500, help_text="What changed, as in a commit message.")
+
+
+class PipelineScoreForm(forms.Form):
+    features = forms.CharField(
+        widget=forms.Textarea(attrs={"rows": 3, "spellcheck": "false", "placeholder": '{"amount": 0.3, "hour": 0.8}'}),
+        help_text="The request's features, as a JSON object.",
+        label="Features (JSON)",
+    )
+    id = forms.CharField(
+        required=False,
+        max_length=150,
+        label="Prediction id",
+        help_text="Optional: learn its ground truth later with POST /api/v1/pipelines/<name>/learn.",
+    )
+
+    def clean_features(self) -> dict:
+        try:
+            value = jsontext.loads(self.cleaned_data["features"])
+        except ValueError as exc:
+            raise forms.ValidationError(f"this is not valid JSON: {exc}") from None
+        if not isinstance(value, dict):
+            raise forms.ValidationError('give a JSON object of features, like {"amount": 0.3}')
+        return value
+
+    def clean_id(self) -> str | None:
+        return self.cleaned_data["id"].strip() or None

@@ -1,7 +1,9 @@
-"""The Pipelines pages: the list, a new pipeline, a pipeline's page (versions, history, stage models), a new
-version, promote and roll back. Each write checks the permission of its model equivalent, then calls one
-function of ``catalogue.pipelines``.
+"""The Pipelines pages: the list, a new pipeline, a pipeline's page (versions, history, stage models, a scoring
+form), a new version, promote and roll back. Each write checks the permission of its model equivalent, then calls
+one function of ``catalogue.pipelines`` (scoring: ``serving.pipelines.predict``, with the inference permission).
 """
+
+import json
 
 from django.contrib import messages
 from django.shortcuts import redirect, render
@@ -11,10 +13,12 @@ from catalogue import pipelines
 from catalogue.errors import RhythmicError
 from catalogue.models import MLModel
 from dashboard import forms
-from dashboard.pipeline_forms import PipelineCreateForm, PipelineVersionForm, format_stages
+from dashboard.pipeline_forms import PipelineCreateForm, PipelineScoreForm, PipelineVersionForm, format_stages
 from dashboard.views import _posted, form_error, page
+from serving import pipelines as served
 
 CHANGE_MODEL = "catalogue.change_mlmodel"
+INFER = "catalogue.infer_mlmodel"
 
 
 @page()
@@ -53,17 +57,43 @@ def _stages_field(form, exc: RhythmicError):
 @page()
 def pipeline_detail(request, name: str):
     pipeline = pipelines.get_pipeline_or_404(name)
+    return render(request, "dashboard/pipeline_detail.html", _detail_context(pipeline, PipelineScoreForm()))
+
+
+def _detail_context(pipeline, score_form, **extra) -> dict:
     versions = list(pipelines.pipeline_versions(pipeline=pipeline))
     names = {stage["model"] for version in versions for stage in version.stages}
     models = {m.name: m for m in MLModel.objects.filter(name__in=names).select_related("production_version")}
-    context = {
+    return {
         "pipeline": pipeline,
         "versions": versions,
         "history": pipelines.pipeline_history(pipeline=pipeline),
         "models": models,
         "can_rollback": pipelines.rollback_target(pipeline=pipeline) is not None,
+        "score_form": score_form,
+        **extra,
     }
-    return render(request, "dashboard/pipeline_detail.html", context)
+
+
+@require_http_methods(["POST"])
+@page(INFER, "scoring a pipeline")
+def pipeline_score(request, name: str):
+    """Predict with the production version's stages; the page shows the answer and every stage's output."""
+    pipeline = pipelines.get_pipeline_or_404(name)
+    form = PipelineScoreForm(request.POST)
+    status, answer = 400, None
+    if form.is_valid():
+        try:
+            result = served.predict(pipeline=name, features=form.cleaned_data["features"], id=form.cleaned_data["id"])
+        except RhythmicError as exc:
+            status = form_error(form, exc)
+        else:
+            status, answer = 200, result.as_dict()
+            answer["shown"] = json.dumps(answer["prediction"])
+            for stage in answer["stages"].values():
+                stage["shown"] = json.dumps(stage["prediction"])
+    context = _detail_context(pipeline, form, score=answer)
+    return render(request, "dashboard/pipeline_detail.html", context, status=status)
 
 
 @require_http_methods(["GET", "POST"])

@@ -66,6 +66,7 @@ urlpatterns = [
         name="pipeline-promote",
     ),
     path("pipelines/<str:name>/rollback/", pipeline_views.pipeline_rollback, name="pipeline-rollback"),
+    path("pipelines/<str:name>/score/", pipeline_views.pipeline_score, name="pipeline-score"),
     path("settings/", views.settings_page, name="settings"),
     path("settings/locations/", views.location_create, name="location-create"),
     path("settings/locations/<str:name>/default/", views.location_default, name="location-default"),

@@ -31,7 +31,7 @@ from monitoring.live import publish
 from monitoring.models import DriftPoint, Policy
 from serving import log
 from serving.codec import decode_prediction
-from serving.online_metrics import LOSS_FLAVORS, event_loss
+from serving.online_metrics import LOSS_FLAVORS, MAE_FLAVORS, NO_LOSS, event_loss
 
 logger = logging.getLogger(__name__)
 
@@ -40,7 +40,12 @@ PARTS = {
     "auto_promote": {"window": None, "min_improvement": None, "confidence": 0.95},
     "auto_rollback": {"window": None, "max_degradation": None},
 }  # each part's keys, with their defaults (None: required)
-LOSS_NAMES = {"regression": "absolute error", "binary": "0/1 error", "multiclass": "0/1 error"}
+LOSS_NAMES = {
+    "regression": "absolute error",
+    "recommendation": "absolute error (of the rating)",
+    "binary": "0/1 error",
+    "multiclass": "0/1 error",
+}
 
 
 # --- the policy itself ---------------------------------------------------------------------------------
@@ -105,6 +110,17 @@ def clean_policy(body: Any) -> dict:
     return cleaned
 
 
+def policy_refusal(*, flavor: str) -> str | None:
+    """Why a model of ``flavor`` cannot have a policy, or None when it can."""
+    if flavor in LOSS_FLAVORS:
+        return None
+    why = NO_LOSS.get(flavor, "its headline metric has no per-event loss")
+    return (
+        f"{why}; a promotion policy compares per-event losses, so it cannot have one (flavors that may: "
+        f"{', '.join(LOSS_FLAVORS)}); compare its challengers by their metrics instead."
+    )
+
+
 def policy_get(*, model: MLModel) -> Policy | None:
     return Policy.objects.filter(model=model).first()
 
@@ -112,11 +128,9 @@ def policy_get(*, model: MLModel) -> Policy | None:
 @transaction.atomic
 def policy_set(*, model: MLModel, body: Any, user=None) -> Policy:
     """Create or replace the model's policy; it evaluates events learned from now on."""
-    if model.flavor not in LOSS_FLAVORS:
-        raise InvalidInput(
-            f"{model.name} is an {model.flavor} model: its headline metric has no per-event loss to compare, "
-            f"so it cannot have a promotion policy (flavors with one: {', '.join(LOSS_FLAVORS)})"
-        )
+    refusal = policy_refusal(flavor=model.flavor)
+    if refusal is not None:
+        raise InvalidInput(f"{model.name} is a {model.flavor} model: {refusal}", code="wrong_flavor")
     cleaned = clean_policy(body)
     head = MLModel.objects.values_list("learn_seq", flat=True).get(pk=model.pk)
     policy, _ = Policy.objects.update_or_create(
@@ -260,7 +274,7 @@ def _losses(model: MLModel, version_ids: list[int], *, n: int, floor: int, head:
 
 def _metric(model: MLModel, loss: float) -> float:
     """A mean loss as the headline metric's value: MAE itself, or Accuracy = 1 - mean 0/1 error."""
-    return loss if model.flavor == "regression" else 1.0 - loss
+    return loss if model.flavor in MAE_FLAVORS else 1.0 - loss
 
 
 def _check_rollback(model: MLModel, policy: Policy, production: ModelVersion, head: int) -> dict | None:

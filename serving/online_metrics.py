@@ -128,20 +128,30 @@ def _error(ground_truth: Any, prediction: Any, label: Any, *, regression: bool) 
 
 
 def event_loss(flavor: Flavor, ground_truth: Any, prediction: Any) -> float | None:
-    """One labelled prediction's loss on the flavor's headline metric: the absolute error for regression
-    (MAE), the 0/1 error for classification (Accuracy); None when it has none (no label, not finite, an
-    anomaly score: ROCAUC is not a mean of per-event losses). ``prediction`` is decoded (see codec)."""
+    """One labelled prediction's loss on the flavor's headline metric: the absolute error for regression and
+    recommendation ratings (MAE), the 0/1 error for classification (Accuracy); None when it has none (no label,
+    not finite, an anomaly score: ROCAUC is not a mean of per-event losses). ``prediction`` is decoded (see
+    codec)."""
     if flavor.name not in LOSS_FLAVORS or ground_truth is None or prediction is None or prediction == {}:
         return None
     try:
         label = max(prediction, key=prediction.get) if isinstance(prediction, dict) else prediction
-        return _error(ground_truth, prediction, label, regression=flavor.name == "regression")
+        return _error(ground_truth, prediction, label, regression=flavor.name in MAE_FLAVORS)
     except TypeError:
         return None
 
 
 #: The flavors whose headline metric is a mean of per-event losses (what promotion policies compare).
-LOSS_FLAVORS = ("regression", "binary", "multiclass")
+LOSS_FLAVORS = ("regression", "binary", "multiclass", "recommendation")
+#: Those whose headline metric is MAE (the loss: the absolute error); the others' is Accuracy (the 0/1 error).
+MAE_FLAVORS = ("regression", "recommendation")
+#: Why the other flavors have no per-event loss.
+NO_LOSS = {
+    "anomaly": "its headline metric, ROCAUC, is not a mean of per-event losses",
+    "forecasting": "its metrics score each horizon step by a copy of the model that learns behind it, not the "
+    "predictions logged with each event",
+    "clustering": "it learns without ground truth, so no prediction has a loss",
+}
 
 
 def _finite(value: Any) -> float | None:

@@ -33,7 +33,7 @@ ERRORS = {
         (429, "throttled: retry after Retry-After seconds"),
     )
 }
-BACKTEST_ID = OpenApiParameter("pk", int, OpenApiParameter.PATH, description="the backtest's id")
+BACKTEST_ID = OpenApiParameter("id", int, OpenApiParameter.PATH, description="the backtest's id")
 
 
 def errors(*codes: int) -> dict:

@@ -37,7 +37,7 @@ ERRORS = {
         (429, "throttled: retry after Retry-After seconds"),
     )
 }
-DATASET_ID = OpenApiParameter("pk", int, OpenApiParameter.PATH, description="the dataset's id")
+DATASET_ID = OpenApiParameter("id", int, OpenApiParameter.PATH, description="the dataset's id")
 
 
 def errors(*codes: int) -> dict:

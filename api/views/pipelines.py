@@ -3,7 +3,8 @@ predict and learn. Each view checks input types with a serializer, calls one fun
 or ``serving.pipelines``, and formats the result. ``urlpatterns`` at the bottom is included by api/urls.py.
 
 Permissions are those of the equivalent model routes: creating needs catalogue.add_mlmodel, a new version
-catalogue.add_modelversion, promote and rollback catalogue.change_mlmodel, predict and learn the inference rule
+catalogue.add_modelversion, promote and rollback catalogue.change_mlmodel, deleting catalogue.delete_mlmodel,
+predict and learn the inference rule
 (``api.permissions.may_infer``, which today covers every model alike, so every stage's model).
 """
 
@@ -104,9 +105,10 @@ class PipelineListView(PipelineView):
 
 
 class PipelineDetailView(PipelineView):
-    """One pipeline with its versions (newest first) and its deployment history (newest first)."""
+    """One pipeline with its versions (newest first) and its deployment history (newest first); deleting it."""
 
     serializer_class = PipelineDetailSerializer
+    required_permissions = requires("catalogue.delete_mlmodel", "deleting a pipeline", methods=("DELETE",))
 
     @extend_schema(
         summary="A pipeline, its versions and its history",
@@ -115,6 +117,15 @@ class PipelineDetailView(PipelineView):
     )
     def get(self, request, name: str) -> Response:
         return _detail(name)
+
+    @extend_schema(
+        summary="Delete a pipeline with its versions and history (its stage models stay as they are)",
+        tags=TAGS,
+        responses={204: None, **errors(403)},
+    )
+    def delete(self, request, name: str) -> Response:
+        pipelines.pipeline_delete(pipeline=self.get_pipeline())
+        return Response(status=status.HTTP_204_NO_CONTENT)
 
 
 class PipelineVersionListView(PipelineView):

@@ -105,6 +105,24 @@ def error_from(body: Any, status: int | None = None) -> RhythmicError:
 # --- REST ---------------------------------------------------------------------------------------
 
 
+def _predict_body(features: Any, id: Any, horizon: int | None) -> dict:
+    body: dict = {}
+    if features is not None:
+        body["features"] = features
+    if id is not None:
+        body["id"] = id
+    if horizon is not None:
+        body["horizon"] = horizon
+    return body
+
+
+def _rank_body(user: Any, items: list, context: dict | None) -> dict:
+    body: dict = {"user": user, "items": list(items)}
+    if context is not None:
+        body["context"] = context
+    return body
+
+
 def _q(name: str) -> str:
     return quote(str(name), safe="")
 
@@ -143,12 +161,16 @@ class Client:
         return body
 
     # inference
-    def predict(self, model: str, features: dict, *, id: Any = None) -> dict:
-        """The production version's prediction; with an ``id`` the server keeps it for a later learn."""
-        body: dict = {"features": features}
-        if id is not None:
-            body["id"] = id
-        return self._call("POST", f"/api/v1/models/{_q(model)}/predict", json=body)
+    def predict(
+        self, model: str, features: dict | list | None = None, *, id: Any = None, horizon: int | None = None
+    ) -> dict:
+        """The production version's prediction; with an ``id`` the server keeps it for a later learn. A
+        forecaster forecasts ``horizon`` steps (``features``: one dict per step, or none)."""
+        return self._call("POST", f"/api/v1/models/{_q(model)}/predict", json=_predict_body(features, id, horizon))
+
+    def rank(self, model: str, user: Any, items: list, *, context: dict | None = None) -> dict:
+        """A recommender's ``items`` for ``user``, best first (``answer["items"]``)."""
+        return self._call("POST", f"/api/v1/models/{_q(model)}/rank", json=_rank_body(user, items, context))
 
     def learn(self, model: str, ground_truth: Any = None, *, id: Any = None, features: dict | None = None) -> dict:
         """Learn a ground truth, by the ``id`` given to predict or with the ``features``."""
@@ -314,11 +336,11 @@ class Stream:
             raise error_from(answer)
         return answer
 
-    def predict(self, features: dict, *, id: Any = None) -> dict:
-        message: dict = {"op": "predict", "features": features}
-        if id is not None:
-            message["id"] = id
-        return self._one(message)
+    def predict(self, features: dict | list | None = None, *, id: Any = None, horizon: int | None = None) -> dict:
+        return self._one({"op": "predict", **_predict_body(features, id, horizon)})
+
+    def rank(self, user: Any, items: list, *, context: dict | None = None) -> dict:
+        return self._one({"op": "rank", **_rank_body(user, items, context)})
 
     def learn(self, ground_truth: Any = None, *, id: Any = None, features: dict | None = None) -> dict:
         message: dict = {"op": "learn", "ground_truth": ground_truth}

@@ -13,6 +13,7 @@ from catalogue.errors import RhythmicError
 from catalogue.flavors import get_flavor
 from catalogue.models import ModelVersion
 from dashboard import history
+from monitoring import policies
 
 register = template.Library()
 
@@ -79,6 +80,7 @@ def lifecycle_panel(context, model) -> dict:
         "lifecycle_error": context.get("lifecycle_error"),
         "chart": _chart(model, labels, can_change) if labels else None,
         "policy": context.get("policy"),
+        "policy_refusal": policies.policy_refusal(flavor=model.flavor),
         "perms": perms,
         "csrf_token": context.get("csrf_token"),
     }

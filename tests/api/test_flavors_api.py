@@ -212,3 +212,55 @@ def test_the_websocket_streams_forecasts_cluster_learns_and_refusals(maintainer)
     answers = {a["rid"]: a for a in talk(frames, token=token, model="groups")}
     assert answers[1]["seq"] == 1
     assert answers[2]["error"]["field"] == "ground_truth"
+
+
+@pytest.mark.django_db(transaction=True)
+def test_the_websocket_ranks_like_river_and_refuses_rank_where_it_does_not_apply(maintainer):
+    from rest_framework.authtoken.models import Token
+
+    from tests.api.test_infer_ws import talk
+
+    token = Token.objects.get_or_create(user=maintainer)[0].key
+    services.model_create(name="films", flavor="recommendation")
+    promote("films", reco.Baseline(optimizer=optim.SGD(0.05)))
+    services.model_create(name="sales", flavor="forecasting", options={"horizon": 2})
+    promote("sales", snarimax())
+    ratings = (("alien", 5.0), ("heat", 2.0), ("up", 4.0))
+    # Given a recommender that learned three ratings over the WebSocket
+    learns = [
+        {"op": "learn", "rid": item, "features": {"user": "ann", "item": item}, "ground_truth": rating}
+        for item, rating in ratings
+    ]
+    # When rank messages follow, one frame of its own and an array with a bad one
+    frames = [
+        learns,
+        {"op": "rank", "rid": "r", "user": "bob", "items": ["heat", "up", "alien"]},
+        [
+            {"op": "rank", "rid": "ctx", "user": "ann", "items": ["up", "heat"], "context": {}},
+            {"op": "rank", "rid": "x"},
+        ],
+    ]
+    learned, ranked, mixed = talk(frames, token=token, model="films")
+    # Then each answer is river's rank on the same learns, with the REST answer's shape and the rid
+    reference = reco.Baseline(optimizer=optim.SGD(0.05))
+    for item, rating in ratings:
+        reference.learn_one("ann", item, rating)
+    assert [a["seq"] for a in learned] == [1, 2, 3]
+    assert ranked == {
+        "rid": "r",
+        "model": "films",
+        "version": 1,
+        "user": "bob",
+        "items": reference.rank("bob", ["heat", "up", "alien"]),
+        "state_seq": 3,
+    }
+    assert mixed[0]["items"] == reference.rank("ann", ["up", "heat"])
+    assert mixed[1]["rid"] == "x" and mixed[1]["error"]["field"] == "user"
+    # On a forecaster, rank answers wrong_flavor, and the connection keeps serving forecasts
+    answers = talk(
+        [{"op": "rank", "rid": 1, "user": "a", "items": ["b"]}, {"op": "predict", "rid": 2, "horizon": 2}],
+        token=token,
+        model="sales",
+    )
+    assert answers[0]["error"]["code"] == "wrong_flavor"
+    assert len(answers[1]["prediction"]) == 2

@@ -139,7 +139,11 @@ def test_a_bad_message_gets_its_own_error_and_the_connection_stays_open(live, to
     # Then each bad one is answered with the API's error shape and the good one still works
     assert answers[0] == {
         "rid": 1,
-        "error": {"code": "invalid", "message": 'op must be "predict" or "learn", not \'guess\'', "field": "op"},
+        "error": {
+            "code": "invalid",
+            "message": 'op must be "predict", "learn" or "rank", not \'guess\'',
+            "field": "op",
+        },
     }
     assert answers[1]["rid"] == 2
     assert answers[1]["error"]["field"] == "features"

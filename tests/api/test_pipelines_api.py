@@ -156,6 +156,7 @@ def test_an_unknown_pipeline_is_a_404_on_every_route(maintainer_client):
         ("post", "rollback", {}),
         ("post", "predict", {"features": X}),
         ("post", "learn", {"id": 1, "ground_truth": True}),
+        ("delete", "", None),
     ):
         response = getattr(maintainer_client, method)(f"{API}ghost/{route}", body, format="json")
         assert (response.status_code, error_of(response)["code"]) == (404, "not_found")
@@ -233,3 +234,22 @@ def test_predict_and_learn_need_the_inference_permission(fraud, reader_client, a
         assert anon_client.post(f"{API}fraud/{route}", {"features": X, "id": 1}, format="json").status_code == 401
     settings.RHYTHMIC_PUBLIC_INFERENCE = True
     assert anon_client.post(f"{API}fraud/predict", {"features": X}, format="json").status_code == 200
+
+
+def test_a_forecaster_as_a_stage_is_a_400_naming_the_stage(stage_models, maintainer_client):
+    factories.MLModelFactory(name="sales", flavor="forecasting")
+    body = {"name": "p", "stages": [{"model": "sales", "as": "f"}, {"model": "clf"}]}
+    response = maintainer_client.post(API, body, format="json")
+    assert response.status_code == 400
+    assert error_of(response)["field"] == "stages[0].model"
+    assert "sales is a forecasting model" in error_of(response)["message"]
+
+
+def test_deleting_a_pipeline_needs_delete_mlmodel_and_keeps_its_stage_models(fraud, maintainer_client, reader_client):
+    refused = reader_client.delete(f"{API}fraud/")
+    assert (refused.status_code, "catalogue.delete_mlmodel" in error_of(refused)["message"]) == (403, True)
+    assert maintainer_client.delete(f"{API}fraud/").status_code == 204
+    assert maintainer_client.get(f"{API}fraud/").status_code == 404
+    assert set(MLModel.objects.values_list("name", flat=True)) >= {"scorer", "clf"}
+    assert not PipelineVersion.objects.exists()
+    assert maintainer_client.delete(f"{API}fraud/").status_code == 404

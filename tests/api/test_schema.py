@@ -71,3 +71,36 @@ def test_the_docs_page_loads_its_scripts_and_styles_from_this_server(anon_client
     assert not re.search(r"https?://", html)
     # And every asset is a file this server has
     assert all(finders.find(url.removeprefix(static_url)) for url in assets)
+
+
+def test_every_path_parameter_is_one_of_its_path_s_placeholders(schema):
+    # A parameter the path does not hold ("pk" beside "{id}") makes clients and the fuzzer send it nowhere.
+    wrong = []
+    for path, operations in schema["paths"].items():
+        placeholders = set(re.findall(r"{(\w+)}", path))
+        for method, operation in operations.items():
+            if not isinstance(operation, dict) or "responses" not in operation:
+                continue
+            names = {p["name"] for p in operation.get("parameters", []) if p["in"] == "path"}
+            if names != placeholders:
+                wrong.append(f"{method.upper()} {path}: {sorted(names)}")
+    assert not wrong
+
+
+@pytest.mark.parametrize(
+    ("path", "methods"),
+    [
+        ("/api/v1/models/{name}/rank", {"post"}),
+        ("/api/v1/pipelines/", {"get", "post"}),
+        ("/api/v1/pipelines/{name}/", {"get", "delete"}),
+        ("/api/v1/pipelines/{name}/versions/", {"get", "post"}),
+        ("/api/v1/pipelines/{name}/versions/{number}/promote", {"post"}),
+        ("/api/v1/pipelines/{name}/rollback", {"post"}),
+        ("/api/v1/pipelines/{name}/predict", {"post"}),
+        ("/api/v1/pipelines/{name}/learn", {"post"}),
+        ("/api/v1/datasets/", {"get", "post"}),
+        ("/api/v1/datasets/{id}/", {"get", "delete"}),
+    ],
+)
+def test_the_schema_describes_rank_pipelines_and_datasets(schema, path, methods):
+    assert methods <= set(schema["paths"][path])

@@ -46,6 +46,8 @@ PERMISSIONS = [
     "infer_mlmodel",
     "add_location",
     "change_location",
+    "add_dataset",
+    "delete_dataset",
 ]
 
 CREATE_USER = f"""

@@ -136,3 +136,14 @@ def test_the_last_stage_must_answer_with_a_supervised_or_anomaly_flavor(models, 
 def test_a_bad_name_is_refused(models):
     with pytest.raises(InvalidInput, match="lowercase"):
         pipelines.pipeline_create(name="Fraud Detector", stages=STAGES)
+
+
+@pytest.mark.parametrize("position", [0, 1])
+def test_a_forecaster_cannot_be_a_stage_and_the_refusal_says_why(models, position):
+    factories.MLModelFactory(name="sales", flavor="forecasting")
+    stages = [{"model": "scorer", "as": "score"}, {"model": "clf"}]
+    stages.insert(position, {"model": "sales", "as": "forecast"})
+    with pytest.raises(InvalidInput, match="sales is a forecasting model: it forecasts a horizon") as refused:
+        pipelines.pipeline_create(name="fraud", stages=stages)
+    assert refused.value.field == f"stages[{position}].model"
+    assert not Pipeline.objects.exists()

@@ -44,3 +44,14 @@ def test_an_automatic_history_entry_is_marked_with_its_reason(reader_web, served
     assert "v2&#x27;s MAE jumped by 80%" in history
     assert "by the promotion policy" in history
     assert "by hand" in history
+
+
+def test_the_model_page_of_a_forecaster_says_why_it_has_no_policy(reader_web):
+    from river import time_series
+
+    from tests.serving.flavor_helpers import live_model
+
+    live_model(time_series.SNARIMAX(p=1, d=0, q=0), flavor="forecasting", name="sales")
+    page = reader_web.get("/models/sales/").content.decode()
+    assert "A forecasting model has no promotion policy: its metrics score each horizon step" in page
+    assert "PUT /api/v1/models/sales/policy" not in page

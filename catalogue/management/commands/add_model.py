@@ -1,5 +1,6 @@
 """``manage.py add_model PATH --name N``: register a file as the model's next version (creating the model)."""
 
+import argparse
 import json
 from pathlib import Path
 
@@ -7,7 +8,7 @@ from django.core.management.base import BaseCommand, CommandError
 
 from catalogue import artifacts, selectors, services
 from catalogue.errors import RhythmicError
-from catalogue.flavors import FLAVORS
+from catalogue.flavors import FLAVORS, clean_horizon
 from catalogue.management.author import add_user_argument, cli_user
 from catalogue.models import ModelVersion
 
@@ -32,6 +33,14 @@ def raise_if_failed(version: ModelVersion) -> None:
         raise CommandError(f"{version} failed validation: {summary}")
 
 
+def horizon_argument(text: str) -> int:
+    """``--horizon``'s value, checked as the REST API checks ``options.horizon``."""
+    try:
+        return clean_horizon(int(text), what="--horizon")
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"a whole number from 1 to 1000, not {text!r}") from None
+
+
 def read_file(path: str, option: str) -> Path:
     file = Path(path)
     if not file.is_file():
@@ -51,6 +60,12 @@ class Command(BaseCommand):
         parser.add_argument("--flavor", choices=list(FLAVORS), help="the model's flavor, needed to create it")
         parser.add_argument(
             "--location", help="where a new model is served (default: the default location); only used to create it"
+        )
+        parser.add_argument(
+            "--horizon",
+            type=horizon_argument,
+            help="a new forecasting model's metrics horizon H (steps ahead scored, 1-1000, default 12), fixed for "
+            "its life; only used to create it",
         )
         parser.add_argument("--format", choices=list(artifacts.FORMATS), help="the file's format (default: guessed)")
         parser.add_argument("--message", default="", help="what changed in this version")
@@ -80,7 +95,9 @@ class Command(BaseCommand):
             raise CommandError(exc.message) from None
         version = ModelVersion.objects.without_artifact().select_related("model").get(pk=version.pk)
         if new_model:
-            self.stdout.write(f"created model {version.model.name} ({version.model.flavor})")
+            model = version.model
+            horizon = f", metrics horizon {model.options['horizon']}" if "horizon" in model.options else ""
+            self.stdout.write(f"created model {model.name} ({model.flavor}{horizon})")
         for line in version_lines(version, created=created):
             self.stdout.write(line)
         raise_if_failed(version)
@@ -92,6 +109,13 @@ class Command(BaseCommand):
                 f"--location only applies when creating a model; {model.name} already exists "
                 f"(change its location in the admin or the API)"
             )
+        horizon = options["horizon"]
+        if model is not None and horizon is not None and horizon != model.options.get("horizon"):
+            fixed = f"its horizon is {model.options['horizon']}" if "horizon" in model.options else "it has none"
+            raise CommandError(
+                f"--horizon only applies when creating a model; {model.name} already exists and {fixed}, fixed for "
+                f"its life (create a new model for another horizon)"
+            )
         # One transaction: a refused artifact leaves no half-created model behind. Validation is queued on commit.
         uploaded = services.model_version_upload(
             name=options["name"],
@@ -99,6 +123,7 @@ class Command(BaseCommand):
             flavor=options["flavor"],
             create=True,
             location=options["location"],
+            model_options=None if horizon is None else {"horizon": horizon},
             fmt=options["format"],
             requirements=requirements,
             message=options["message"],
