@@ -114,6 +114,7 @@ def training_start(
     if not isinstance(message, str) or len(message) > 500:
         raise InvalidInput("message must be text of at most 500 characters", field="message")
     rows = _dataset(dataset)
+    _check_trainable(found, model=model, params=params, method=method)
     with transaction.atomic():
         job = TrainingJob.objects.create(
             model=model,
@@ -240,6 +241,36 @@ def run(job_id: int) -> str:
 
 def _status(job_id: int) -> str:
     return TrainingJob.objects.filter(pk=job_id).values_list("status", flat=True).first() or "missing"
+
+
+def _check_trainable(version: ModelVersion, *, model: MLModel, params: dict, method: str) -> None:
+    """Answer now (400) what the job would refuse when it starts: an ONNX model, a method the model has not, a
+    parameter a river model has not. Loading the artifact here costs what its validation cost at upload."""
+    data, fmt = ModelVersion.objects.filter(pk=version.pk).values_list("artifact", "format").get()
+    try:
+        servable = artifacts.as_servable(artifacts.load_artifact(bytes(data), fmt), get_flavor(model.flavor))
+    except artifacts.ArtifactError:
+        return  # the job fails saying why it could not load
+    number = version.number
+    if servable.kind == "online":
+        if method:
+            raise InvalidInput(
+                f"v{number} is a river model: it learns row by row (learn_one); method is for scikit-learn",
+                field="method",
+            )
+        try:
+            trainers.river_params(servable.obj, params)
+        except TrainingFailed as exc:
+            raise InvalidInput(str(exc), field="params") from None
+    elif servable.kind == "batch":
+        if method and not callable(getattr(servable.obj, method, None)):
+            raise InvalidInput(
+                f"v{number} ({type(servable.obj).__name__}) has no {method}: it cannot train that way", field="method"
+            )
+    else:
+        raise InvalidInput(
+            f"v{number} is an ONNX model: it cannot be trained here (train it, then upload it)", field="version"
+        )
 
 
 def _starting_point(job: TrainingJob) -> tuple[Any, dict]:

@@ -117,6 +117,8 @@ def test_promote_true_needs_the_promote_permission_too(trump):
         ({"version": 1, "dataset": "trump", "from": "live", "params": {"a": 1}}, "params", "one or the other"),
         ({"version": 1, "dataset": "trump", "holdout": 1.5}, "holdout", "holdout must be a number from 0"),
         ({"version": 1, "dataset": "trump", "epochs": 3}, "epochs", "unknown field"),
+        ({"version": 1, "dataset": "trump", "params": {"l9": 1}}, "params", "the model has no parameter 'l9'"),
+        ({"version": 1, "dataset": "trump", "method": "fit"}, "method", "method is for scikit-learn"),
     ],
 )
 def test_bad_input_answers_400_naming_the_field(maintainer_client, trump, body, field, message):

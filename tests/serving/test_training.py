@@ -106,11 +106,25 @@ def test_params_of_a_river_model_re_create_it_and_match_river_trained_with_them(
     assert loaded(job.result).predict_one(x) == pytest.approx(expected.predict_one(x), rel=1e-12)
 
 
-def test_an_unknown_parameter_fails_the_job_saying_which_parameters_exist():
+def test_an_unknown_parameter_is_refused_before_any_job_saying_which_parameters_exist():
     model, _ = regression_model()
-    job = trained(model, version=1, dataset=trump_dataset(n=10).pk, params={"LinearRegression": {"l3": 1}})
-    assert job.status == TrainingJob.Status.FAILED and job.result is None
-    assert "params.LinearRegression: the model has no parameter 'l3'" in job.error and "l2" in job.error
+    with pytest.raises(InvalidInput) as refused:
+        training.training_start(
+            model=model, version=1, dataset=trump_dataset(n=10).pk, params={"LinearRegression": {"l3": 1}}
+        )
+    assert refused.value.field == "params"
+    assert "params.LinearRegression: the model has no parameter 'l3'" in str(refused.value) and "l2" in str(
+        refused.value
+    )
+    assert not TrainingJob.objects.exists()
+
+
+def test_a_method_for_a_river_model_is_refused_before_any_job():
+    model, _ = regression_model()
+    with pytest.raises(InvalidInput, match="is a river model: it learns row by row") as refused:
+        training.training_start(model=model, version=1, dataset=trump_dataset(n=10).pk, method="fit")
+    assert refused.value.field == "method"
+    assert not TrainingJob.objects.exists()
 
 
 def test_promote_true_puts_the_trained_version_in_production():
@@ -242,14 +256,15 @@ def test_scikit_learn_partial_fit_learns_chunk_by_chunk_when_asked(settings):
     assert "score" not in job.metrics
 
 
-def test_a_scikit_learn_model_without_partial_fit_fails_saying_so():
+def test_a_scikit_learn_model_without_partial_fit_is_refused_saying_so():
     from sklearn.linear_model import LinearRegression
 
     model = factories.MLModelFactory(name="sk", flavor="regression")
     factories.ModelVersionFactory(model=model, artifact=dill.dumps(LinearRegression().fit([[0.0] * 6], [0.0])))
-    job = trained(model, version=1, dataset=trump_dataset(n=20).pk, method="partial_fit")
-    assert job.status == TrainingJob.Status.FAILED
-    assert job.error == "v1 (LinearRegression) has no partial_fit: it cannot train that way"
+    with pytest.raises(InvalidInput) as refused:
+        training.training_start(model=model, version=1, dataset=trump_dataset(n=20).pk, method="partial_fit")
+    assert refused.value.field == "method"
+    assert str(refused.value) == "v1 (LinearRegression) has no partial_fit: it cannot train that way"
 
 
 def test_a_dataset_a_version_was_trained_on_cannot_be_deleted():
