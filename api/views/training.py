@@ -36,7 +36,7 @@ ERRORS = {
         (429, "throttled: retry after Retry-After seconds"),
     )
 }
-JOB_ID = OpenApiParameter("pk", int, OpenApiParameter.PATH, description="the job's id")
+JOB_ID = OpenApiParameter("id", int, OpenApiParameter.PATH, description="the job's id")
 
 
 def errors(*codes: int) -> dict:
