@@ -1,7 +1,7 @@
 """The model's Training jobs page: the jobs with live progress bars, a form to start one, cancel buttons.
 
 Each action checks the permission and the form, calls one function of ``serving.training`` and goes back to
-the page, where the progress follows live (``dashboard/static/dashboard/training.js``)."""
+the page, where the progress follows live (``dashboard/static/dashboard/jobs.js``)."""
 
 from django.contrib import messages
 from django.shortcuts import redirect, render

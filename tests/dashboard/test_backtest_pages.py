@@ -33,7 +33,7 @@ def test_the_card_offers_a_form_to_start_a_backtest_of_a_ready_version(maintaine
     assert 'name="version"' in html and '<option value="1" selected>v1 (production)</option>' in html
     assert 'placeholder="12"' in html  # the log's end
     assert "No backtests yet." in html
-    assert "dashboard/backtests.js" in html
+    assert "dashboard/jobs.js" in html
 
 
 def test_starting_a_backtest_goes_back_to_the_card_with_a_queued_row(maintainer_web, learned):
