@@ -333,6 +333,14 @@ RHYTHMIC_DRIFT_DETECTOR = env.str("RHYTHMIC_DRIFT_DETECTOR", default="ADWIN")
 # The location (serving pool) this process serves: predict and learn of models deployed elsewhere answer
 # 421. Empty: every location (one pool).
 RHYTHMIC_LOCATION = env.str("RHYTHMIC_LOCATION", default="")
+# Production instances (serving.instances): every server process registers itself and beats this often; it is
+# "lost" after INSTANCE_LOST_BEATS missed beats and its row is pruned INSTANCE_PRUNE_SECONDS after its last beat.
+RHYTHMIC_REGISTER_INSTANCES = env.bool("RHYTHMIC_REGISTER_INSTANCES", default=True)
+RHYTHMIC_HEARTBEAT_SECONDS = env.float("RHYTHMIC_HEARTBEAT_SECONDS", default=5.0)
+RHYTHMIC_INSTANCE_LOST_BEATS = env.int("RHYTHMIC_INSTANCE_LOST_BEATS", default=3)
+RHYTHMIC_INSTANCE_PRUNE_SECONDS = env.int("RHYTHMIC_INSTANCE_PRUNE_SECONDS", default=24 * 3600)
+# How long a deploy waits for every live instance of its location to pre-load the version (a request may ask less).
+RHYTHMIC_DEPLOY_TIMEOUT_SECONDS = env.float("RHYTHMIC_DEPLOY_TIMEOUT_SECONDS", default=60.0)
 RHYTHMIC_MAX_BATCH = env.int("RHYTHMIC_MAX_BATCH", default=1000)
 # Frames a streaming-inference WebSocket may have waiting for answers; more are answered "busy" at once.
 RHYTHMIC_WS_MAX_INFLIGHT = env.int("RHYTHMIC_WS_MAX_INFLIGHT", default=64)

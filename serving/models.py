@@ -267,3 +267,38 @@ class Rewind(models.Model):
     def __str__(self) -> str:
         point = f"to #{self.to_seq}" if self.to_seq is not None else f"skipping {self.skip}"
         return f"{self.model.name} v{self.version.number}: rewind {point}"
+
+
+class Instance(models.Model):
+    """A production instance: a serving process (HTTP or socket server) that registered itself at start and
+    keeps its row fresh with heartbeats (``serving.instances``). What it reports is what a deploy checks."""
+
+    class Kind(models.TextChoices):
+        WSGI = "wsgi"  # gunicorn, granian WSGI, or any WSGI server
+        ASGI = "asgi"  # daphne, uvicorn on rhythmic.asgi
+        ONESITE = "onesite"  # make run's server (rhythmic.serve): HTTP on WSGI threads, sockets on ASGI
+
+    #: host:pid:start token, unique for the life of the process.
+    key = models.CharField(max_length=200, unique=True)
+    host = models.CharField(max_length=255)
+    pid = models.PositiveIntegerField()
+    kind = models.CharField(max_length=20, choices=Kind.choices)
+    #: The location this process serves (RHYTHMIC_LOCATION); empty: every location.
+    location = models.CharField(max_length=100, blank=True)
+    #: The channel-layer channel on which this process takes commands (a deploy's pre-load); empty: none.
+    channel = models.CharField(max_length=200, blank=True)
+    started_at = models.DateTimeField()
+    last_beat = models.DateTimeField(db_index=True)
+    #: Set when the process stopped cleanly (it deregistered); a process that died just stops beating.
+    stopped_at = models.DateTimeField(null=True, blank=True)
+    #: {"python": "3.11.2", "packages": {"river": "0.22.0", "scikit-learn": "1.5.0", ...}}
+    runtime = models.JSONField(default=dict, blank=True)
+    #: Per loaded model, by name: {"versions": [3, 4], "applied_seq": 120, "lag": 0}
+    models = models.JSONField(default=dict, blank=True)
+
+    class Meta:
+        db_table = "serving_instance"
+        ordering = ["location", "host", "pid"]
+
+    def __str__(self) -> str:
+        return f"{self.key} ({self.kind}, {self.location or 'every location'})"

@@ -1,0 +1,67 @@
+"""Production instances: every serving process registers an ``Instance`` row, beats, and takes commands.
+
+The interface other layers use (the deploy task in ``serving.deploy``, the REST API, monitoring):
+
+- ``live(location)``: the instances beating now that serve ``location`` (a process bound to no location serves
+  every location).
+- ``status_of(instance)``: "live", "lost" (missed RHYTHMIC_INSTANCE_LOST_BEATS beats) or "stopped".
+- ``register_command(name, handler)``: the app that owns a command (``serving.deploy``: "preload") registers
+  ``handler(message: dict) -> None``; it runs on the instance's own thread when a command of that name arrives.
+- ``send_command(instance, name, **payload)``: send a command to one instance over the channel layer.
+"""
+
+from collections.abc import Callable
+from datetime import timedelta
+
+from asgiref.sync import async_to_sync
+from django.conf import settings
+from django.db.models import Q, QuerySet
+from django.utils import timezone
+
+from serving.models import Instance
+
+LIVE, LOST, STOPPED = "live", "lost", "stopped"
+
+#: command name -> handler(message), run on the instance's thread
+_commands: dict[str, Callable[[dict], None]] = {}
+
+
+def register_command(name: str, handler: Callable[[dict], None]) -> None:
+    _commands[name] = handler
+
+
+def command_handler(name: str) -> Callable[[dict], None] | None:
+    return _commands.get(name)
+
+
+def lost_after() -> timedelta:
+    """How long after its last beat an instance counts as lost."""
+    return timedelta(seconds=settings.RHYTHMIC_HEARTBEAT_SECONDS * settings.RHYTHMIC_INSTANCE_LOST_BEATS)
+
+
+def live(location: str | None = None) -> QuerySet[Instance]:
+    """Instances beating now (not stopped, beat within ``lost_after()``), serving ``location`` if given."""
+    found = Instance.objects.filter(stopped_at__isnull=True, last_beat__gte=timezone.now() - lost_after())
+    if location is not None:
+        found = found.filter(Q(location=location) | Q(location=""))
+    return found
+
+
+def status_of(instance: Instance) -> str:
+    if instance.stopped_at is not None:
+        return STOPPED
+    return LIVE if instance.last_beat >= timezone.now() - lost_after() else LOST
+
+
+def send_command(instance: Instance, name: str, **payload) -> bool:
+    """Send command ``name`` to ``instance``; False when it takes no commands (no channel) or the layer is down."""
+    from channels.layers import get_channel_layer
+
+    layer = get_channel_layer()
+    if layer is None or not instance.channel:
+        return False
+    try:
+        async_to_sync(layer.send)(instance.channel, {"type": "instance.command", "command": name, **payload})
+    except Exception:  # a layer that is down: the instance picks the command up at its next beat
+        return False
+    return True
