@@ -7,13 +7,14 @@ The interface other layers use (the deploy task in ``serving.deploy``, the REST 
 - ``status_of(instance)``: "live", "lost" (missed RHYTHMIC_INSTANCE_LOST_BEATS beats) or "stopped".
 - ``register_command(name, handler)``: the app that owns a command (``serving.deploy``: "preload") registers
   ``handler(message: dict) -> None``; it runs on the instance's own thread when a command of that name arrives.
-- ``send_command(instance, name, **payload)``: send a command to one instance over the channel layer.
+- ``send_command(instance, name, **payload)``: send a command to one instance over the ``Transport`` the api
+  layer plugs in with ``set_transport`` (the channel layer).
 """
 
 from collections.abc import Callable
 from datetime import timedelta
+from typing import Protocol
 
-from asgiref.sync import async_to_sync
 from django.conf import settings
 from django.db.models import Q, QuerySet
 from django.utils import timezone
@@ -53,15 +54,32 @@ def status_of(instance: Instance) -> str:
     return LIVE if instance.last_beat >= timezone.now() - lost_after() else LOST
 
 
-def send_command(instance: Instance, name: str, **payload) -> bool:
-    """Send command ``name`` to ``instance``; False when it takes no commands (no channel) or the layer is down."""
-    from channels.layers import get_channel_layer
+class Transport(Protocol):
+    """How commands travel between processes: the channel layer, plugged in by the api layer (serving imports
+    no transport; see import-linter's contracts)."""
 
-    layer = get_channel_layer()
-    if layer is None or not instance.channel:
+    def new_channel(self) -> str: ...
+
+    def send(self, channel: str, message: dict) -> None: ...
+
+    def receive(self, channel: str, timeout: float) -> dict | None: ...
+
+
+_transport: Transport | None = None
+
+
+def set_transport(transport: Transport | None) -> None:
+    global _transport
+    _transport = transport
+
+
+def send_command(instance: Instance, name: str, **payload) -> bool:
+    """Send command ``name`` to ``instance``; False when it takes no commands (no channel, no transport) or the
+    transport failed (the instance then picks the work up at its next beat, from the database)."""
+    if _transport is None or not instance.channel:
         return False
     try:
-        async_to_sync(layer.send)(instance.channel, {"type": "instance.command", "command": name, **payload})
-    except Exception:  # a layer that is down: the instance picks the command up at its next beat
+        _transport.send(instance.channel, {"type": "instance.command", "command": name, **payload})
+    except Exception:  # a layer that is down
         return False
     return True
