@@ -166,8 +166,10 @@ SERVERS = {
         "rhythmic.asgi:application",
     ],
     "topology": lambda port, workers: ["bash", str(ROOT / "scripts" / "topology.sh")],
-    # What `make run` starts (scripts/run.sh): granian, ASGI, rhythmic.onesite (WSGI threads + Channels).
+    # What `make run` starts (scripts/run.sh: setup, migrate, bootstrap, then rhythmic.serve).
     "run": lambda port, workers: ["bash", str(ROOT / "scripts" / "run.sh")],
+    # make run's server alone: uvicorn with rhythmic.onesite (WSGI threads + Channels), its GIL switch interval.
+    "serve": lambda port, workers: [sys.executable, "-m", "rhythmic.serve"],
     # The candidates it was chosen from (bench/stacks.py).
     "granian-onesite": lambda port, workers: [
         *GRANIAN,

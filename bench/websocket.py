@@ -1,4 +1,4 @@
-"""Streaming inference over a WebSocket: predict + learn pairs/s on one connection and on N, through daphne.
+"""Streaming inference over a WebSocket: predict + learn pairs/s on one connection and on N, per server stack.
 
     .venv/bin/python bench/websocket.py [--pairs 20000] [--batch 500] [--window 4] [--connections 4]
         [--database-url postgres://postgres@127.0.0.1:5432/bench]
@@ -72,18 +72,29 @@ def main() -> None:
     parser.add_argument("--connections", type=int, default=4)
     parser.add_argument("--single-pairs", type=int, default=1000, help="pairs of the one-message-per-trip baseline")
     parser.add_argument("--database-url", default="")
+    parser.add_argument(
+        "--stacks", default="serve,daphne", help="servers to run it on (bench/common.py SERVERS; serve: make run's)"
+    )
     args = parser.parse_args()
 
     data = stream(args.pairs)
     river_s, _ = river_floor(data)
     reference = minibatch_reference(data, args.batch)
-    models = [f"ws-{i}" for i in range(args.connections + 2)]
+    stacks = args.stacks.split(",")
+    # Each stack its own models, so each one's predictions compare with river fed from scratch.
+    models = {stack: [f"ws-{stack}-{i}" for i in range(args.connections + 2)] for stack in stacks}
     env = environment(args.database_url)
-    token = prepare_elsewhere(env, models)
+    token = prepare_elsewhere(env, [name for names in models.values() for name in names])
     where = "postgres" if args.database_url else "sqlite (embedded)"
-    print(f"# WebSocket bench: {args.pairs} pairs, frames of {args.batch}, window {args.window}, daphne, {where}")
+    print(f"# WebSocket bench: {args.pairs} pairs, frames of {args.batch}, window {args.window}, {where}")
     print(rate("river in-process (floor)", args.pairs, river_s * args.pairs))
-    with server(env, "daphne") as url:
+    for stack in stacks:
+        run_on(stack, env, token, models[stack], data, reference, args)
+
+
+def run_on(stack: str, env: dict, token: str, models: list[str], data, reference, args) -> None:
+    print(f"## {stack}")
+    with server(env, stack) as url:
         single = one_by_one(url, token, models[-1], data[: args.single_pairs])
         print(rate("1 connection, one message per trip", min(args.single_pairs, len(data)), single))
         seconds, predictions = pipelined(url, token, models[0], data, args.batch, args.window)

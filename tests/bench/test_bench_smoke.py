@@ -77,7 +77,8 @@ def test_the_lifecycle_bench_prints_each_case():
 def test_the_websocket_bench_prints_one_and_many_connections():
     args = ["--pairs", "60", "--batch", "10", "--connections", "2", "--single-pairs", "10"]
     out = run_bench("websocket.py", *args)
-    assert_ran(out, "1 connection, pipelined arrays", "2 connections", "mini-batches: yes")
+    assert_ran(out, "## serve", "## daphne", "1 connection, pipelined arrays", "2 connections", "mini-batches: yes")
+    assert "mini-batches: NO" not in out.stdout
 
 
 def test_the_chantilly_bench_prints_the_ratio():
