@@ -251,11 +251,11 @@ def _confirm(request, model, *, action: str, title: str, consequence: str, servi
     context["action"] = action
     if request.method == "POST" and form.is_valid():
         try:
-            service(note=form.cleaned_data["note"])
+            result = service(note=form.cleaned_data["note"])
         except RhythmicError as exc:
             form_error(form, exc)
             return render(request, "dashboard/confirm.html", context, status=exc.status)
-        messages.success(request, done)
+        messages.success(request, done(result) if callable(done) else done)
         return redirect(dashboard_url(model, "history"))
     return render(request, "dashboard/confirm.html", context, status=400 if request.method == "POST" else 200)
 
@@ -273,12 +273,17 @@ def version_promote(request, name: str, number: int):
         action="promote",
         title=f"Promote {model.name} v{version.number} to production?",
         consequence=(
-            f"Production switches {change} at once, in every serving process. Predictions and learns go to "
-            f"v{version.number} from the next request; the switch is recorded in the deployment history."
+            f"Every live serving process of the model's location pre-loads v{version.number}, then production "
+            f"switches {change} at once. Predictions and learns go to v{version.number} from the next request; the "
+            "deploy and each process's readiness are recorded in the deployment history."
         ),
-        service=lambda note: services.deployment_promote(version=version, user=request.user, note=note),
+        service=lambda note: services.deployment_deploy(version=version, user=request.user, note=note),
         button=f"Promote v{version.number}",
-        done=f"{model.name} v{version.number} is in production.",
+        done=lambda deployment: (
+            f"{model.name} v{version.number} is in production."
+            if deployment is not None
+            else f"{model.name} v{version.number} is deploying: its serving processes are pre-loading it."
+        ),
     )
 
 
