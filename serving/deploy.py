@@ -52,9 +52,7 @@ def _timeout(value: Any) -> float:
     if isinstance(value, bool) or not isinstance(value, int | float) or value != value:
         raise InvalidInput(f"timeout_s must be a number of seconds, not {value!r}", field="timeout_s")
     if not 0 < value <= MAX_TIMEOUT_S:
-        raise InvalidInput(
-            f"timeout_s must be more than 0 and at most {MAX_TIMEOUT_S:g}, not {value}", field="timeout_s"
-        )
+        raise InvalidInput(f"timeout_s must be above 0 and at most {MAX_TIMEOUT_S:g}, not {value}", field="timeout_s")
     return float(value)
 
 
@@ -78,6 +76,7 @@ def deploy(
     """Store a deploy of ``version`` to ``location`` (a name; default the model's location) and start it: on a
     Celery worker, or inline here in the embedded default (no broker). Refuses what cannot succeed."""
     model = version.model
+    model.refresh_from_db(fields=["production_version", "location"])
     target = _location(location, model)
     timeout = _timeout(timeout_s)
     if not isinstance(note, str):
@@ -87,7 +86,6 @@ def deploy(
         raise NotFound(f"{model.name} has no version {version.number}")
     if fresh.status != ModelVersion.Status.READY:
         raise Conflict(f"only ready versions can be promoted; {model.name} v{fresh.number} is {fresh.status}")
-    model.refresh_from_db(fields=["production_version", "location"])
     if model.production_version_id == fresh.pk and model.location_id == getattr(target, "pk", None):
         raise Conflict(f"{model.name} v{fresh.number} is already in production at {_where(target)}")
     task = DeploymentTask.objects.create(
