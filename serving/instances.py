@@ -42,6 +42,7 @@ from serving.models import Instance
 from serving.process import current as current_process
 
 LIVE, LOST, STOPPED = "live", "lost", "stopped"
+STATUSES = (LIVE, LOST, STOPPED)
 
 #: command name -> handler(message), run on the instance's thread
 _commands: dict[str, Callable[[dict], None]] = {}
@@ -66,6 +67,25 @@ def live(location: str | None = None) -> QuerySet[Instance]:
     if location is not None:
         found = found.filter(Q(location=location) | Q(location=""))
     return found
+
+
+def instance_list(*, location: str | None = None, status: str | None = None) -> QuerySet[Instance]:
+    """The registered instances (of ``location``: its own and those serving every location), by status if given."""
+    found = Instance.objects.all()
+    if location is not None:
+        found = found.filter(Q(location=location) | Q(location=""))
+    beating = Q(last_beat__gte=timezone.now() - lost_after())
+    if status == LIVE:
+        found = found.filter(beating, stopped_at__isnull=True)
+    elif status == LOST:
+        found = found.filter(~beating, stopped_at__isnull=True)
+    elif status == STOPPED:
+        found = found.filter(stopped_at__isnull=False)
+    return found
+
+
+def instance_get(*, key: str) -> Instance | None:
+    return Instance.objects.filter(key=key).first()
 
 
 def status_of(instance: Instance) -> str:
