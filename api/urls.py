@@ -39,4 +39,5 @@ urlpatterns = [
     path("v1/", include("api.views.policies")),  # promotion policies
     path("v1/", include("api.views.datasets")),
     path("v1/", include("api.views.pipelines")),
+    path("v1/", include("api.views.instances")),  # production instances
 ]

@@ -16,6 +16,10 @@ from rest_framework.test import APIClient
 from rhythmic.celery import app as celery_app
 from tests import factories
 
+# The test process is no production instance (importing rhythmic.wsgi or rhythmic.asgi would register it); the
+# servers that tests start are.
+django_settings.RHYTHMIC_REGISTER_INSTANCES = False
+
 ALL_PERMISSIONS = [
     "add_modelversion",
     "change_modelversion",
