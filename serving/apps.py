@@ -16,6 +16,4 @@ class ServingConfig(AppConfig):
         services.register_deployer(deploy.promote)
         instances.register_command("preload", deploy.on_preload)
         instances.register_command("drop", deploy.on_drop)
-        register_beat_hook = getattr(instances, "register_beat_hook", None)  # the runtime's, once it beats
-        if register_beat_hook is not None:
-            register_beat_hook(deploy.on_beat)
+        instances.register_beat_hook(deploy.on_beat)  # the pre-loads an instance missed the command of

@@ -8,7 +8,7 @@ from django.utils import timezone
 
 from serving.models import Instance
 
-pytestmark = pytest.mark.django_db
+pytestmark = [pytest.mark.django_db, pytest.mark.no_instance]  # only the rows these tests make
 
 URL = "/api/v1/instances/"
 

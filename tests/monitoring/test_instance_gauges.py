@@ -9,7 +9,7 @@ from django.utils import timezone
 from serving.models import Instance
 from tests.monitoring.test_prometheus import scrape
 
-pytestmark = pytest.mark.django_db
+pytestmark = [pytest.mark.django_db, pytest.mark.no_instance]  # only the rows these tests make
 
 
 def instance(key: str, *, location: str = "", beat_ago: float = 0.0, stopped: bool = False, models=None):

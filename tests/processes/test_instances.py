@@ -11,7 +11,7 @@ from serving import instances
 from serving.models import Instance
 from tests.processes.test_replicas import PREDICT, make_live
 
-pytestmark = [pytest.mark.slow, pytest.mark.django_db(transaction=True)]
+pytestmark = [pytest.mark.slow, pytest.mark.django_db(transaction=True), pytest.mark.no_instance]
 
 BEAT = {"RHYTHMIC_HEARTBEAT_SECONDS": "0.5", "RHYTHMIC_REGISTER_INSTANCES": "1"}
 

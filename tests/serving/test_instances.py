@@ -17,7 +17,8 @@ from serving.models import Instance
 from serving.process import ServingProcess, acting_as
 from tests import factories
 
-pytestmark = pytest.mark.django_db(transaction=True)  # the runtime's thread writes with a connection of its own
+# the runtime's thread writes with a connection of its own; no_instance: only the rows these tests make
+pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.no_instance]
 
 
 @pytest.fixture(autouse=True)
