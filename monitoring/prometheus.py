@@ -21,7 +21,7 @@ import serving
 from catalogue.errors import RhythmicError
 from catalogue.models import MLModel
 from monitoring import selectors
-from serving import instances
+from serving import deploy, instances
 from serving.inference import label_coverage
 from serving.models import PendingPrediction
 from serving.process import current
@@ -139,6 +139,9 @@ class ServingCollector:
                 "Learn-log entries a live instance had not applied at its last beat, per loaded model",
                 labels=["instance", "model"],
             ),
+            "deployments": GaugeMetricFamily(
+                "rhythmic_deployments", "Deploys (deployment tasks) by status, from their rows", labels=["status"]
+            ),
         }
 
     def _serving(self, families: dict) -> None:
@@ -183,6 +186,8 @@ class ServingCollector:
         for name, state, count in selectors.alert_open_counts():
             families["alerts"].add_metric([name, state], count)
         _instances(families)
+        for status, count in deploy.status_counts().items():
+            families["deployments"].add_metric([status], count)
 
 
 def _instances(families: dict) -> None:

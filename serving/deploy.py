@@ -19,7 +19,7 @@ from typing import Any
 
 from django.conf import settings
 from django.db import transaction
-from django.db.models import Q
+from django.db.models import Count, Q
 from django.utils import timezone
 from packaging.requirements import InvalidRequirement, Requirement
 from packaging.utils import canonicalize_name
@@ -125,6 +125,12 @@ def _tasks():
     return DeploymentTask.objects.select_related(
         "model", "version", "location", "created_by", "deployment__from_version", "deployment__to_version"
     ).prefetch_related("preloads")
+
+
+def status_counts() -> dict[str, int]:
+    """How many deploys there are in each status (every status, 0 included), for Prometheus."""
+    counts = dict(DeploymentTask.objects.values_list("status").annotate(n=Count("pk")).values_list("status", "n"))
+    return {status: counts.get(status, 0) for status in Status.values}
 
 
 def wait(task_id: int, *, timeout: float) -> DeploymentTask:

@@ -18,8 +18,10 @@ from serving import deploy
 from serving.models import DeploymentTask, Instance, Preload
 from serving.process import ServingProcess, acting_as, current
 from tests import factories
+from tests.monitoring.test_prometheus import scrape
 
 pytestmark = pytest.mark.django_db
+Status = DeploymentTask.Status
 
 
 @pytest.fixture
@@ -266,3 +268,11 @@ def test_the_cli_promote_is_a_deploy(taxi):
     call_command("promote", "taxi", "--version", "2")
     assert DeploymentTask.objects.get().status == "succeeded"
     assert production(taxi) == 2
+
+
+@pytest.mark.no_instance
+def test_prometheus_counts_deploys_by_status(taxi, anon_client):
+    deploy.deploy(version=version(taxi, 2))  # fails: no instance
+    samples = scrape(anon_client)
+    counts = {status: samples[("rhythmic_deployments", frozenset({"status": status}.items()))] for status in Status}
+    assert counts == {"pending": 0, "preloading": 0, "succeeded": 0, "failed": 1}
