@@ -19,6 +19,8 @@ from catalogue.models import ModelVersion
 from dashboard import forms, history, tokens
 from dashboard import selectors as pages
 from monitoring import policies
+from serving import deploy
+from serving.models import Instance
 
 CHANGE_MODEL = "catalogue.change_mlmodel"
 
@@ -91,6 +93,7 @@ def dashboard_url(model, anchor: str = "") -> str:
 def home(request):
     learns = pages.learns_last_hour()
     rows = []
+    running = list(Instance.objects.filter(stopped_at__isnull=True))
     for model in selectors.model_list_with_latest():
         metric, value, why = pages.headline(model=model)
         rows.append(
@@ -103,6 +106,7 @@ def home(request):
                 "value": value,
                 "why": why,
                 "trend": history.trend(model=model, metric=metric),
+                "instances": deploy.serving_counts(model=model, among=running),
             }
         )
     return render(request, "dashboard/home.html", {"rows": rows})
@@ -164,6 +168,8 @@ def model_detail_context(model, **extra) -> dict:
         "flavor": get_flavor(model.flavor),
         "versions": versions,
         "deployments": selectors.deployment_list(model=model)[:50],
+        "serving_instances": deploy.serving_instances(model=model),
+        "deploy_tasks": deploy.list_for(model=model)[:20],
         "rollback_target": services.rollback_target(model=model) if model.production_version_id else None,
         "policy": policies.policy_get(model=model),
         "waiting": any(v.status in (ModelVersion.Status.PENDING, ModelVersion.Status.VALIDATING) for v in versions),

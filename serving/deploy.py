@@ -340,3 +340,40 @@ def on_beat(instance: Instance) -> None:
     ).values_list("pk", flat=True)
     for preload_id in list(asked):
         preload_row(preload_id)
+
+
+# --- what the pages show ----------------------------------------------------------------------------------
+
+READY, LAGGING, IDLE = "ready", "lagging", "idle"
+
+
+def serving_instances(*, model, among: list[Instance] | None = None) -> list[dict]:
+    """The instances (not stopped) of the model's location, each with what it reported for the model: "ready"
+    (its production version loaded, caught up), "lagging" (loaded, behind the log head), "idle" (not loaded: it
+    loads at its first request) or "lost" (missed its beats). ``among``: the instances already read (a list page)."""
+    where = model.location.name if model.location_id else ""
+    production = model.production_version.number if model.production_version_id else None
+    if among is None:
+        among = list(Instance.objects.filter(stopped_at__isnull=True))
+    found = []
+    for instance in among:
+        if instance.stopped_at is not None or instance.location not in (where, ""):
+            continue
+        reported = (instance.models or {}).get(model.name) or {}
+        versions = reported.get("versions") or []
+        if instances.status_of(instance) != instances.LIVE:
+            status = instances.LOST
+        elif production is None or production not in versions:
+            status = IDLE
+        else:
+            status = LAGGING if reported.get("lag") else READY
+        found.append({"instance": instance, "status": status, "versions": versions, "lag": reported.get("lag")})
+    return found
+
+
+def serving_counts(*, model, among: list[Instance]) -> dict[str, int]:
+    """How many of the model's instances are ready, lagging, idle and lost (the catalogue's list)."""
+    counts = {READY: 0, LAGGING: 0, IDLE: 0, instances.LOST: 0}
+    for row in serving_instances(model=model, among=among):
+        counts[row["status"]] += 1
+    return counts
