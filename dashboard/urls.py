@@ -5,6 +5,7 @@ from django.urls import path
 from dashboard import (
     backtest_views,
     dataset_views,
+    instance_views,
     lifecycle_views,
     monitoring_views,
     pipeline_views,
@@ -67,6 +68,7 @@ urlpatterns = [
     ),
     path("pipelines/<str:name>/rollback/", pipeline_views.pipeline_rollback, name="pipeline-rollback"),
     path("pipelines/<str:name>/score/", pipeline_views.pipeline_score, name="pipeline-score"),
+    path("instances/", instance_views.instance_list, name="instances"),
     path("settings/", views.settings_page, name="settings"),
     path("settings/locations/", views.location_create, name="location-create"),
     path("settings/locations/<str:name>/default/", views.location_default, name="location-default"),

@@ -4,6 +4,7 @@ models, and commands over the channel layer (Redis) from another process."""
 import os
 import time
 import uuid
+from datetime import datetime
 
 import pytest
 
@@ -40,7 +41,7 @@ def registered(server) -> Instance:
     return eventually(lambda: instance_of(server), lambda found: found is not None)
 
 
-def test_two_servers_register_and_keep_beating(start_server):
+def test_two_servers_register_and_keep_beating(start_server, api):
     # Given two server processes of two kinds
     servers = [start_server(**BEAT), start_server("daphne", **BEAT)]
     # Then each registered itself with what it runs
@@ -51,12 +52,22 @@ def test_two_servers_register_and_keep_beating(start_server):
         assert row.runtime["python"].count(".") == 2
         assert {"river", "django", "numpy"} <= set(row.runtime["packages"])
         assert instances.status_of(row) == instances.LIVE
-    assert set(instances.live().values_list("key", flat=True)) >= {row.key for row in rows}
-    # And their heartbeats advance
+    # And either server's REST API lists both, live, with heartbeats that advance
+    listed = api.get(servers[0].url + "/api/v1/instances/", params={"status": "live"}).json()["results"]
+    assert {item["key"] for item in listed} >= {row.key for row in rows}
     for row in rows:
-        eventually(
-            lambda row=row: Instance.objects.get(pk=row.pk).last_beat, lambda beat, row=row: beat > row.last_beat
-        )
+        url = f"{servers[1].url}/api/v1/instances/{row.key}/"
+        first = api.get(url).json()
+        assert (first["kind"], first["status"], first["pid"]) == (row.kind, "live", row.pid)
+        beat_of = lambda url=url: datetime.fromisoformat(api.get(url).json()["last_beat"])  # noqa: E731
+        eventually(beat_of, lambda beat, first=first: beat > datetime.fromisoformat(first["last_beat"]))
+
+
+def test_a_daphne_server_stopped_with_sigterm_records_its_stop(start_server):
+    server = start_server("daphne", **BEAT)
+    row = registered(server)
+    server.stop()
+    assert instances.status_of(Instance.objects.get(pk=row.pk)) == instances.STOPPED
 
 
 def test_a_killed_server_becomes_lost_and_a_stopped_one_stopped(start_server):
