@@ -35,6 +35,7 @@ urlpatterns = [
     path("models/<str:name>/canary/end/", lifecycle_views.canary_end, name="canary-end"),
     path("models/<str:name>/versions/new/", views.version_upload, name="version-upload"),
     path("models/<str:name>/versions/<int:number>/promote/", views.version_promote, name="version-promote"),
+    path("models/<str:name>/versions/<int:number>/deploy/", views.version_deploy, name="version-deploy"),
     path("models/<str:name>/versions/<int:number>/retire/", views.version_retire, name="version-retire"),
     path("models/<str:name>/monitoring/", monitoring_views.monitoring, name="monitoring"),
     path("models/<str:name>/monitoring/stats.json", monitoring_views.monitoring_stats, name="monitoring-stats"),

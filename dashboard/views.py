@@ -294,6 +294,49 @@ def version_promote(request, name: str, number: int):
 
 
 @require_http_methods(["GET", "POST"])
+@page(CHANGE_MODEL, "deploying a version")
+def version_deploy(request, name: str, number: int):
+    model = services.get_model_or_404(name)
+    version = services.get_version_or_404(model, number)
+    locations = [location.name for location in selectors.location_list()]
+    initial = {"location": model.location.name if model.location else ""}
+    form = forms.DeployForm(_posted(request), initial=initial, locations=locations)
+    context = {
+        "model": model,
+        "form": form,
+        "action": "deploy",
+        "title": f"Deploy {model.name} v{version.number}?",
+        "consequence": (
+            f"Every live serving process of the location pre-loads v{version.number}, then production switches to "
+            "it (and the model moves, for another location). If no process there is live, one lacks a package "
+            "the version requires, or one is not ready in time, production stays as it is and the deploy says why."
+        ),
+        "button": f"Deploy v{version.number}",
+    }
+    if request.method == "POST" and form.is_valid():
+        data = form.cleaned_data
+        try:
+            task = deploy.deploy(
+                version=version,
+                location=data["location"] or None,
+                user=request.user,
+                note=data["note"],
+                timeout_s=data["timeout_s"],
+            )
+        except RhythmicError as exc:
+            return render(request, "dashboard/confirm.html", context, status=form_error(form, exc))
+        task = deploy.get(task.pk)
+        if task.status == task.Status.SUCCEEDED:
+            messages.success(request, f"{model.name} v{version.number} is in production.")
+        elif task.status == task.Status.FAILED:
+            messages.error(request, f"The deploy failed: {task.reason}")
+        else:
+            messages.info(request, f"{model.name} v{version.number} is deploying: its serving processes pre-load it.")
+        return redirect(dashboard_url(model, f"deploy-{task.pk}"))
+    return render(request, "dashboard/confirm.html", context, status=400 if request.method == "POST" else 200)
+
+
+@require_http_methods(["GET", "POST"])
 @page(CHANGE_MODEL, "rolling back a model")
 def model_rollback(request, name: str):
     model = services.get_model_or_404(name)

@@ -61,3 +61,40 @@ def test_the_deploys_card_shows_each_deploy_with_each_instances_record(maintaine
     assert '<span class="badge badge-ok">succeeded</span>' in card
     assert '<span class="badge badge-ok">ready</span> <span class="sub">at #0' in card
     assert "lacks package no-such-package (v3 needs no-such-package)" in card
+
+
+def deploy_url(number: int) -> str:
+    return reverse("dashboard:version-deploy", kwargs={"name": "house-prices", "number": number})
+
+
+def test_the_deploy_form_offers_every_location_and_moves_the_model(maintainer_web, served_model):
+    factories.LocationFactory(name="eu")
+    form = maintainer_web.get(deploy_url(2)).content.decode()
+    assert '<option value="" selected>no location</option>' in form and '<option value="eu">eu</option>' in form
+    response = maintainer_web.post(deploy_url(2), {"location": "eu", "timeout_s": "5", "note": "to eu"})
+    assert response.status_code == 302
+    served_model.refresh_from_db()
+    assert (served_model.location.name, served_model.production_version.number) == ("eu", 2)
+    task = deploy.list_for(model=served_model).get()
+    assert response["Location"].endswith(f"#deploy-{task.pk}")
+    assert (task.note, task.timeout_s) == ("to eu", 5.0)
+
+
+@pytest.mark.no_instance
+def test_a_failed_deploy_from_the_page_says_why_and_production_stays(maintainer_web, served_model):
+    response = maintainer_web.post(deploy_url(2), {"location": ""}, follow=True)
+    assert "The deploy failed: no live instance serves no location" in response.content.decode()
+    served_model.refresh_from_db()
+    assert served_model.production_version.number == 1
+
+
+def test_a_bad_timeout_is_shown_on_the_form(maintainer_web, served_model):
+    response = maintainer_web.post(deploy_url(2), {"timeout_s": "-3"})
+    assert response.status_code == 400
+    assert "timeout_s must be above 0 and at most 3600, not -3.0" in response.content.decode()
+
+
+def test_a_reader_may_not_deploy(reader_web, served_model):
+    response = reader_web.get(deploy_url(2))
+    assert response.status_code == 403
+    assert "deploying a version needs the catalogue.change_mlmodel permission" in response.content.decode()
