@@ -51,6 +51,8 @@ bench: setup-dev
 	.venv/bin/python bench/batch.py $(BENCH_ARGS)
 	.venv/bin/python bench/request_path.py $(BENCH_ARGS)
 	.venv/bin/python bench/lifecycle.py $(BENCH_ARGS)
+	.venv/bin/python bench/deploy_switch.py $(BENCH_ARGS)
+	.venv/bin/python bench/instances.py $(BENCH_ARGS)
 	.venv/bin/python bench/websocket.py $(BENCH_ARGS)
 	.venv/bin/python bench/chantilly.py $(BENCH_ARGS)
 	.venv/bin/python bench/stacks.py --rounds 3

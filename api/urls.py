@@ -34,8 +34,10 @@ urlpatterns = [
     path("v1/", include(catalogue_routes)),
     path("v1/", include("api.views.monitoring")),  # metric history, alert rules, alerts
     path("v1/", include("api.views.backtests")),
+    path("v1/", include("api.views.deployments")),  # deploys (deployment tasks)
     path("v1/", include("api.views.training")),  # training jobs
     path("v1/", include("api.views.policies")),  # promotion policies
     path("v1/", include("api.views.datasets")),
     path("v1/", include("api.views.pipelines")),
+    path("v1/", include("api.views.instances")),  # production instances
 ]

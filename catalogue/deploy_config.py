@@ -211,7 +211,8 @@ class DeployOutcome:
     model_created: bool
     version_created: bool
     deployment: Deployment | None = None
-    promotion: str = field(default="not requested")  # not requested | promoted | already live | pending | failed
+    # not requested | promoted | deploying | already live | pending | failed
+    promotion: str = field(default="not requested")
 
 
 @transaction.atomic
@@ -272,8 +273,8 @@ def apply(config: DeployConfig, *, user=None) -> DeployOutcome:
     if model.production_version_id == version.pk:
         outcome.promotion = "already live"
     elif version.status == ModelVersion.Status.READY:
-        outcome.deployment = services.deployment_promote(version=version, user=user, note=config.note)
-        outcome.promotion = "promoted"
+        outcome.deployment = services.deployment_deploy(version=version, user=user, note=config.note)
+        outcome.promotion = "promoted" if outcome.deployment is not None else "deploying"
     elif version.status in (ModelVersion.Status.FAILED, ModelVersion.Status.RETIRED):
         outcome.promotion = version.status
     else:

@@ -7,7 +7,7 @@ import json
 import logging
 import re
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Protocol
 
 from django.conf import settings
 from django.db import IntegrityError, transaction
@@ -380,19 +380,55 @@ def _lock(model: MLModel) -> MLModel:
     return MLModel.objects.select_for_update().get(pk=model.pk)
 
 
+_KEEP = object()
+
+
 @transaction.atomic
 def deployment_promote(
-    *, version: ModelVersion, user=None, note: str = "", automatic: bool = False, reason: dict | None = None
+    *,
+    version: ModelVersion,
+    user=None,
+    note: str = "",
+    automatic: bool = False,
+    reason: dict | None = None,
+    location: Any = _KEEP,
 ) -> Deployment:
     """Make ``version`` the model's production version, atomically, and record it (``automatic`` with its
-    ``reason`` when a promotion policy decided it)."""
+    ``reason`` when a promotion policy decided it). With ``location`` (a Location or None), the model moves there
+    in the same transaction: a move of the version already in production is a deployment too."""
     model = _lock(version.model)
     version = ModelVersion.objects.without_artifact().get(pk=version.pk)
     if version.status != ModelVersion.Status.READY:
         raise Conflict(f"only ready versions can be promoted; {model.name} v{version.number} is {version.status}")
-    if model.production_version_id == version.pk:
+    moving = location is not _KEEP and getattr(location, "pk", None) != model.location_id
+    if model.production_version_id == version.pk and not moving:
         raise Conflict(f"{model.name} v{version.number} is already in production")
+    if moving:
+        MLModel.objects.filter(pk=model.pk).update(location=location)
     return _switch(model, version, Deployment.Action.PROMOTE, user, note, automatic=automatic, reason=reason)
+
+
+class Deployer(Protocol):
+    def __call__(self, *, version: ModelVersion, user, note: str) -> Deployment | None: ...
+
+
+_deployer: Deployer | None = None
+
+
+def register_deployer(deployer: Deployer | None) -> None:
+    """The serving core registers its deploy task here (at app ready): a person's promote goes through it."""
+    global _deployer
+    _deployer = deployer
+
+
+def deployment_deploy(*, version: ModelVersion, user=None, note: str = "") -> Deployment | None:
+    """A person's promote, as the CLI, the admin and deploy files ask it: through the registered deployer (the
+    serving core's deploy task: every live instance of the model's location pre-loads the version first, then
+    production switches), else straight through ``deployment_promote``. The Deployment once switched; None
+    while a worker still runs the deploy; a Conflict that says why when the deploy failed."""
+    if _deployer is None:
+        return deployment_promote(version=version, user=user, note=note)
+    return _deployer(version=version, user=user, note=note)
 
 
 def _switch(

@@ -128,6 +128,25 @@ class NoteForm(forms.Form):
     )
 
 
+class DeployForm(NoteForm):
+    """A version's deploy: where to (the model's location by default; another one moves the model) and how long
+    to wait for every serving process there to pre-load it."""
+
+    location = forms.ChoiceField(
+        required=False, help_text="Another location than the model's moves the model there.", label="Location"
+    )
+    timeout_s = forms.FloatField(
+        required=False,
+        label="Timeout (seconds)",
+        help_text="How long to wait for every serving process to pre-load it (empty: the server's default).",
+    )
+    field_order = ["location", "timeout_s", "note"]
+
+    def __init__(self, *args, locations: list[str], **kwargs):
+        super().__init__(*args, **kwargs)
+        self.fields["location"].choices = [("", "no location"), *((name, name) for name in locations)]
+
+
 class LocationCreateForm(forms.Form):
     name = forms.CharField(max_length=100, help_text=NAME_HELP)
     description = forms.CharField(required=False, max_length=500)

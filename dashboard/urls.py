@@ -5,6 +5,7 @@ from django.urls import path
 from dashboard import (
     backtest_views,
     dataset_views,
+    instance_views,
     lifecycle_views,
     monitoring_views,
     pipeline_views,
@@ -34,6 +35,7 @@ urlpatterns = [
     path("models/<str:name>/canary/end/", lifecycle_views.canary_end, name="canary-end"),
     path("models/<str:name>/versions/new/", views.version_upload, name="version-upload"),
     path("models/<str:name>/versions/<int:number>/promote/", views.version_promote, name="version-promote"),
+    path("models/<str:name>/versions/<int:number>/deploy/", views.version_deploy, name="version-deploy"),
     path("models/<str:name>/versions/<int:number>/retire/", views.version_retire, name="version-retire"),
     path("models/<str:name>/monitoring/", monitoring_views.monitoring, name="monitoring"),
     path("models/<str:name>/monitoring/stats.json", monitoring_views.monitoring_stats, name="monitoring-stats"),
@@ -67,6 +69,7 @@ urlpatterns = [
     ),
     path("pipelines/<str:name>/rollback/", pipeline_views.pipeline_rollback, name="pipeline-rollback"),
     path("pipelines/<str:name>/score/", pipeline_views.pipeline_score, name="pipeline-score"),
+    path("instances/", instance_views.instance_list, name="instances"),
     path("settings/", views.settings_page, name="settings"),
     path("settings/locations/", views.location_create, name="location-create"),
     path("settings/locations/<str:name>/default/", views.location_default, name="location-default"),

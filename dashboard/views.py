@@ -19,6 +19,8 @@ from catalogue.models import ModelVersion
 from dashboard import forms, history, tokens
 from dashboard import selectors as pages
 from monitoring import policies
+from serving import deploy
+from serving.models import Instance
 
 CHANGE_MODEL = "catalogue.change_mlmodel"
 
@@ -91,6 +93,7 @@ def dashboard_url(model, anchor: str = "") -> str:
 def home(request):
     learns = pages.learns_last_hour()
     rows = []
+    running = list(Instance.objects.filter(stopped_at__isnull=True))
     for model in selectors.model_list_with_latest():
         metric, value, why = pages.headline(model=model)
         rows.append(
@@ -103,6 +106,7 @@ def home(request):
                 "value": value,
                 "why": why,
                 "trend": history.trend(model=model, metric=metric),
+                "instances": deploy.serving_counts(model=model, among=running),
             }
         )
     return render(request, "dashboard/home.html", {"rows": rows})
@@ -164,6 +168,8 @@ def model_detail_context(model, **extra) -> dict:
         "flavor": get_flavor(model.flavor),
         "versions": versions,
         "deployments": selectors.deployment_list(model=model)[:50],
+        "serving_instances": deploy.serving_instances(model=model),
+        "deploy_tasks": deploy.list_for(model=model)[:20],
         "rollback_target": services.rollback_target(model=model) if model.production_version_id else None,
         "policy": policies.policy_get(model=model),
         "waiting": any(v.status in (ModelVersion.Status.PENDING, ModelVersion.Status.VALIDATING) for v in versions),
@@ -251,11 +257,11 @@ def _confirm(request, model, *, action: str, title: str, consequence: str, servi
     context["action"] = action
     if request.method == "POST" and form.is_valid():
         try:
-            service(note=form.cleaned_data["note"])
+            result = service(note=form.cleaned_data["note"])
         except RhythmicError as exc:
             form_error(form, exc)
             return render(request, "dashboard/confirm.html", context, status=exc.status)
-        messages.success(request, done)
+        messages.success(request, done(result) if callable(done) else done)
         return redirect(dashboard_url(model, "history"))
     return render(request, "dashboard/confirm.html", context, status=400 if request.method == "POST" else 200)
 
@@ -273,13 +279,61 @@ def version_promote(request, name: str, number: int):
         action="promote",
         title=f"Promote {model.name} v{version.number} to production?",
         consequence=(
-            f"Production switches {change} at once, in every serving process. Predictions and learns go to "
-            f"v{version.number} from the next request; the switch is recorded in the deployment history."
+            f"Every live serving process of the model's location pre-loads v{version.number}, then production "
+            f"switches {change} at once. Predictions and learns go to v{version.number} from the next request; the "
+            "deploy and each process's readiness are recorded in the deployment history."
         ),
-        service=lambda note: services.deployment_promote(version=version, user=request.user, note=note),
+        service=lambda note: services.deployment_deploy(version=version, user=request.user, note=note),
         button=f"Promote v{version.number}",
-        done=f"{model.name} v{version.number} is in production.",
+        done=lambda deployment: (
+            f"{model.name} v{version.number} is in production."
+            if deployment is not None
+            else f"{model.name} v{version.number} is deploying: its serving processes are pre-loading it."
+        ),
     )
+
+
+@require_http_methods(["GET", "POST"])
+@page(CHANGE_MODEL, "deploying a version")
+def version_deploy(request, name: str, number: int):
+    model = services.get_model_or_404(name)
+    version = services.get_version_or_404(model, number)
+    locations = [location.name for location in selectors.location_list()]
+    initial = {"location": model.location.name if model.location else ""}
+    form = forms.DeployForm(_posted(request), initial=initial, locations=locations)
+    context = {
+        "model": model,
+        "form": form,
+        "action": "deploy",
+        "title": f"Deploy {model.name} v{version.number}?",
+        "consequence": (
+            f"Every live serving process of the location pre-loads v{version.number}, then production switches to "
+            "it (and the model moves, for another location). If no process there is live, one lacks a package "
+            "the version requires, or one is not ready in time, production stays as it is and the deploy says why."
+        ),
+        "button": f"Deploy v{version.number}",
+    }
+    if request.method == "POST" and form.is_valid():
+        data = form.cleaned_data
+        try:
+            task = deploy.deploy(
+                version=version,
+                location=data["location"] or None,
+                user=request.user,
+                note=data["note"],
+                timeout_s=data["timeout_s"],
+            )
+        except RhythmicError as exc:
+            return render(request, "dashboard/confirm.html", context, status=form_error(form, exc))
+        task = deploy.get(task.pk)
+        if task.status == task.Status.SUCCEEDED:
+            messages.success(request, f"{model.name} v{version.number} is in production.")
+        elif task.status == task.Status.FAILED:
+            messages.error(request, f"The deploy failed: {task.reason}")
+        else:
+            messages.info(request, f"{model.name} v{version.number} is deploying: its serving processes pre-load it.")
+        return redirect(dashboard_url(model, f"deploy-{task.pk}"))
+    return render(request, "dashboard/confirm.html", context, status=400 if request.method == "POST" else 200)
 
 
 @require_http_methods(["GET", "POST"])

@@ -21,6 +21,7 @@ import serving
 from catalogue.errors import RhythmicError
 from catalogue.models import MLModel
 from monitoring import selectors
+from serving import deploy, instances
 from serving.inference import label_coverage
 from serving.models import PendingPrediction
 from serving.process import current
@@ -128,6 +129,19 @@ class ServingCollector:
             "pending": GaugeMetricFamily(
                 "rhythmic_pending", "Predictions made with an id waiting for their ground truth", labels=["model"]
             ),
+            "instances": GaugeMetricFamily(
+                "rhythmic_instances",
+                'Registered server processes, per location ("": serving every location) and status',
+                labels=["location", "status"],
+            ),
+            "instance_lag": GaugeMetricFamily(
+                "rhythmic_instance_model_lag",
+                "Learn-log entries a live instance had not applied at its last beat, per loaded model",
+                labels=["instance", "model"],
+            ),
+            "deployments": GaugeMetricFamily(
+                "rhythmic_deployments", "Deploys (deployment tasks) by status, from their rows", labels=["status"]
+            ),
         }
 
     def _serving(self, families: dict) -> None:
@@ -171,6 +185,24 @@ class ServingCollector:
             families["drifts"].add_metric([name, str(number)], count)
         for name, state, count in selectors.alert_open_counts():
             families["alerts"].add_metric([name, state], count)
+        _instances(families)
+        for status, count in deploy.status_counts().items():
+            families["deployments"].add_metric([status], count)
+
+
+def _instances(families: dict) -> None:
+    """From the instances' rows, so every process's /metrics shows every instance (a status at 0 is shown too)."""
+    counts: dict[tuple[str, str], int] = {}
+    for instance in instances.instance_list():
+        status = instances.status_of(instance)
+        for known in instances.STATUSES:
+            counts.setdefault((instance.location, known), 0)
+        counts[instance.location, status] += 1
+        if status == instances.LIVE:
+            for model, loaded in sorted(instance.models.items()):
+                families["instance_lag"].add_metric([instance.key, model], loaded.get("lag", 0))
+    for (location, status), count in sorted(counts.items()):
+        families["instances"].add_metric([location, status], count)
 
 
 def _add_metrics(families: dict, model: str, version: int, metrics: dict, n_learned: int) -> None:

@@ -19,10 +19,13 @@ from api.limits import install_daphne_limits, limit_body  # noqa: E402
 from api.ws_auth import WebSocketAuth  # noqa: E402
 from rhythmic import daphne_close  # noqa: E402
 from rhythmic.routing import websocket_urlpatterns  # noqa: E402
+from serving import instances  # noqa: E402
 
 # Body and WebSocket message limits, enforced by daphne itself before it buffers anything.
 install_daphne_limits()
 daphne_close.install()  # 4401/4403 reach clients with their reason under daphne too
+# A production instance (RHYTHMIC_REGISTER_INSTANCES): its thread writes the row, so this may run in a loop.
+instances.start(os.environ.get("RHYTHMIC_SERVER_KIND", "asgi"))  # rhythmic/onesite.py names its own kind
 
 router = ProtocolTypeRouter(
     {

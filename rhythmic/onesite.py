@@ -16,15 +16,20 @@ from concurrent.futures import ThreadPoolExecutor
 # The WSGI threads are persistent: each keeps its own database connection (CONN_MAX_AGE), cheaper than a pool.
 os.environ.setdefault("DATABASE_POOL", "0")
 THREADS = int(os.environ.get("RHYTHMIC_HTTP_THREADS", "4"))
+# rhythmic/asgi.py registers this process as one production instance of this kind (not inherited by children).
+os.environ["RHYTHMIC_SERVER_KIND"] = "onesite"
 
 from rhythmic.asgi import application as asgi_application  # noqa: E402 - first: it sets Django up
 from rhythmic.wsgi import application as wsgi_application  # noqa: E402
+
+del os.environ["RHYTHMIC_SERVER_KIND"]
 
 # isort: split
 from django.conf import settings  # noqa: E402
 
 from api.broadcast import broadcaster  # noqa: E402
 from api.limits import limit_body  # noqa: E402
+from serving import instances  # noqa: E402
 
 #: Routes that stream without end: the async views of api/compat_sse.py, served by the ASGI router.
 ASGI_PREFIXES = ("/api/stream/",)
@@ -183,6 +188,8 @@ async def _lifespan(receive, send) -> None:
         if message["type"] == "lifespan.startup":
             await send({"type": "lifespan.startup.complete"})
         elif message["type"] == "lifespan.shutdown":
+            # uvicorn ends on the signal it caught, so no atexit handler runs: the instance's stop is recorded here.
+            await asyncio.get_running_loop().run_in_executor(None, instances.stop)
             await send({"type": "lifespan.shutdown.complete"})
             return
 

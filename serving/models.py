@@ -1,4 +1,5 @@
-"""The serving core's durable state: the learn log, pending predictions, checkpoints, backtests and training jobs.
+"""The serving core's durable state: the learn log, pending predictions, checkpoints, backtests, training jobs,
+production instances and deployment tasks.
 
 They moved here from ``catalogue`` with their tables, indexes and constraints unchanged (state-only migrations).
 """
@@ -7,7 +8,7 @@ from django.conf import settings
 from django.db import models
 
 from catalogue.fields import JSONTextField
-from catalogue.models import Dataset, MLModel, ModelVersion
+from catalogue.models import Dataset, Deployment, Location, MLModel, ModelVersion
 
 
 class LearnEvent(models.Model):
@@ -302,3 +303,70 @@ class Instance(models.Model):
 
     def __str__(self) -> str:
         return f"{self.key} ({self.kind}, {self.location or 'every location'})"
+
+
+class DeploymentTask(models.Model):
+    """A deploy of a version to a location (``serving.deploy``): the location's live instances are checked and
+    asked to pre-load the version, and production switches only when every one of them is ready."""
+
+    class Status(models.TextChoices):
+        PENDING = "pending"
+        PRELOADING = "preloading"
+        SUCCEEDED = "succeeded"
+        FAILED = "failed"
+
+    model = models.ForeignKey(MLModel, on_delete=models.CASCADE, related_name="deployment_tasks")
+    version = models.ForeignKey(ModelVersion, on_delete=models.CASCADE, related_name="+")
+    #: The target: the model's location when the deploy was asked, or another one (a move).
+    location = models.ForeignKey(Location, null=True, blank=True, on_delete=models.SET_NULL, related_name="+")
+    status = models.CharField(max_length=12, choices=Status.choices, default=Status.PENDING)
+    #: Why it failed (which instance, which package), one line.
+    reason = models.TextField(blank=True)
+    timeout_s = models.FloatField()
+    note = models.CharField(max_length=500, blank=True)
+    created_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    created_at = models.DateTimeField(auto_now_add=True)
+    finished_at = models.DateTimeField(null=True, blank=True)
+    #: The switch it made, once it succeeded.
+    deployment = models.ForeignKey(Deployment, null=True, blank=True, on_delete=models.SET_NULL, related_name="+")
+
+    class Meta:
+        db_table = "serving_deployment_task"
+        ordering = ["-created_at", "-id"]
+
+    def __str__(self) -> str:
+        return f"{self.model.name} v{self.version.number} to {self.location or 'no location'}: {self.status}"
+
+    @property
+    def finished(self) -> bool:
+        return self.status in (self.Status.SUCCEEDED, self.Status.FAILED)
+
+
+class Preload(models.Model):
+    """One instance's part in a deploy: asked to pre-load the version, then ready (with the log sequence its
+    replica had applied) or failed (why). The instance is named, not linked: its row is pruned, the record stays."""
+
+    class Status(models.TextChoices):
+        ASKED = "asked"
+        READY = "ready"
+        FAILED = "failed"
+
+    task = models.ForeignKey(DeploymentTask, on_delete=models.CASCADE, related_name="preloads")
+    instance_key = models.CharField(max_length=200, db_index=True)
+    host = models.CharField(max_length=255)
+    pid = models.PositiveIntegerField()
+    status = models.CharField(max_length=8, choices=Status.choices, default=Status.ASKED)
+    error = models.TextField(blank=True)
+    asked_at = models.DateTimeField(auto_now_add=True)
+    ready_at = models.DateTimeField(null=True, blank=True)
+    applied_seq = models.BigIntegerField(null=True, blank=True)
+
+    class Meta:
+        db_table = "serving_preload"
+        ordering = ["host", "pid"]
+        constraints = [models.UniqueConstraint(fields=["task", "instance_key"], name="one_preload_per_instance")]
+
+    def __str__(self) -> str:
+        return f"{self.instance_key}: {self.status}"

@@ -6,7 +6,7 @@ schedule that names them keeps working.
 
 from celery import shared_task
 
-from serving import backtests, log, retention, training
+from serving import backtests, deploy, log, retention, training
 
 
 @shared_task(name="catalogue.expire_pending")
@@ -45,3 +45,11 @@ def run_training(job_id: int) -> str:
 def recover_training() -> int:
     """Mark failed the running training jobs whose runner stopped (no heartbeat for RHYTHMIC_TRAINING_STALE_SECONDS)."""
     return training.training_recover_stale()
+
+
+# acks_late: a worker killed mid-deploy leaves the message unacknowledged; a redelivery finds the task no longer
+# pending and leaves it as it is.
+@shared_task(name="serving.run_deployment", acks_late=True)
+def run_deployment(task_id: int) -> str:
+    """Run a deploy: check and pre-load on every live instance of the location, then switch production."""
+    return deploy.run(task_id)

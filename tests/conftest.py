@@ -1,6 +1,12 @@
 """Shared fixtures: users with the right permissions, API clients with tokens, real river artifacts."""
 
+import functools
+import importlib.metadata
+import os
+import platform
+import socket
 import uuid
+from datetime import timedelta
 
 import pytest
 from django.conf import settings as django_settings
@@ -9,6 +15,10 @@ from rest_framework.test import APIClient
 
 from rhythmic.celery import app as celery_app
 from tests import factories
+
+# The test process is no production instance (importing rhythmic.wsgi or rhythmic.asgi would register it); the
+# servers that tests start are.
+django_settings.RHYTHMIC_REGISTER_INSTANCES = False
 
 ALL_PERMISSIONS = [
     "add_modelversion",
@@ -53,6 +63,40 @@ def _fresh_throttles(settings):
     throttle["KEY_PREFIX"] = f"{throttle.get('KEY_PREFIX', '')}:{uuid.uuid4().hex}"
     throttle["LOCATION"] = throttle["LOCATION"] if "Redis" in throttle["BACKEND"] else throttle["KEY_PREFIX"]
     settings.CACHES = {**settings.CACHES, "throttle": throttle}
+
+
+@functools.cache
+def installed_packages() -> dict[str, str]:
+    return {dist.metadata["Name"]: dist.version for dist in importlib.metadata.distributions() if dist.metadata["Name"]}
+
+
+@pytest.fixture(autouse=True)
+def _this_process_serves(request):
+    """In a database test, the test process is a registered production instance that serves every location, as
+    `make run`'s server is: a promote is a deploy, which this process pre-loads in-process, since it runs it.
+    Its last beat is an hour old, so real servers and workers started by a test never count it as live (nobody
+    beats for it); ``@pytest.mark.no_instance`` leaves it out (a deploy with no live instance)."""
+    wanted = request.node.get_closest_marker("django_db") is not None or any(
+        name in request.fixturenames for name in ("db", "transactional_db", "live_server")
+    )
+    if not wanted or request.node.get_closest_marker("no_instance"):
+        yield None
+        return
+    request.getfixturevalue("transactional_db" if "transactional_db" in request.fixturenames else "db")
+    from django.utils import timezone
+
+    from serving.models import Instance
+
+    an_hour_ago = timezone.now() - timedelta(hours=1)
+    yield Instance.objects.create(
+        key=f"{socket.gethostname()}:{os.getpid()}:test",
+        host=socket.gethostname(),
+        pid=os.getpid(),
+        kind=Instance.Kind.ONESITE,
+        started_at=an_hour_ago,
+        last_beat=an_hour_ago,
+        runtime={"python": platform.python_version(), "packages": installed_packages()},
+    )
 
 
 @pytest.fixture(autouse=True)

@@ -23,9 +23,11 @@ from api import serializers as s
 from api.negotiation import ContentNegotiation
 from api.parsers import JSONParser, MultiPartParser
 from api.permissions import ModelPermission, requires
+from api.views.deployments import DeploymentTaskSerializer
 from catalogue import selectors, services
 from catalogue.errors import InvalidInput, NotFound, TooLarge
 from catalogue.models import MLModel, ModelVersion
+from serving import deploy
 
 TAGS = ["catalogue"]
 CHANGE_MODEL = "catalogue.change_mlmodel"
@@ -371,13 +373,19 @@ class PromoteView(VersionActionView):
         summary="Put a ready version in production (recorded in the deployment history)",
         tags=TAGS,
         parameters=[NUMBER],
+        description="A deploy to the model's location (POST .../deploy): every live instance there pre-loads the "
+        "version, then production switches. 200 with the switch when that took less than "
+        f"{deploy.PROMOTE_WAIT_S:g} s; else 202 with the deploy, still running; 409 when it failed (its message "
+        "says why: no live instance, a missing package, an instance not ready in time).",
         request=s.NoteSerializer,
-        responses={200: s.DeploymentSerializer, **ACTION_ERRORS},
+        responses={200: s.DeploymentSerializer, 202: DeploymentTaskSerializer, **ACTION_ERRORS},
     )
     def post(self, request, name: str, number: str) -> Response:
         note = self.note(request)
-        deployment = services.deployment_promote(version=self.get_version(), user=request.user, note=note)
-        return Response(s.DeploymentSerializer(deployment).data)
+        task = deploy.promote_task(version=self.get_version(), user=request.user, note=note)
+        if task.deployment is None:
+            return Response(DeploymentTaskSerializer(task).data, status=status.HTTP_202_ACCEPTED)
+        return Response(s.DeploymentSerializer(task.deployment).data)
 
 
 class RetireView(VersionActionView):

@@ -272,9 +272,11 @@ class ModelVersionAdmin(ServiceErrorsAsMessages, admin.ModelAdmin):
             self,
             request,
             str(version),
-            lambda: services.deployment_promote(version=version, user=request.user, note="promoted in admin"),
+            lambda: services.deployment_deploy(version=version, user=request.user, note="promoted in admin") or "",
         )
-        if deployment is not None:
+        if deployment == "":
+            self.message_user(request, f"{version} is deploying: its instances are pre-loading it.", messages.INFO)
+        elif deployment is not None:
             self.message_user(request, f"{version} is now in production.", messages.SUCCESS)
 
     @admin.action(description="Retire (can no longer be promoted)", permissions=["revise"])

@@ -13,6 +13,12 @@ STATUS_CLASSES = {
     "validating": "wait",
     "retired": "muted",
     "skipped": "muted",
+    # deploys and the instances serving a model
+    "succeeded": "ok",
+    "preloading": "wait",
+    "asked": "wait",
+    "lagging": "wait",
+    "lost": "bad",
 }
 
 

@@ -37,7 +37,16 @@ PERMISSIONS = [
 ]
 #: What fills each kind of path argument: "m" is a live chantilly model; the other objects need not exist,
 #: since every check runs before the lookup.
-ARGUMENTS = {"name": "m", "number": "1", "pk": "1", "alert_id": "1", "uidb64": "x", "token": "y", "path": "nowhere"}
+ARGUMENTS = {
+    "name": "m",
+    "number": "1",
+    "pk": "1",
+    "key": "h:1:t",
+    "alert_id": "1",
+    "uidb64": "x",
+    "token": "y",
+    "path": "nowhere",
+}
 SSE = {"/api/stream/events", "/api/stream/metrics"}
 
 

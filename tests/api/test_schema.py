@@ -100,6 +100,8 @@ def test_every_path_parameter_is_one_of_its_path_s_placeholders(schema):
         ("/api/v1/pipelines/{name}/learn", {"post"}),
         ("/api/v1/datasets/", {"get", "post"}),
         ("/api/v1/datasets/{id}/", {"get", "delete"}),
+        ("/api/v1/instances/", {"get"}),
+        ("/api/v1/instances/{key}/", {"get"}),
     ],
 )
 def test_the_schema_describes_rank_pipelines_and_datasets(schema, path, methods):

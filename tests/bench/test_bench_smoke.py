@@ -96,3 +96,13 @@ def test_the_stacks_bench_prints_each_stack_with_its_ratio():
 def test_the_request_path_bench_prints_each_case_against_django_s_handler():
     out = run_bench("request_path.py", "--pairs", "10", "--rounds", "2")
     assert_ran(out, "Django's WSGIHandler, DEBUG on (baseline)", "rhythmic.wsgi, DEBUG on (make run)", "/livez (floor)")
+
+
+def test_the_deploy_switch_bench_prints_both_first_predicts():
+    out = run_bench("deploy_switch.py", "--tail", "50", "--requests", "10")
+    assert_ran(out, "promote (lazy load at request 1)", "deploy (pre-loaded before switch)", "p99 ratio")
+
+
+def test_the_instances_bench_prints_a_beat_against_its_floor():
+    out = run_bench("instances.py", "--beats", "3")
+    assert_ran(out, "floor: connect, SELECT 1, close", "beat, 100 models loaded", "ratio to the floor")

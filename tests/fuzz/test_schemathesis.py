@@ -119,12 +119,15 @@ def seed(url: str, key: str) -> dict[str, str]:
         timeout=30,
     )
     assert dataset.status_code == 201, dataset.text
-    return {"name": LIVE, "number": "1", "id": str(dataset.json()["id"])}
+    # The server registered itself as a production instance (by then its first beat has long been written)
+    instances = requests.get(f"{url}/api/v1/instances/", headers=headers, timeout=30).json()["results"]
+    assert instances, "the server registered no production instance"
+    return {"name": LIVE, "number": "1", "id": str(dataset.json()["id"]), "key": instances[0]["key"]}
 
 
 def pinned(case, values: dict[str, str], name: str):
-    """The case, on the live model (``name``), its version 1 and the seeded dataset instead of generated values
-    that match nothing."""
+    """The case, on the live model (``name``), its version 1, the seeded dataset and the server's instance instead
+    of generated values that match nothing."""
     for key, value in {**values, "name": name}.items():
         if key in (case.path_parameters or {}):
             case.path_parameters[key] = value
@@ -202,12 +205,15 @@ def test_generated_requests_on_live_objects_get_no_server_error(live_api):
     targets = [
         (operation, name)
         for operation in found
-        if ("{name}" in operation.path or "{id}" in operation.path) and operation.method.upper() != "DELETE"
+        if any(f"{{{p}}}" in operation.path for p in ("name", "id", "key")) and operation.method.upper() != "DELETE"
         for name in live_names(operation.path)
     ]
-    assert {"/api/v1/models/{name}/rank", "/api/v1/pipelines/{name}/learn", "/api/v1/datasets/{id}/"} <= {
-        operation.path for operation, _ in targets
-    }
+    assert {
+        "/api/v1/models/{name}/rank",
+        "/api/v1/pipelines/{name}/learn",
+        "/api/v1/datasets/{id}/",
+        "/api/v1/instances/{key}/",
+    } <= {operation.path for operation, _ in targets}
 
     for operation, name in targets:
 

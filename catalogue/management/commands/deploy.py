@@ -35,6 +35,8 @@ class Command(BaseCommand):
             previous = outcome.deployment.from_version
             was = f"v{previous.number}" if previous else "none"
             self.stdout.write(f"{model.name} v{version.number} is now in production (was {was})")
+        elif outcome.promotion == "deploying":
+            self.stdout.write(f"{model.name} v{version.number} is deploying: its instances are still pre-loading it")
         elif outcome.promotion == "already live":
             self.stdout.write(f"{model.name} v{version.number} is already in production")
         elif outcome.promotion == "pending":

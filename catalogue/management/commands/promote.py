@@ -1,4 +1,5 @@
-"""``manage.py promote NAME --version V``: put a ready version in production."""
+"""``manage.py promote NAME --version V``: put a ready version in production, as a deploy (every live instance of
+the model's location pre-loads it first; see ``catalogue.services.deployment_deploy``)."""
 
 from django.core.management.base import BaseCommand, CommandError
 
@@ -25,8 +26,11 @@ class Command(BaseCommand):
         try:
             model = services.get_model_or_404(options["name"])
             version = services.get_version_or_404(model, options["number"])
-            deployment = services.deployment_promote(version=version, user=user, note=options["note"])
+            deployment = services.deployment_deploy(version=version, user=user, note=options["note"])
         except RhythmicError as exc:
             raise CommandError(exc.message) from None
+        if deployment is None:
+            self.stdout.write(f"{model.name} v{version.number} is deploying: its instances are still pre-loading it")
+            return
         previous = f"v{deployment.from_version.number}" if deployment.from_version else "none"
         self.stdout.write(f"{model.name} v{version.number} is now in production (was {previous})")
