@@ -357,6 +357,12 @@ def checkpoint_latest(*, version_id: int, upto: int | None = None) -> Checkpoint
     return checkpoints.order_by("-seq").first()
 
 
+def checkpoint_latest_seq(*, version_id: int) -> int:
+    """The seq of the version's newest checkpoint (0: none), without reading its state."""
+    found = Checkpoint.objects.filter(version_id=version_id).order_by("-seq").values_list("seq", flat=True).first()
+    return found or 0
+
+
 def lock_generation(*, version_id: int) -> int | None:
     """Hold the version row FOR SHARE until commit (a rewind holds it FOR UPDATE while it changes what the
     version learned) and return its model's state generation, read after the lock. None: no such version.

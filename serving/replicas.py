@@ -211,7 +211,9 @@ class ModelEntry:
         return self.replica(self.production_version_id)
 
     def _load(self, version_id: int) -> Replica:
-        version = ModelVersion.objects.filter(pk=version_id, model_id=self.model_id).first()
+        # Two columns, not a model instance; the artifact's bytes only when no checkpoint replaces them.
+        versions = ModelVersion.objects.filter(pk=version_id, model_id=self.model_id)
+        version = versions.values_list("number", "format").first()
         if version is None:
             raise NotFound(f"{self.name} has no such version (it may have been deleted)")
         generation = self.generation
@@ -228,11 +230,11 @@ class ModelEntry:
             metrics = artifacts.load_state(bytes(checkpoint.metrics))
             base, n_learned = checkpoint.seq, checkpoint.n_learned
         else:
-            obj = artifacts.load_artifact(bytes(version.artifact), version.format)
+            obj = artifacts.load_artifact(bytes(versions.values_list("artifact", flat=True).get()), version[1])
             metrics, base, n_learned = new_metrics(self.flavor, obj=obj, options=self.options), 0, 0
         replica = Replica(
             version_id=version_id,
-            number=version.number,
+            number=version[0],
             servable=artifacts.as_servable(obj, self.flavor),
             metrics=metrics,
             n_learned=n_learned,
@@ -246,8 +248,7 @@ class ModelEntry:
             events = log.read_tail(model_id=self.model_id, after=base, upto=self.applied_seq, version_id=version_id)
         for event in events:
             self._apply(replica, event)
-        newer = log.checkpoint_latest(version_id=version_id)
-        if (newer is not None and newer.seq > base) or self.generation != generation:
+        if log.checkpoint_latest_seq(version_id=version_id) > base or self.generation != generation:
             # Written while this one replayed: a prune may have taken part of the tail it read; or a rewind
             # (seen by the catch-up above) may have deleted the checkpoint it started from. Start again.
             return self._load(version_id)
