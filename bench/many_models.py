@@ -72,15 +72,39 @@ def phase_all_loaded(names: list[str], data, warm: int, queue) -> None:
     from django.conf import settings
 
     settings.RHYTHMIC_MAX_LOADED_MODELS = 0
-    before = rss()
     cold, first = timed_predicts([(name, data[i % len(data)][0]) for i, name in enumerate(names)])
-    grown = rss() - before
     rng = random.Random(1)
     calls = [(rng.choice(names), data[i % len(data)][0]) for i in range(warm)]
     warm_seconds, warm_predictions = timed_predicts(calls)
     one, _ = timed_predicts([(names[0], data[i % len(data)][0]) for i in range(warm)])
-    queue.put({"cold": cold, "grown": grown, "warm": warm_seconds, "one": one, "first": first, "calls": calls})
-    queue.put({"warm_predictions": warm_predictions})
+    queue.put(
+        {
+            "cold": cold,
+            "warm": warm_seconds,
+            "one": one,
+            "first": first,
+            "calls": calls,
+            "warm_predictions": warm_predictions,
+        }
+    )
+
+
+def phase_memory(names: list[str], data, queue) -> None:
+    """Every model loaded with tracemalloc on: the Python memory a loaded model keeps (RSS moves by pages and
+    arenas, too coarse for a model of a few KiB), and RSS for the whole."""
+    import tracemalloc
+
+    from django.conf import settings
+
+    settings.RHYTHMIC_MAX_LOADED_MODELS = 0
+    timed_predicts([(names[0], data[0][0])])  # imports and the first connection, outside the count
+    before = rss()
+    tracemalloc.start()
+    timed_predicts([(name, data[i % len(data)][0]) for i, name in enumerate(names[1:], 1)])
+    gc.collect()
+    kept, _ = tracemalloc.get_traced_memory()
+    tracemalloc.stop()
+    queue.put({"kept": kept / max(1, len(names) - 1), "rss": rss() - before})
 
 
 def phase_budget(names: list[str], data, budget: int, calls: list, queue) -> None:
@@ -107,14 +131,18 @@ def phase_budget(names: list[str], data, budget: int, calls: list, queue) -> Non
     )
 
 
-def in_child(target, *args) -> list[dict]:
+def phase_create(count: int, learns: int, tail: int, data, queue) -> None:
+    queue.put(create_models(count, learns, tail, data))
+
+
+def in_child(target, *args):
+    """``target(*args, queue)`` in a process forked from this one, which never loads a replica: each phase
+    starts as a fresh serving process, its RSS not lowered by memory an earlier phase freed."""
     context = multiprocessing.get_context("fork")
     queue = context.Queue()
     process = context.Process(target=target, args=(*args, queue))
     process.start()
-    found = [queue.get()]
-    if target is phase_all_loaded:
-        found.append(queue.get())
+    found = queue.get()
     process.join()
     if process.exitcode:
         raise SystemExit(f"{target.__name__} failed with status {process.exitcode}")
@@ -140,21 +168,25 @@ def main() -> None:
         f"({args.tail} after the checkpoint), one process, {where}"
     )
     started = time.perf_counter()
-    names = create_models(args.models, args.learns, min(args.tail, args.learns), data)
+    names = in_child(phase_create, args.models, args.learns, min(args.tail, args.learns), data)
     print(f"created and trained in {time.perf_counter() - started:.1f} s")
+
+    import dill
 
     river = new_model()
     for x, y in data[: args.learns]:
         river.learn_one(x, y)
+    state_size = len(dill.dumps(river))
     river_seconds = []
     for x, _ in data[: args.warm]:
         t0 = time.perf_counter()
         river.predict_one(x)
         river_seconds.append(time.perf_counter() - t0)
 
-    loaded, extra = in_child(phase_all_loaded, names, data, args.warm)
+    memory = in_child(phase_memory, names, data)
+    loaded = in_child(phase_all_loaded, names, data, args.warm)
     budget = min(args.budget, args.models)
-    evicting = in_child(phase_budget, names, data, budget, loaded["calls"])[0]
+    evicting = in_child(phase_budget, names, data, budget, loaded["calls"])
 
     print(describe("river predict_one in-process (floor)", river_seconds))
     print(describe("one model, warm (baseline)", loaded["one"]))
@@ -163,15 +195,19 @@ def main() -> None:
     cold_p50, one_p50 = percentile(loaded["cold"], 0.5), percentile(loaded["one"], 0.5)
     print(f"{'cold first predict / warm, p50':<36} {cold_p50 / one_p50:10.1f}x")
     print(
-        f"{'RSS per loaded model':<36} {loaded['grown'] / args.models / 1024:10.1f} KiB "
-        f"({loaded['grown'] / 2**20:.1f} MiB for {args.models})"
+        f"{'memory per loaded model':<36} {memory['kept'] / 1024:10.1f} KiB "
+        f"(Python heap, tracemalloc; its state pickled: {state_size} bytes)"
+    )
+    print(
+        f"{f'RSS growth, {args.models} models loaded':<36} {memory['rss'] / 2**20:10.1f} MiB "
+        f"({memory['rss'] / args.models / 1024:.1f} KiB each)"
     )
     print(describe(f"budget {budget}: predict (mostly reloads)", evicting["reload"]))
     print(
         f"{f'budget {budget}: RSS growth':<36} {evicting['grown'] / 2**20:10.1f} MiB "
         f"({evicting['loaded']} loaded at the end, {evicting['evictions']} evictions)"
     )
-    same = evicting["first"] == loaded["first"] and evicting["predictions"] == extra["warm_predictions"]
+    same = evicting["first"] == loaded["first"] and evicting["predictions"] == loaded["warm_predictions"]
     print(f"predictions identical with and without eviction: {'yes' if same else 'NO'}")
 
 
