@@ -28,10 +28,12 @@ def create_models(count: int, learns: int, tail: int, data) -> list[str]:
 
     import serving
     from catalogue import services
+    from catalogue.models import MLModel
     from serving.process import current
     from tests import factories
 
     names = [f"many-{i:05d}" for i in range(count)]
+    MLModel.objects.filter(name__startswith="many-").delete()  # a database the bench used before
     artifact = dill.dumps(new_model())
     settings.RHYTHMIC_CHECKPOINT_EVERY = max(1, learns - tail)
     settings.RHYTHMIC_MAX_LOADED_MODELS = 50  # creating them must not hold them all in this process either
