@@ -140,6 +140,9 @@ def phase_create(count: int, learns: int, tail: int, data, queue) -> None:
 def in_child(target, *args):
     """``target(*args, queue)`` in a process forked from this one, which never loads a replica: each phase
     starts as a fresh serving process, its RSS not lowered by memory an earlier phase freed."""
+    from django.db import connections
+
+    connections.close_all()  # a connection open here would be shared by the child: its own instead
     context = multiprocessing.get_context("fork")
     queue = context.Queue()
     process = context.Process(target=target, args=(*args, queue))
