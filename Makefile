@@ -49,6 +49,8 @@ bench: setup-dev
 	.venv/bin/python bench/river_floor.py $(BENCH_ARGS)
 	.venv/bin/python bench/http_pairs.py $(BENCH_ARGS)
 	.venv/bin/python bench/batch.py $(BENCH_ARGS)
+	.venv/bin/python bench/batch_cpu.py $(BENCH_ARGS)
+	.venv/bin/python bench/many_models.py $(BENCH_ARGS)
 	.venv/bin/python bench/request_path.py $(BENCH_ARGS)
 	.venv/bin/python bench/lifecycle.py $(BENCH_ARGS)
 	.venv/bin/python bench/deploy_switch.py $(BENCH_ARGS)

@@ -15,6 +15,8 @@ class GroundTruthError(ValueError):
 
 def _numeric(kind: str) -> Callable[[Any], float]:
     def clean(value: Any) -> float:
+        if type(value) is float:  # the usual case, without the abstract-class check
+            return value
         if isinstance(value, bool) or not isinstance(value, Real):
             raise GroundTruthError(f"the ground truth must be a number for a {kind}, not {value!r}")
         return float(value)

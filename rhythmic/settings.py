@@ -310,6 +310,9 @@ RHYTHMIC_MAX_STALENESS_MS = env.int("RHYTHMIC_MAX_STALENESS_MS", default=0)
 RHYTHMIC_CHECKPOINT_EVERY = env.int("RHYTHMIC_CHECKPOINT_EVERY", default=1000)
 RHYTHMIC_CHECKPOINT_SECONDS = env.float("RHYTHMIC_CHECKPOINT_SECONDS", default=60.0)
 RHYTHMIC_CHECKPOINTS_KEPT = env.int("RHYTHMIC_CHECKPOINTS_KEPT", default=3)
+# Models whose replicas one process keeps in memory; past it the least recently used idle ones are evicted
+# and reload (checkpoint + log tail) on their next call. 0: no limit.
+RHYTHMIC_MAX_LOADED_MODELS = env.int("RHYTHMIC_MAX_LOADED_MODELS", default=0)
 # Learn-log entries a backtest reads per query: its memory bound, and how often it reports progress.
 RHYTHMIC_BACKTEST_CHUNK = env.int("RHYTHMIC_BACKTEST_CHUNK", default=500)
 # A running backtest with no heartbeat (one per chunk) for this long lost its runner: it is marked failed.

@@ -381,16 +381,24 @@ class _Plan:
     id: Any
     #: {version id: encoded prediction} of the other learning versions; None when there are none.
     shadow: dict[int, Any] | None = None
+    #: A pending prediction's: the prediction as stored (encoded), and its features' and prediction's JSON text.
+    pending: log.Pending | None = None
+
+    def encoded(self) -> Any:
+        return self.pending.prediction if self.pending is not None else encode_prediction(self.prediction)
 
     def entry_row(self) -> dict:
-        return {
+        row = {
             "version_id": self.version_id,
             "key": self.key,
             "features": self.features,
             "ground_truth": self.ground_truth,
-            "prediction": encode_prediction(self.prediction),
+            "prediction": self.encoded(),
             "shadow": self.shadow,
         }
+        if self.pending is not None:
+            row["features_json"], row["prediction_json"] = self.pending.features_json, self.pending.prediction_json
+        return row
 
 
 def learn(*, model: str, ground_truth: Any = None, id: Any = None, features: Any = MISSING) -> Learned:
@@ -446,6 +454,7 @@ def _learn(model: str, items: list, *, single: bool) -> list:
                     plans[index].version_id = pending.version_id
                     plans[index].features = pending.features
                     plans[index].prediction = decode_prediction(pending.prediction)
+                    plans[index].pending = pending
                     plans[index].shadow = _still_learning(entry, pending)
         for index, plan in enumerate(plans):
             if isinstance(plan, _Plan):
@@ -549,7 +558,7 @@ def _unknown_id(entry: ModelEntry, key: str, prediction_id: Any) -> RhythmicErro
 
 def _apply_own(entry: ModelEntry, seqs: list[int], plans: list[_Plan]) -> None:
     events = [
-        log.Event(seq, p.version_id, p.features, p.ground_truth, encode_prediction(p.prediction))
+        log.Event(seq, p.version_id, p.features, p.ground_truth, p.encoded())
         for seq, p in zip(seqs, plans, strict=True)
     ]
     shadows = {seq: list(p.shadow.items()) for seq, p in zip(seqs, plans, strict=True) if p.shadow}

@@ -10,14 +10,13 @@ the ORM cost more than running them.
 import contextlib
 import json
 import logging
-from datetime import UTC, datetime, timedelta
+from datetime import timedelta
 from typing import Any, NamedTuple
 
 from django.conf import settings
 from django.db import connection, transaction
 from django.db.models import F
 from django.utils import timezone
-from django.utils.dateparse import parse_datetime
 
 from catalogue.errors import NotFound
 from catalogue.models import Location, MLModel, ModelVersion
@@ -68,6 +67,8 @@ class Event(NamedTuple):
 
 def pending_key(prediction_id: Any) -> str:
     """42 and "42" are different ids: the key is the id's JSON text."""
+    if type(prediction_id) is int:  # the batch path's usual id: its JSON text, without json's call overhead
+        return str(prediction_id)
     return json.dumps(prediction_id)
 
 
@@ -199,9 +200,10 @@ def append(*, model_id: int, entries: list[dict]) -> list[int]:
                     first + i,
                     e["version_id"],
                     e["key"],
-                    _json(e["features"]),
+                    # The JSON text of a pending prediction's features and prediction goes in as it was read.
+                    e.get("features_json") or _json(e["features"]),
                     _json(e["ground_truth"]),
-                    _json(e["prediction"]),
+                    e.get("prediction_json") or _json(e["prediction"]),
                     now,
                 )
                 for i, e in enumerate(entries)
@@ -245,6 +247,9 @@ class Pending(NamedTuple):
     features: dict
     prediction: Any  # encoded
     shadow: dict[int, Any] | None = None  # {version id: encoded prediction} of the other learning versions
+    #: The stored JSON text of ``features`` and ``prediction``: a learn logs it as it is (no encoding again).
+    features_json: str | None = None
+    prediction_json: str | None = None
 
 
 def pending_put(*, model_id: int, rows: list[tuple]) -> int:
@@ -301,18 +306,20 @@ def pending_take(*, model_id: int, keys: list[str]) -> dict[str, Pending]:
     one id cannot both get it. Call inside the transaction that appends their learns: a rollback puts them
     back. Expired ones are consumed too, and not returned."""
     placeholders = ", ".join(["%s"] * len(keys))
+    cutoff = connection.ops.adapt_datetimefield_value(timezone.now() - pending_ttl())
     with connection.cursor() as cursor:
+        # Whether each is fresh is the database's comparison (SQLite's stored text sorts as its time does):
+        # parsing every row's time in Python cost more than the statement.
         cursor.execute(
             f"DELETE FROM {PENDING} WHERE model_id = %s AND key IN ({placeholders}) "  # noqa: S608
-            "RETURNING key, version_id, features, prediction, shadow, created_at",
-            [model_id, *keys],
+            "RETURNING key, version_id, features, prediction, shadow, created_at >= %s",
+            [model_id, *keys, cutoff],
         )
         rows = cursor.fetchall()
-    cutoff = timezone.now() - pending_ttl()
     taken = {
-        key: Pending(version_id, json.loads(features), _loads(prediction), _shadow(shadow))
-        for key, version_id, features, prediction, shadow, created_at in rows
-        if _aware(created_at) >= cutoff
+        key: Pending(version_id, json.loads(features), _loads(prediction), _shadow(shadow), features, prediction)
+        for key, version_id, features, prediction, shadow, fresh in rows
+        if fresh
     }
     _count_expired(model_id=model_id, n=len(rows) - len(taken))
     return taken
@@ -321,13 +328,6 @@ def pending_take(*, model_id: int, keys: list[str]) -> dict[str, Pending]:
 def _shadow(text: str | None) -> dict[int, Any] | None:
     """JSON object keys are text: the version ids come back as ints."""
     return None if text is None else {int(pk): prediction for pk, prediction in json.loads(text).items()}
-
-
-def _aware(value: Any) -> datetime:
-    """Raw SQL gives Postgres' aware datetimes but SQLite's naive UTC text."""
-    if isinstance(value, str):
-        value = parse_datetime(value)
-    return value if timezone.is_aware(value) else value.replace(tzinfo=UTC)
 
 
 def was_learned(*, model_id: int, key: str) -> bool:
@@ -355,6 +355,12 @@ def checkpoint_latest(*, version_id: int, upto: int | None = None) -> Checkpoint
     if upto is not None:
         checkpoints = checkpoints.filter(seq__lte=upto)
     return checkpoints.order_by("-seq").first()
+
+
+def checkpoint_latest_seq(*, version_id: int) -> int:
+    """The seq of the version's newest checkpoint (0: none), without reading its state."""
+    found = Checkpoint.objects.filter(version_id=version_id).order_by("-seq").values_list("seq", flat=True).first()
+    return found or 0
 
 
 def lock_generation(*, version_id: int) -> int | None:

@@ -102,6 +102,8 @@ class OnlineMetrics:
 
 def _is_finite(value: Any) -> bool:
     """A real number that a float can hold and that is finite (numpy scalars too); False for anything else."""
+    if type(value) is float:  # the usual case, first: this runs several times per learn
+        return math.isfinite(value)
     if isinstance(value, bool | str) or value is None:
         return False
     try:

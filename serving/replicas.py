@@ -95,6 +95,8 @@ class ModelEntry:
         self.generation = head.generation
         self.replicas: dict[int, Replica] = {}
         self.synced_at = 0.0
+        #: When a call last asked for this entry (time.monotonic): the least recently used are evicted first.
+        self.used_at = time.monotonic()
         self.pending_labelled, self.pending_expired = head.pending_labelled, head.pending_expired
         self._route(head)
 
@@ -209,7 +211,9 @@ class ModelEntry:
         return self.replica(self.production_version_id)
 
     def _load(self, version_id: int) -> Replica:
-        version = ModelVersion.objects.filter(pk=version_id, model_id=self.model_id).first()
+        # Two columns, not a model instance; the artifact's bytes only when no checkpoint replaces them.
+        versions = ModelVersion.objects.filter(pk=version_id, model_id=self.model_id)
+        version = versions.values_list("number", "format").first()
         if version is None:
             raise NotFound(f"{self.name} has no such version (it may have been deleted)")
         generation = self.generation
@@ -226,11 +230,11 @@ class ModelEntry:
             metrics = artifacts.load_state(bytes(checkpoint.metrics))
             base, n_learned = checkpoint.seq, checkpoint.n_learned
         else:
-            obj = artifacts.load_artifact(bytes(version.artifact), version.format)
+            obj = artifacts.load_artifact(bytes(versions.values_list("artifact", flat=True).get()), version[1])
             metrics, base, n_learned = new_metrics(self.flavor, obj=obj, options=self.options), 0, 0
         replica = Replica(
             version_id=version_id,
-            number=version.number,
+            number=version[0],
             servable=artifacts.as_servable(obj, self.flavor),
             metrics=metrics,
             n_learned=n_learned,
@@ -244,8 +248,7 @@ class ModelEntry:
             events = log.read_tail(model_id=self.model_id, after=base, upto=self.applied_seq, version_id=version_id)
         for event in events:
             self._apply(replica, event)
-        newer = log.checkpoint_latest(version_id=version_id)
-        if (newer is not None and newer.seq > base) or self.generation != generation:
+        if log.checkpoint_latest_seq(version_id=version_id) > base or self.generation != generation:
             # Written while this one replayed: a prune may have taken part of the tail it read; or a rewind
             # (seen by the catch-up above) may have deleted the checkpoint it started from. Start again.
             return self._load(version_id)
@@ -279,11 +282,17 @@ class ModelEntry:
 
 
 class Replicas:
-    """All model entries of this process (one per ``ServingProcess``)."""
+    """All model entries of this process (one per ``ServingProcess``).
+
+    With RHYTHMIC_MAX_LOADED_MODELS set, loading one model past that many evicts the least recently used
+    idle ones: their replicas are dropped, and their next call loads them again as a restarted process
+    would (latest checkpoint + the log tail), so an eviction loses nothing that was learned."""
 
     def __init__(self) -> None:
         self._lock = threading.Lock()
         self._entries: dict[str, ModelEntry] = {}
+        #: Models evicted for the budget since this process started (or was reset).
+        self.evictions = 0
 
     def entry(self, name: str, *, fresh: bool = True) -> ModelEntry:
         """The model's entry, caught up with the log head (or within the staleness bound).
@@ -291,8 +300,10 @@ class Replicas:
         Callers take ``entry.lock`` around anything that reads or changes its replicas.
         """
         entry = self._entries.get(name)
-        if entry is not None and not fresh:
-            return entry
+        if entry is not None:
+            entry.used_at = time.monotonic()
+            if not fresh:
+                return entry
         bound = settings.RHYTHMIC_MAX_STALENESS_MS / 1000
         if entry is not None and bound and time.monotonic() - entry.synced_at < bound:
             return entry
@@ -300,18 +311,51 @@ class Replicas:
         if head is None:
             self.forget(name)
             raise UnknownModel(f"no model named {name!r}")
+        created = False
         with self._lock:
             entry = self._entries.get(name)
             if entry is None or entry.model_id != head.model_id:  # new, or deleted and created again
                 entry = self._entries[name] = ModelEntry(name, head)
+                created = True
+        if created:
+            self._evict(keep=entry)
         with entry.lock:
             entry.sync(head)
         return entry
+
+    def _evict(self, *, keep: ModelEntry) -> None:
+        """Past RHYTHMIC_MAX_LOADED_MODELS, drop the least recently used entries other than ``keep``.
+
+        Only an idle entry goes (its lock free: no call is reading or changing it). A thread that got it just
+        before still serves from it, consistently; the log holds whatever it appends, and the entry loaded next
+        replays it. Nothing is written: an evicted replica's state is its latest checkpoint plus its log tail,
+        which the log keeps until a newer checkpoint covers it (serving.retention)."""
+        budget = settings.RHYTHMIC_MAX_LOADED_MODELS
+        if not budget or len(self._entries) <= budget:
+            return
+        with self._lock:
+            excess = len(self._entries) - budget
+            if excess <= 0:
+                return
+            idle_first = sorted((e for e in self._entries.values() if e is not keep), key=lambda e: e.used_at)
+            for victim in idle_first:
+                if excess <= 0:
+                    break
+                if not victim.lock.acquire(blocking=False):
+                    continue  # in use: not idle
+                try:
+                    if self._entries.get(victim.name) is victim:
+                        del self._entries[victim.name]
+                        self.evictions += 1
+                        excess -= 1
+                finally:
+                    victim.lock.release()
 
     def forget(self, name: str | None = None) -> None:
         with self._lock:
             if name is None:
                 self._entries.clear()
+                self.evictions = 0
             else:
                 self._entries.pop(name, None)
 

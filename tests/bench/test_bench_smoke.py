@@ -69,6 +69,21 @@ def test_the_batch_bench_prints_rows_per_second():
     assert_ran(out, "HTTP predict-many", "core learn_many in-process")
 
 
+def test_the_many_models_bench_prints_memory_cold_and_warm_predicts_and_eviction():
+    args = ["--models", "12", "--budget", "4", "--learns", "6", "--tail", "2", "--warm", "50"]
+    database_url = bench_database_url()
+    if database_url:
+        args += ["--database-url", database_url]
+    out = run_bench("many_models.py", *args)
+    assert_ran(out, "memory per loaded model", "cold model, first predict", "budget 4: predict (mostly reloads)")
+    assert "predictions identical with and without eviction: yes" in out.stdout
+
+
+def test_the_batch_cpu_bench_prints_cpu_time_per_row():
+    out = run_bench("batch_cpu.py", "--rows", "40", "--batch", "20")
+    assert_ran(out, "core learn_many by id", "core learn_many with features")
+
+
 def test_the_lifecycle_bench_prints_each_case():
     out = run_bench("lifecycle.py", "--pairs", "60")
     assert_ran(out, "no challengers: predict(id) + learn(id)", "3 challengers: learn with features", "canary 50%")

@@ -6,6 +6,7 @@ from datetime import timedelta
 
 import dill
 import pytest
+from django.utils import timezone
 from river import anomaly, datasets, evaluate, linear_model, metrics, preprocessing, tree
 
 import serving
@@ -434,3 +435,19 @@ def test_without_a_location_setting_a_process_serves_every_location():
     model, _ = live_model(regressor())
     MLModel.objects.filter(pk=model.pk).update(location=factories.LocationFactory(name="far"))
     assert serving.predict(model="live", features={"x": 1.0}).version == 1
+
+
+def test_a_batch_learns_its_fresh_ids_and_refuses_its_expired_one(settings):
+    # Given two ids predicted in a batch, one of them older than the pending TTL
+    live_model(regressor())
+    serving.predict_many(model="live", items=[{"features": {"x": 1.0}, "id": 1}, {"features": {"x": 2.0}, "id": 2}])
+    PendingPrediction.objects.filter(key="2").update(
+        created_at=timezone.now() - timedelta(seconds=settings.RHYTHMIC_PENDING_TTL + 1)
+    )
+    # When both are learned in one batch
+    results = serving.learn_many(model="live", items=[{"id": 1, "ground_truth": 1.5}, {"id": 2, "ground_truth": 2.5}])
+    # Then the fresh one is learned with its stored features, the expired one is not found and counted expired
+    assert results[0]["seq"] == 1 and "error" not in results[0]
+    assert results[1]["error"]["code"] == "not_found"
+    assert LearnEvent.objects.get().features == {"x": 1.0}
+    assert serving.metrics(model="live")["labels"] == {"labelled": 1, "expired": 1, "coverage": 0.5}

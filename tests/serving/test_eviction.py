@@ -1,0 +1,161 @@
+"""Replicas of idle models evicted under RHYTHMIC_MAX_LOADED_MODELS, and reloaded (checkpoint + tail) exactly."""
+
+import itertools
+import threading
+
+import dill
+import pytest
+from river import datasets, linear_model, metrics, preprocessing
+
+import serving
+from catalogue import services
+from serving.models import Checkpoint
+from serving.process import ServingProcess, acting_as, current
+from tests import factories
+
+pytestmark = pytest.mark.django_db
+
+
+def regressor():
+    return preprocessing.StandardScaler() | linear_model.LinearRegression()
+
+
+def live_model(name, obj=None):
+    model = factories.MLModelFactory(name=name, flavor="regression")
+    version = factories.ModelVersionFactory(model=model, artifact=dill.dumps(obj or regressor()))
+    services.deployment_promote(version=version)
+    return model
+
+
+def examples(n, start=0):
+    return list(itertools.islice(datasets.TrumpApproval(), start, start + n))
+
+
+def loaded():
+    return set(current().loaded())
+
+
+def test_loading_a_model_past_the_budget_evicts_the_least_recently_used(settings):
+    # Given a budget of two models and three live ones, "a" used least recently
+    settings.RHYTHMIC_MAX_LOADED_MODELS = 2
+    for name in "abc":
+        live_model(name)
+    serving.predict(model="a", features={"x": 1.0})
+    serving.predict(model="b", features={"x": 1.0})
+    serving.predict(model="a", features={"x": 1.0})  # now "b" is the least recently used
+    # When a third model is loaded
+    serving.predict(model="c", features={"x": 1.0})
+    # Then "b" was evicted, the others stay
+    assert loaded() == {"a", "c"}
+    assert current().replicas.evictions == 1
+
+
+def test_without_a_budget_nothing_is_evicted(settings):
+    settings.RHYTHMIC_MAX_LOADED_MODELS = 0
+    for name in "abcd":
+        live_model(name)
+        serving.predict(model=name, features={"x": 1.0})
+    assert loaded() == set("abcd")
+    assert current().replicas.evictions == 0
+
+
+@pytest.mark.parametrize("checkpoint_every", [1000, 7])
+def test_an_evicted_model_predicts_exactly_as_river_after_it_reloads(settings, checkpoint_every):
+    # Given model "a" that learned 20 examples (no checkpoint yet, or checkpoints at 7 and 14 and a tail of 6)
+    settings.RHYTHMIC_MAX_LOADED_MODELS = 1
+    settings.RHYTHMIC_CHECKPOINT_EVERY = checkpoint_every
+    live_model("a")
+    live_model("b")
+    reference = regressor()
+    for x, y in examples(20):
+        serving.learn(model="a", features=x, ground_truth=y)
+        reference.learn_one(x, y)
+    assert Checkpoint.objects.exists() == (checkpoint_every < 20)
+    # When "b" is loaded, which evicts "a"
+    serving.predict(model="b", features={"x": 1.0})
+    assert loaded() == {"b"}
+    # Then "a" reloads and predicts exactly what river predicts after the same 20 examples
+    for x, _ in examples(5, start=20):
+        assert serving.predict(model="a", features=x).prediction == reference.predict_one(x)
+    assert serving.metrics(model="a")["n_learned"] == 20
+
+
+def test_an_evicted_model_keeps_its_metrics_and_pending_ids_exactly(settings):
+    # Given "a" serving predict(id) + learn(id) and a process that never evicts it, side by side with river
+    settings.RHYTHMIC_MAX_LOADED_MODELS = 1
+    live_model("a")
+    live_model("b")
+    model, expected = regressor(), metrics.MAE() + metrics.RMSE() + metrics.SMAPE()
+    data = examples(60)
+    for i, (x, y) in enumerate(data):
+        prediction = serving.predict(model="a", features=x, id=i).prediction
+        assert prediction == model.predict_one(x)
+        if i % 10 == 9:  # every tenth pair "b" is called between predict and learn: "a" is evicted with an id waiting
+            serving.predict(model="b", features={"x": 1.0})
+            assert "a" not in loaded()
+        serving.learn(model="a", id=i, ground_truth=y)
+        expected.update(y, prediction)
+        model.learn_one(x, y)
+    # Then its metrics are river's progressive validation, exactly, and evictions happened
+    served = serving.metrics(model="a")
+    assert served["metrics"] == {type(m).__name__: m.get() for m in expected}
+    assert served["n_learned"] == 60
+    assert current().replicas.evictions >= 6
+    # And a process that never evicted it reports the same
+    settings.RHYTHMIC_MAX_LOADED_MODELS = 0
+    with acting_as(ServingProcess()):
+        assert serving.metrics(model="a") == served
+
+
+def test_an_entry_in_use_is_not_evicted(settings):
+    # Given a budget of one model and a thread holding "a" (a call in progress)
+    settings.RHYTHMIC_MAX_LOADED_MODELS = 1
+    live_model("a")
+    live_model("b")
+    serving.predict(model="a", features={"x": 1.0})
+    entry = current().replicas.entry("a")
+    holding, release = threading.Event(), threading.Event()
+
+    def hold():
+        with entry.lock:
+            holding.set()
+            release.wait(10)
+
+    thread = threading.Thread(target=hold)
+    thread.start()
+    holding.wait(10)
+    try:
+        # When "b" is loaded
+        serving.predict(model="b", features={"x": 1.0})
+        # Then "a" stays (over the budget for now), and goes at the next load once it is idle
+        assert loaded() == {"a", "b"}
+    finally:
+        release.set()
+        thread.join(10)
+    live_model("c")
+    serving.predict(model="c", features={"x": 1.0})
+    assert loaded() == {"c"}
+
+
+def test_an_evicted_model_reloads_with_what_another_process_learned_meanwhile(settings):
+    # Given "a" that learned 5 examples here, then was evicted
+    settings.RHYTHMIC_MAX_LOADED_MODELS = 1
+    settings.RHYTHMIC_CHECKPOINT_EVERY = 3
+    live_model("a")
+    live_model("b")
+    reference = regressor()
+    data = examples(12)
+    for x, y in data[:5]:
+        serving.learn(model="a", features=x, ground_truth=y)
+        reference.learn_one(x, y)
+    serving.predict(model="b", features={"x": 1.0})
+    assert "a" not in loaded()
+    # When another process learns 6 more (checkpointing at 6 and 9)
+    with acting_as(ServingProcess()):
+        for x, y in data[5:11]:
+            serving.learn(model="a", features=x, ground_truth=y)
+            reference.learn_one(x, y)
+    # Then this process reloads "a" with all 11, exactly
+    x = data[11][0]
+    assert serving.predict(model="a", features=x).prediction == reference.predict_one(x)
+    assert serving.metrics(model="a")["n_learned"] == 11
