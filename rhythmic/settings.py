@@ -149,6 +149,10 @@ if DATABASES["default"]["ENGINE"] != "django.db.backends.sqlite3":
     # A connection is checked before a request uses it (with a pool: before the pool hands it out), so a
     # restarted database costs no failed request.
     DATABASES["default"]["CONN_HEALTH_CHECKS"] = True
+if DATABASES["default"]["ENGINE"] == "django.db.backends.postgresql":
+    # Django's backend, whose health check sends SELECT 1 only when the socket shows the server said something
+    # (it closed the connection): not a round trip per request (rhythmic/db/postgresql/base.py).
+    DATABASES["default"]["ENGINE"] = "rhythmic.db.postgresql"
 # Keep a connection per thread between requests (unless pooled): reopening SQLite runs the pragmas, and
 # closing its last connection checkpoints the WAL; together they cost more than the queries of a predict.
 DATABASES["default"].setdefault("CONN_MAX_AGE", env.int("DATABASE_CONN_MAX_AGE", default=60))
