@@ -104,8 +104,15 @@ def _head(row: tuple) -> Head:
     return Head(*row[:7], challengers, *row[8:12])
 
 
+def _prepared():
+    """A cursor whose statements the server prepares once per connection (rhythmic.db.postgresql), for the
+    statements every request runs; Django's cursor elsewhere (SQLite runs in this process: nothing to save)."""
+    prepared = getattr(connection, "prepared_cursor", None)
+    return connection.cursor() if prepared is None else prepared()
+
+
 def read_head(name: str) -> Head | None:
-    with connection.cursor() as cursor:
+    with _prepared() as cursor:
         cursor.execute(f"SELECT {HEAD_COLUMNS} {HEAD_FROM} WHERE m.name = %s", [name])
         row = cursor.fetchone()
     return None if row is None else _head(row)
@@ -310,17 +317,30 @@ def pending_put_reading_head(*, model_id: int, row: tuple) -> Head | None:
     learn committed before it). None: no such model (deleted)."""
     key, version_id, features, prediction = row[:4]
     shadow = _json(row[4]) if len(row) > 4 else None
-    with connection.cursor() as cursor:
+    with _prepared() as cursor:
         cursor.execute(
             # The row is stored only while the model exists: a process that has not seen it deleted stores nothing
             # (and finds no head), even inside a transaction, where the foreign key is checked only at commit.
             f"WITH stored AS (INSERT INTO {PENDING} {_PENDING_COLUMNS} "  # noqa: S608
             f"SELECT %s, %s, %s, %s, %s, %s, %s FROM {MODEL} WHERE id = %s {_PENDING_UPSERT}) "
-            f"SELECT {HEAD_COLUMNS} {HEAD_FROM} WHERE m.id = %s",
+            f"SELECT {HEAD_COLUMNS} {HEAD_FROM}{_async_commit()} "
+            "WHERE m.id = %s",
             [model_id, key, version_id, _json(features), _json(prediction), shadow, _now(), model_id, model_id],
         )
         found = cursor.fetchone()
     return None if found is None else _head(found)
+
+
+# RHYTHMIC_PENDING_SYNCHRONOUS_COMMIT off: the statement's own transaction commits without waiting for the WAL
+# flush (set_config local to it; a statement of its own is its transaction). The next flush (every learn's commit
+# waits for one) writes it too.
+_ASYNC = " CROSS JOIN (SELECT set_config('synchronous_commit', 'off', true)) async_commit"
+
+
+def _async_commit() -> str:
+    """The join that makes the statement's commit asynchronous, when set so and the statement is its own
+    transaction (inside a caller's transaction the setting would last until that one commits)."""
+    return "" if settings.RHYTHMIC_PENDING_SYNCHRONOUS_COMMIT or connection.in_atomic_block else _ASYNC
 
 
 class Logged(NamedTuple):
@@ -342,7 +362,7 @@ def learn_pending(*, model_id: int, key: str, ground_truth: Any, version_ids: li
     from the taken row and the new counter. The head returned is the model's after the append."""
     placeholders = ", ".join(["%s"] * len(version_ids))
     cutoff = connection.ops.adapt_datetimefield_value(timezone.now() - pending_ttl())
-    with connection.cursor() as cursor:
+    with _prepared() as cursor:
         cursor.execute(
             f"WITH taken AS (DELETE FROM {PENDING} WHERE model_id = %s AND key = %s AND created_at >= %s "  # noqa: S608
             f"AND shadow IS NULL AND version_id IN ({placeholders}) RETURNING version_id, features, prediction), "

@@ -231,3 +231,22 @@ def test_concurrent_pairs_in_one_statement_each_leave_every_process_with_the_log
     assert answers[0] == answers[1]
     assert answers[0][0] == reference.predict_one(probe)
     assert answers[0][1]["n_learned"] == len(stream)
+
+
+@pytest.mark.django_db(transaction=True)
+@pytest.mark.usefixtures("postgres_only")
+def test_pending_rows_committed_without_waiting_for_the_flush_still_serve_their_learn(settings):
+    # Given RHYTHMIC_PENDING_SYNCHRONOUS_COMMIT off and a warm model
+    settings.RHYTHMIC_PENDING_SYNCHRONOUS_COMMIT = False
+    live_model()
+    pairs(STREAM[:3])
+    # When a predict with an id stores its row (its own transaction, committed asynchronously) and is learned
+    x, y = STREAM[3]
+    answer = serving.predict(model="live", features=x, id="quick")
+    assert PendingPrediction.objects.filter(key=log.pending_key("quick")).exists()
+    learned = serving.learn(model="live", id="quick", ground_truth=y)
+    # Then the learn used it, and the setting did not outlive that statement: the session still flushes commits
+    assert learned.prediction == answer.prediction
+    with connections["default"].cursor() as cursor:
+        cursor.execute("SHOW synchronous_commit")
+        assert cursor.fetchone() == ("on",)
