@@ -50,6 +50,7 @@ bench: setup-dev
 	.venv/bin/python bench/http_pairs.py $(BENCH_ARGS)
 	.venv/bin/python bench/batch.py $(BENCH_ARGS)
 	.venv/bin/python bench/request_path.py $(BENCH_ARGS)
+	.venv/bin/python bench/round_trips.py $(BENCH_ARGS)
 	.venv/bin/python bench/lifecycle.py $(BENCH_ARGS)
 	.venv/bin/python bench/websocket.py $(BENCH_ARGS)
 	.venv/bin/python bench/chantilly.py $(BENCH_ARGS)

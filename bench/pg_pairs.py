@@ -51,23 +51,31 @@ def main() -> None:
     parser.add_argument("--stack", choices=["topology", "gunicorn"], default="topology")
     parser.add_argument("--workers", type=int, default=4, help="gunicorn workers in the topology")
     parser.add_argument("--redis-url", default="redis://127.0.0.1:6379/5")
+    parser.add_argument(
+        "--variant", action="append", default=[], help="KEY=VALUE: also this checkout with that setting (repeatable)"
+    )
     args = parser.parse_args()
     if args.stack == "topology" and shutil.which("nginx") is None:
         raise SystemExit("the topology needs nginx (apt-get install -y nginx); or pass --stack gunicorn")
 
     data = stream(args.pairs)
     models = [f"pg-{i}" for i in range(args.clients + 1)]
-    checkouts = {"this checkout": (ROOT, args.database_url)}
+    checkouts = {"this checkout": (ROOT, args.database_url, {})}
+    for variant in args.variant:
+        key, _, value = variant.partition("=")
+        checkouts[f"this, {variant}"] = (ROOT, args.database_url, {key: value})
     if args.baseline:
-        checkouts = {f"baseline {args.baseline}": (extract(args.baseline), f"{args.database_url}_base"), **checkouts}
+        base = (extract(args.baseline), f"{args.database_url}_base", {})
+        checkouts = {f"baseline {args.baseline}": base, **checkouts}
     figures: dict[str, list[tuple[float, float, bool]]] = {name: [] for name in checkouts}
     print(f"# Postgres pairs: {args.pairs} predict(id)+learn(id) per client, {args.stack}, {args.rounds} rounds")
     for round_number in range(args.rounds):
         names = list(checkouts) if round_number % 2 == 0 else list(reversed(checkouts))
         for name in names:
-            root, url = checkouts[name]
+            root, url, extra = checkouts[name]
             env = environment(
                 url,
+                **extra,
                 REDIS_URL=args.redis_url,
                 TOPOLOGY_DIR=tempfile.mkdtemp(prefix="rhythmic-topology-"),
                 CELERY_TASK_ALWAYS_EAGER="0",
@@ -82,10 +90,11 @@ def main() -> None:
         same = "yes" if all(r[2] for r in runs) else "NO"
         print(f"{name:<28} {one:9.0f} {many:10.0f} {many / one:7.2f}x  {same}")
     if args.baseline:
-        base, this = (figures[name] for name in checkouts)
-        for index, label in ((0, "1 client"), (1, f"{args.clients} clients")):
-            ratio = statistics.median(r[index] for r in this) / statistics.median(r[index] for r in base)
-            print(f"ratio: this checkout / baseline, {label}: {ratio:.2f}x")
+        base = figures[f"baseline {args.baseline}"]
+        for name in list(checkouts)[1:]:
+            for index, label in ((0, "1 client"), (1, f"{args.clients} clients")):
+                ratio = statistics.median(r[index] for r in figures[name]) / statistics.median(r[index] for r in base)
+                print(f"ratio: {name} / baseline, {label}: {ratio:.2f}x")
 
 
 if __name__ == "__main__":
