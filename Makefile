@@ -52,6 +52,7 @@ bench: setup-dev
 	.venv/bin/python bench/batch_cpu.py $(BENCH_ARGS)
 	.venv/bin/python bench/many_models.py $(BENCH_ARGS)
 	.venv/bin/python bench/request_path.py $(BENCH_ARGS)
+	.venv/bin/python bench/round_trips.py $(BENCH_ARGS)
 	.venv/bin/python bench/lifecycle.py $(BENCH_ARGS)
 	.venv/bin/python bench/deploy_switch.py $(BENCH_ARGS)
 	.venv/bin/python bench/instances.py $(BENCH_ARGS)

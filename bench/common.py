@@ -165,9 +165,10 @@ SERVERS = {
         str(port),
         "rhythmic.asgi:application",
     ],
-    "topology": lambda port, workers: ["bash", str(ROOT / "scripts" / "topology.sh")],
+    # Relative to the checkout the server runs from (server_process's root).
+    "topology": lambda port, workers: ["bash", "scripts/topology.sh"],
     # What `make run` starts (scripts/run.sh: setup, migrate, bootstrap, then rhythmic.serve).
-    "run": lambda port, workers: ["bash", str(ROOT / "scripts" / "run.sh")],
+    "run": lambda port, workers: ["bash", "scripts/run.sh"],
     # make run's server alone: uvicorn with rhythmic.onesite (WSGI threads + Channels), its GIL switch interval.
     "serve": lambda port, workers: [sys.executable, "-m", "rhythmic.serve"],
     # The candidates it was chosen from (bench/stacks.py).
@@ -238,15 +239,18 @@ def wait_ready(url: str, process: subprocess.Popen, timeout: float = 60) -> None
 
 
 @contextlib.contextmanager
-def server(env: dict, kind: str, *, workers: int = 1, port: int = 0, quiet: bool = True) -> Iterator[str]:
-    """A running server of ``kind`` on ``port`` (0: a free one); yields its URL and stops it afterwards."""
-    with server_process(env, kind, workers=workers, port=port, quiet=quiet) as (url, _):
+def server(
+    env: dict, kind: str, *, workers: int = 1, port: int = 0, quiet: bool = True, root: Path = ROOT
+) -> Iterator[str]:
+    """A running server of ``kind`` on ``port`` (0: a free one); yields its URL and stops it afterwards.
+    ``root``: the checkout it runs from (another one: a baseline measured in the same run)."""
+    with server_process(env, kind, workers=workers, port=port, quiet=quiet, root=root) as (url, _):
         yield url
 
 
 @contextlib.contextmanager
 def server_process(
-    env: dict, kind: str, *, workers: int = 1, port: int = 0, quiet: bool = True
+    env: dict, kind: str, *, workers: int = 1, port: int = 0, quiet: bool = True, root: Path = ROOT
 ) -> Iterator[tuple[str, subprocess.Popen]]:
     """server(), yielding the process too (for a bench that reads the server's own CPU time)."""
     port = port or free_port()
@@ -256,7 +260,7 @@ def server_process(
     log = tempfile.NamedTemporaryFile(prefix=f"rhythmic-bench-{kind}-", suffix=".log", delete=False)  # noqa: SIM115 - open while the server runs
     process = subprocess.Popen(
         SERVERS[kind](port, workers),
-        cwd=ROOT,
+        cwd=root,
         env={**os.environ, **env, **extra},
         stdout=log if quiet else None,
         stderr=subprocess.STDOUT if quiet else None,
@@ -265,7 +269,7 @@ def server_process(
     url = f"http://127.0.0.1:{port}"
     try:
         try:
-            wait_ready(url, process, timeout=120 if kind in ("topology", "run") else 60)
+            wait_ready(url, process, timeout=300 if kind in ("topology", "run") else 60)
         except SystemExit as exc:
             raise SystemExit(f"{exc}; its log ({log.name}) ends with:\n{Path(log.name).read_text()[-3000:]}") from None
         yield url, process
@@ -364,11 +368,12 @@ def floor_requests(url: str, n: int) -> list[float]:
     return times
 
 
-def prepare_elsewhere(env: dict, names: list[str]) -> str:
-    """prepare() in a child process, so one bench can set up several databases; returns the token."""
+def prepare_elsewhere(env: dict, names: list[str], root: Path = ROOT) -> str:
+    """prepare() in a child process, so one bench can set up several databases; returns the token.
+    ``root``: the checkout whose code prepares it."""
     out = subprocess.run(
-        [sys.executable, str(Path(__file__)), "prepare", *names],
-        cwd=ROOT,
+        [sys.executable, str(root / "bench" / "common.py"), "prepare", *names],
+        cwd=root,
         env={**os.environ, **env},
         capture_output=True,
         text=True,

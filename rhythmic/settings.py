@@ -149,6 +149,13 @@ if DATABASES["default"]["ENGINE"] != "django.db.backends.sqlite3":
     # A connection is checked before a request uses it (with a pool: before the pool hands it out), so a
     # restarted database costs no failed request.
     DATABASES["default"]["CONN_HEALTH_CHECKS"] = True
+if DATABASES["default"]["ENGINE"] == "django.db.backends.postgresql":
+    # Django's backend, whose health check sends SELECT 1 only when the socket shows the server said something
+    # (it closed the connection): not a round trip per request (rhythmic/db/postgresql/base.py).
+    DATABASES["default"]["ENGINE"] = "rhythmic.db.postgresql"
+    # The serving hot path's statements are prepared on the server (parsed and planned once per connection);
+    # off behind a pooler in transaction mode that does not keep prepared statements.
+    DATABASES["default"]["PREPARE"] = env.bool("DATABASE_PREPARE", default=True)
 # Keep a connection per thread between requests (unless pooled): reopening SQLite runs the pragmas, and
 # closing its last connection checkpoints the WAL; together they cost more than the queries of a predict.
 DATABASES["default"].setdefault("CONN_MAX_AGE", env.int("DATABASE_CONN_MAX_AGE", default=60))
@@ -323,6 +330,10 @@ RHYTHMIC_TRAINING_CHUNK = env.int("RHYTHMIC_TRAINING_CHUNK", default=500)
 RHYTHMIC_TRAINING_STALE_SECONDS = env.int("RHYTHMIC_TRAINING_STALE_SECONDS", default=300)
 RHYTHMIC_PENDING_TTL = env.int("RHYTHMIC_PENDING_TTL", default=7 * 24 * 3600)  # seconds
 RHYTHMIC_PENDING_SWEEP_SECONDS = env.int("RHYTHMIC_PENDING_SWEEP_SECONDS", default=600)
+# Postgres: a predict(id) answers after its pending row is flushed to disk (on), or as soon as it is committed (off:
+# a database crash may lose the last fraction of a second of pending rows; learns are always flushed, and flush
+# every pending row committed before them).
+RHYTHMIC_PENDING_SYNCHRONOUS_COMMIT = env.bool("RHYTHMIC_PENDING_SYNCHRONOUS_COMMIT", default=True)
 # Pending predictions kept per model; past it the oldest expire first (0: no cap).
 RHYTHMIC_MAX_PENDING = env.int("RHYTHMIC_MAX_PENDING", default=1_000_000)
 # Learn-log retention: entries older than N days, or beyond the newest N of their model, are deleted once a

@@ -3,11 +3,12 @@
 import json
 import logging
 import math
+import time
 from dataclasses import dataclass
 from typing import Any
 
 from django.conf import settings
-from django.db import DatabaseError, transaction
+from django.db import DatabaseError, IntegrityError, transaction
 
 from catalogue import artifacts, services
 from catalogue.errors import Conflict, InvalidInput, NotFound, RhythmicError, WrongLocation, error_body
@@ -16,7 +17,7 @@ from catalogue.models import ModelVersion
 from serving import flavored, log, observers, retention
 from serving.codec import decode_prediction, encode_prediction, jsonable
 from serving.process import current
-from serving.replicas import ModelEntry, Replica
+from serving.replicas import ModelEntry, Replica, route_of
 
 MISSING = object()
 
@@ -237,12 +238,64 @@ def predict(*, model: str, features: Any = None, id: Any = None, horizon: Any = 
         if isinstance(features, dict):  # checked before the model is looked up
             features = _clean_features(features)
         prediction_id = _clean_id(id)
+        entry = _loaded(model) if prediction_id is not None else None
+        done = None if entry is None else _predict_reading_head(entry, features, horizon, prediction_id)
+        if done is not None:
+            _predicted(entry, [done], stored=True)
+            return done.answer
         entry = _served(model)
         features = _clean_request(entry, features, horizon, prediction_id)
         with entry.lock:
             done = _predict_one(entry, features, prediction_id)
         _predicted(entry, [done])
         return done.answer
+
+
+def _loaded(model: str) -> ModelEntry | None:
+    """The model's entry as this process last saw it, when a predict or learn by id may read the head in the
+    statement that writes (``log.one_statement()``, every location served); None: take the plain path."""
+    if settings.RHYTHMIC_LOCATION or not log.one_statement():
+        return None
+    return current().replicas.cached(model)
+
+
+def _predict_reading_head(entry: ModelEntry, features: Any, horizon: Any, prediction_id: Any) -> "_Predicted | None":
+    """predict(id) in one round trip: predict with the replicas as they are, store the pending row in the statement
+    that reads the head, and keep the answer if the head says nothing was learned or rerouted since (else catch up
+    to that head and predict again: what the plain path, reading the head first, would have answered).
+
+    None when the plain path must answer instead (it reads the head first and refuses as it should): the request
+    is refused here (say the model changed since), or the model is gone."""
+    try:
+        features = _clean_request(entry, features, horizon, prediction_id)
+        with entry.lock:
+            done = _predict_one(entry, features, prediction_id)
+            seen = (entry.applied_seq, entry.route())
+    except RhythmicError:
+        return None
+    if done.pending is None:
+        return None
+    try:
+        head = _store_pending(model_id=entry.model_id, rows=[done.pending], read_head=True)
+    except IntegrityError:  # the model was deleted since this process loaded it
+        head = None
+    if head is None:
+        return None
+    with entry.lock:
+        if (head.learn_seq, route_of(head)) == seen:
+            entry.pending_labelled, entry.pending_expired = head.pending_labelled, head.pending_expired
+            entry.synced_at = time.monotonic()
+            return done
+        # Learned or rerouted between the prediction and the statement: answer from that head on.
+        if entry.applied_seq <= head.learn_seq:
+            entry.sync(head)
+        try:
+            done = _predict_one(entry, features, prediction_id)
+        except RhythmicError:
+            log.pending_drop(model_id=entry.model_id, key=done.pending[0])
+            raise
+    _store_pending(model_id=entry.model_id, rows=[done.pending])
+    return done
 
 
 def _clean_request(entry: ModelEntry, features: Any, horizon: Any, prediction_id: Any) -> Any:
@@ -321,9 +374,10 @@ def _shadow_predictions(entry: ModelEntry, answering_id: int, features: dict) ->
     return shadow
 
 
-def _predicted(entry: ModelEntry, done: list[_Predicted]) -> None:
-    """Store the pending rows of predictions with an id, then tell observers: after the lock is released."""
-    pending = [d.pending for d in done if d.pending is not None]
+def _predicted(entry: ModelEntry, done: list[_Predicted], *, stored: bool = False) -> None:
+    """Store the pending rows of predictions with an id (unless ``stored``), then tell observers: after the lock
+    is released."""
+    pending = [] if stored else [d.pending for d in done if d.pending is not None]
     if pending:
         _store_pending(model_id=entry.model_id, rows=_last_per_key(pending))
     for d in done:
@@ -339,13 +393,18 @@ def _predicted(entry: ModelEntry, done: list[_Predicted]) -> None:
         )
 
 
-def _store_pending(*, model_id: int, rows: list[tuple]) -> None:
-    """Store pending predictions; now and then expire old ones and trim the model's beyond RHYTHMIC_MAX_PENDING."""
+def _store_pending(*, model_id: int, rows: list[tuple], read_head: bool = False) -> log.Head | None:
+    """Store pending predictions; now and then expire old ones and trim the model's beyond RHYTHMIC_MAX_PENDING.
+    ``read_head`` (one row, ``log.one_statement()``): in the statement that reads the model's head, returned."""
     process = current()
     if process.pending_sweep_due():
         # Celery beat expires them hourly in production; without it each process sweeps now and then.
         log.pending_expire()
-    stored = log.pending_put(model_id=model_id, rows=rows)
+    head = None
+    if read_head:
+        head, stored = log.pending_put_reading_head(model_id=model_id, row=rows[0]), 1
+    else:
+        stored = log.pending_put(model_id=model_id, rows=rows)
     cap = settings.RHYTHMIC_MAX_PENDING
     # Amortized: a trim reads past the newest ``cap`` rows, so run it once per tenth of the cap's worth of ids
     # this process stored, not a COUNT per predict.
@@ -354,6 +413,7 @@ def _store_pending(*, model_id: int, rows: list[tuple]) -> None:
             log.pending_trim(model_id=model_id, cap=cap)
         except DatabaseError:  # say a deadlock with another process's trim: theirs did it, or the next will
             logger.warning("could not trim the pending predictions of model %s", model_id, exc_info=True)
+    return head
 
 
 def _last_per_key(rows: list[tuple]) -> list[tuple]:
@@ -405,9 +465,48 @@ def learn(*, model: str, ground_truth: Any = None, id: Any = None, features: Any
     """Learn one ground truth. With an ``id`` the stored features and prediction are used (the id wins over
     ``features``) and consumed; without, the production version predicts first. Durable before it returns."""
     with current().timings.timed(model, "learn"):
-        results = _learn(model, [{"ground_truth": ground_truth, "id": id, "features": features}], single=True)
+        learned = None if id is None else _learn_by_id(model, ground_truth, id)
+        if learned is None:
+            learned = _learn(model, [{"ground_truth": ground_truth, "id": id, "features": features}], single=True)[0]
     retention.maybe_prune()
-    return results[0]
+    return learned
+
+
+def _learn_by_id(model: str, ground_truth: Any, prediction_id: Any) -> Learned | None:
+    """learn(id) in one statement, a transaction of its own (``log.learn_pending``): no head read, no BEGIN or
+    COMMIT round trip; the statement returns the head, to which the entry catches up after applying its own.
+
+    None when the plain path must answer instead: the model is not loaded here, the request is refused (the plain
+    path refuses it after reading the head, as it should), or the pending row is not one the statement takes (an
+    unknown, expired or learned id; one made by a version not loaded here; one with challengers' predictions)."""
+    entry = _loaded(model)
+    if entry is None:
+        return None
+    try:
+        prediction_id = _clean_id(prediction_id)
+        flavored.check_learn(entry, prediction_id)
+        ground_truth = _clean_ground_truth(entry, ground_truth)
+    except RhythmicError:
+        return None
+    with entry.lock:
+        if len(entry.learning) > 1:
+            return None  # its pending rows carry the challengers' or canary's predictions: the plain path
+        numbers = {pk: replica.number for pk, replica in entry.replicas.items() if replica.servable.can_learn}
+    if not numbers:
+        return None
+    key = log.pending_key(prediction_id)
+    logged = log.learn_pending(model_id=entry.model_id, key=key, ground_truth=ground_truth, version_ids=list(numbers))
+    if logged is None:
+        return None
+    event = logged.event
+    with entry.lock:
+        entry.apply_logged(logged.head, event)
+    number, prediction = numbers[event.version_id], decode_prediction(event.prediction)
+    learned = Learned(model, number, event.seq, prediction, ground_truth, event.features, prediction_id)
+    if observers.wanted("learn"):
+        plan = _Plan(event.version_id, number, key, event.features, ground_truth, prediction, prediction_id)
+        _notify_learned(entry, [plan], [learned])
+    return learned
 
 
 def learn_many(*, model: str, items: Any) -> list[dict]:

@@ -86,20 +86,44 @@ def _now() -> Any:
 _NO_CHALLENGERS = ("[]", "", None)
 
 
-def read_head(name: str) -> Head | None:
-    with connection.cursor() as cursor:
-        cursor.execute(
-            f"SELECT m.id, m.production_version_id, m.learn_seq, m.flavor, l.name, m.pending_labelled, "  # noqa: S608
-            f"m.pending_expired, m.challenger_ids, m.canary_version_id, m.canary_percent, m.shadow_seq, "
-            f"m.state_generation FROM {MODEL} m "
-            f"LEFT JOIN {LOCATION} l ON l.id = m.location_id WHERE m.name = %s",
-            [name],
-        )
-        row = cursor.fetchone()
-    if row is None:
-        return None
+def _head_columns(location: str) -> str:
+    """The columns of a Head, of the model row ``m``; ``location``: the expression of its location's name."""
+    return (
+        f"m.id, m.production_version_id, m.learn_seq, m.flavor, {location}, m.pending_labelled, m.pending_expired, "
+        "m.challenger_ids, m.canary_version_id, m.canary_percent, m.shadow_seq, m.state_generation"
+    )
+
+
+HEAD_COLUMNS = _head_columns("l.name")
+HEAD_FROM = f"FROM {MODEL} m LEFT JOIN {LOCATION} l ON l.id = m.location_id"
+# The same columns in an UPDATE ... RETURNING of the model row (no join there).
+_UPDATE_HEAD = _head_columns(f"(SELECT l.name FROM {LOCATION} l WHERE l.id = m.location_id)")  # noqa: S608
+
+
+def _head(row: tuple) -> Head:
     challengers = () if row[7] in _NO_CHALLENGERS else tuple(json.loads(row[7]))
-    return Head(*row[:7], challengers, *row[8:])
+    return Head(*row[:7], challengers, *row[8:12])
+
+
+def _prepared():
+    """A cursor whose statements the server prepares once per connection (rhythmic.db.postgresql), for the
+    statements every request runs; Django's cursor elsewhere (SQLite runs in this process: nothing to save)."""
+    prepared = getattr(connection, "prepared_cursor", None)
+    return connection.cursor() if prepared is None else prepared()
+
+
+def read_head(name: str) -> Head | None:
+    with _prepared() as cursor:
+        cursor.execute(f"SELECT {HEAD_COLUMNS} {HEAD_FROM} WHERE m.name = %s", [name])
+        row = cursor.fetchone()
+    return None if row is None else _head(row)
+
+
+def one_statement() -> bool:
+    """True when a statement may hold several writes (Postgres' data-modifying WITH): a learn by id is then one
+    statement, a transaction of its own, and a predict's pending row is stored in the statement that reads the
+    head. SQLite has no such statement (and no round trips to save: it runs in this process)."""
+    return connection.vendor == "postgresql"
 
 
 def read_shadow(*, model_id: int, after: int, upto: int, version_ids) -> dict[int, list[tuple[int, Any]]]:
@@ -277,13 +301,97 @@ def pending_put(*, model_id: int, rows: list[tuple]) -> int:
     with transaction.atomic(savepoint=False) if several else contextlib.nullcontext(), connection.cursor() as cursor:
         _insert(
             cursor,
-            f"INSERT INTO {PENDING} (model_id, key, version_id, features, prediction, shadow, created_at)",
-            "ON CONFLICT (model_id, key) DO UPDATE SET "
-            "version_id = excluded.version_id, features = excluded.features, "
-            "prediction = excluded.prediction, shadow = excluded.shadow, created_at = excluded.created_at",
+            f"INSERT INTO {PENDING} {_PENDING_COLUMNS}",
+            _PENDING_UPSERT,
             unique,
         )
     return len(unique)
+
+
+_PENDING_COLUMNS = "(model_id, key, version_id, features, prediction, shadow, created_at)"
+_PENDING_UPSERT = (
+    "ON CONFLICT (model_id, key) DO UPDATE SET "
+    "version_id = excluded.version_id, features = excluded.features, "
+    "prediction = excluded.prediction, shadow = excluded.shadow, created_at = excluded.created_at"
+)
+
+
+def pending_put_reading_head(*, model_id: int, row: tuple) -> Head | None:
+    """``pending_put`` of one row, in the statement that reads the model's head after it (``one_statement()``
+    only): one round trip for a predict with an id. The head is what a read at the statement's start sees (every
+    learn committed before it). None: no such model (deleted)."""
+    key, version_id, features, prediction = row[:4]
+    shadow = _json(row[4]) if len(row) > 4 else None
+    with _prepared() as cursor:
+        cursor.execute(
+            # The row is stored only while the model exists: a process that has not seen it deleted stores nothing
+            # (and finds no head), even inside a transaction, where the foreign key is checked only at commit.
+            f"WITH stored AS (INSERT INTO {PENDING} {_PENDING_COLUMNS} "  # noqa: S608
+            f"SELECT %s, %s, %s, %s, %s, %s, %s FROM {MODEL} WHERE id = %s {_PENDING_UPSERT}) "
+            f"SELECT {HEAD_COLUMNS} {HEAD_FROM}{_async_commit()} "
+            "WHERE m.id = %s",
+            [model_id, key, version_id, _json(features), _json(prediction), shadow, _now(), model_id, model_id],
+        )
+        found = cursor.fetchone()
+    return None if found is None else _head(found)
+
+
+# RHYTHMIC_PENDING_SYNCHRONOUS_COMMIT off: the statement's own transaction commits without waiting for the WAL
+# flush (set_config local to it; a statement of its own is its transaction). The next flush (every learn's commit
+# waits for one) writes it too.
+_ASYNC = " CROSS JOIN (SELECT set_config('synchronous_commit', 'off', true)) async_commit"
+
+
+def _async_commit() -> str:
+    """The join that makes the statement's commit asynchronous, when set so and the statement is its own
+    transaction (inside a caller's transaction the setting would last until that one commits)."""
+    return "" if settings.RHYTHMIC_PENDING_SYNCHRONOUS_COMMIT or connection.in_atomic_block else _ASYNC
+
+
+class Logged(NamedTuple):
+    """A learn by id appended in one statement: the model's head after it, and the entry."""
+
+    head: Head
+    event: Event
+
+
+def learn_pending(*, model_id: int, key: str, ground_truth: Any, version_ids: list[int]) -> Logged | None:
+    """Consume the pending prediction of ``key`` and append its learn, in one statement (``one_statement()``
+    only): a transaction of its own, committed when this returns, without BEGIN and COMMIT round trips.
+
+    Only a pending row the plain path would append unchanged is taken here: not expired, made by one of
+    ``version_ids`` (versions known to learn), without other versions' predictions beside it. Anything else is
+    left in place and None returned: the caller takes the plain path (``pending_take`` + ``append``), which
+    explains or handles it. The counter's UPDATE holds the model row's lock until commit, as ``append`` does, so
+    appends to one model stay serialized; it runs only when the DELETE took a row, and the entry is inserted
+    from the taken row and the new counter. The head returned is the model's after the append."""
+    placeholders = ", ".join(["%s"] * len(version_ids))
+    cutoff = connection.ops.adapt_datetimefield_value(timezone.now() - pending_ttl())
+    with _prepared() as cursor:
+        cursor.execute(
+            f"WITH taken AS (DELETE FROM {PENDING} WHERE model_id = %s AND key = %s AND created_at >= %s "  # noqa: S608
+            f"AND shadow IS NULL AND version_id IN ({placeholders}) RETURNING version_id, features, prediction), "
+            f"bumped AS (UPDATE {MODEL} m SET learn_seq = m.learn_seq + 1, "
+            "pending_labelled = m.pending_labelled + 1 "
+            f"WHERE m.id = %s AND EXISTS (SELECT 1 FROM taken) RETURNING {_UPDATE_HEAD}), "
+            f"logged AS (INSERT INTO {EVENT} (model_id, seq, version_id, key, features, ground_truth, prediction, "
+            "created_at) SELECT b.id, b.learn_seq, t.version_id, %s, t.features, %s, t.prediction, %s "
+            "FROM taken t, bumped b) "
+            "SELECT b.*, t.version_id, t.features, t.prediction FROM bumped b, taken t",
+            [model_id, key, cutoff, *version_ids, model_id, key, _json(ground_truth), _now()],
+        )
+        row = cursor.fetchone()
+    if row is None:
+        return None
+    head = _head(row[:12])
+    version_id, features, prediction = row[12:]
+    return Logged(head, Event(head.learn_seq, version_id, json.loads(features), ground_truth, _loads(prediction)))
+
+
+def pending_drop(*, model_id: int, key: str) -> None:
+    """Remove one pending prediction (stored for a predict that was refused after all)."""
+    with connection.cursor() as cursor:
+        cursor.execute(f"DELETE FROM {PENDING} WHERE model_id = %s AND key = %s", [model_id, key])  # noqa: S608
 
 
 def pending_trim(*, model_id: int, cap: int) -> int:

@@ -74,6 +74,18 @@ def canary_bucket(key: str) -> int:
     return int.from_bytes(hashlib.sha1(key.encode(), usedforsecurity=False).digest()[:8], "big") % 10000
 
 
+def route_of(head: log.Head) -> tuple:
+    """``ModelEntry.route()`` of an entry synced to ``head``."""
+    return (
+        head.production_version_id,
+        head.location,
+        head.generation,
+        head.challenger_ids,
+        head.canary_version_id,
+        head.canary_percent,
+    )
+
+
 class ModelEntry:
     """A model as this process sees it: production version, applied log sequence, loaded replicas."""
 
@@ -180,6 +192,30 @@ class ModelEntry:
             self.shadow_seq = max(self.shadow_seq, max(shadows))
         self.maybe_checkpoint()
         return True
+
+    def apply_logged(self, head: log.Head, event: log.Event) -> None:
+        """Apply an entry this process just appended in the statement that returned ``head`` (the model's head
+        after it): as ``apply_own`` when nothing came between and nothing was rerouted, else a sync to ``head``
+        (every smaller entry was committed before it: appends are serialized). Call with the lock held."""
+        if self.applied_seq >= event.seq:
+            return  # another thread of this process already caught up past it
+        if route_of(head) == self.route() and self.apply_own([event.seq], [event]):
+            self.pending_labelled, self.pending_expired = head.pending_labelled, head.pending_expired
+            return
+        self.sync(head)
+
+    def route(self) -> tuple:
+        """Who answers and learns, where, in which state generation: what a prediction depends on besides the
+        replicas' state. Equal to ``route_of(head)`` at the same applied seq: a prediction made now is the one a
+        sync to that head would give."""
+        return (
+            self.production_version_id,
+            self.location,
+            self.generation,
+            self.challenger_ids,
+            self.canary_version_id,
+            self.canary_percent,
+        )
 
     # --- replicas -----------------------------------------------------------------------------
 
@@ -350,6 +386,13 @@ class Replicas:
                         excess -= 1
                 finally:
                     victim.lock.release()
+
+    def cached(self, name: str) -> ModelEntry | None:
+        """The model's entry as this process last saw it, without reading the head (None: not loaded)."""
+        entry = self._entries.get(name)
+        if entry is not None:
+            entry.used_at = time.monotonic()  # a call through the fast paths uses it too (eviction's LRU)
+        return entry
 
     def forget(self, name: str | None = None) -> None:
         with self._lock:

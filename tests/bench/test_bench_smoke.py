@@ -121,3 +121,21 @@ def test_the_deploy_switch_bench_prints_both_first_predicts():
 def test_the_instances_bench_prints_a_beat_against_its_floor():
     out = run_bench("instances.py", "--beats", "3")
     assert_ran(out, "floor: connect, SELECT 1, close", "beat, 100 models loaded", "ratio to the floor")
+
+
+def test_the_round_trips_bench_prints_statements_per_request():
+    database_url = bench_database_url()
+    out = run_bench("round_trips.py", "--pairs", "10", *(["--database-url", database_url] if database_url else []))
+    assert_ran(out, "predict(id): ", "learn(id): ", "ms CPU in this process")
+    if database_url:
+        assert "round trips" in out.stdout and "WAL flushes" in out.stdout
+
+
+def test_the_postgres_pairs_bench_prints_one_and_many_clients_against_a_baseline():
+    database_url = bench_database_url()
+    if not database_url:
+        pytest.skip("the Postgres path needs DATABASE_URL=postgres://...")
+    args = ["--pairs", "20", "--rounds", "1", "--clients", "2", "--stack", "gunicorn", "--baseline", "HEAD"]
+    out = run_bench("pg_pairs.py", "--database-url", database_url, *args, timeout=900)
+    assert_ran(out, "baseline HEAD", "this checkout", "ratio: this checkout / baseline, 1 client")
+    assert " NO" not in out.stdout

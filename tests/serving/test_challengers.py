@@ -421,8 +421,12 @@ def test_without_challengers_the_hot_path_runs_no_extra_statement_and_with_one_a
         count_statements(lambda: serving.learn(model="live", id="q", ground_truth=y)),
         count_statements(lambda: serving.learn(model="live", features=x, ground_truth=y)),
     ]
-    # Then a predict runs as many statements, and a learn one more: the shadow insert
-    assert [len(s) for s in beside] == [len(plain[0]), len(plain[1]) + 1, len(plain[2]) + 1]
+    # Then a predict runs as many statements, and a learn one more than the plain path's: the shadow insert (a
+    # learn by id is a learn with features' statements and the take of its pending row; on Postgres, without
+    # challengers, it is one statement, which does not carry shadow rows)
+    assert len(beside[0]) == len(plain[0])
+    assert len(beside[1]) == len(plain[2]) + 2
+    assert len(beside[2]) == len(plain[2]) + 1
 
 
 def batch_scores(model, size: int) -> dict:

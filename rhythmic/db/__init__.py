@@ -1,0 +1,1 @@
+"""Database backends of Rhythmic: Django's, with what its hot path needs changed (see each backend)."""
