@@ -173,11 +173,14 @@ def targets(location: Location | None) -> list[Instance]:
     """The live instances that serve ``location``, and this process when it is a registered instance that
     serves it (it is alive: it runs this code, whatever its last beat says)."""
     name = location.name if location is not None else ""
-    found = {instance.pk: instance for instance in instances.live(name)}
+    found = {instance.key: instance for instance in instances.live(name)}
     own = Instance.objects.filter(
         Q(location=name) | Q(location=""), stopped_at__isnull=True, pid=os.getpid(), host=socket.gethostname()
     )
-    found.update({instance.pk: instance for instance in own})
+    found.update({instance.key: instance for instance in own})
+    this = instances.this()  # registered, but its first beat may not have written its row yet
+    if this is not None and this.location in (name, "") and this.key not in found:
+        found[this.key] = this
     return sorted(found.values(), key=lambda instance: (instance.host, instance.pid))
 
 
@@ -283,9 +286,9 @@ def _switch(task: DeploymentTask, version: ModelVersion, serving: list[Instance]
 
 def _drop_elsewhere(task: DeploymentTask, previous: Location | None, serving: list[Instance]) -> None:
     """A move: the old location's instances that do not serve the new one drop the model."""
-    keep = {instance.pk for instance in serving}
+    keep = {instance.key for instance in serving}
     for instance in targets(previous):
-        if instance.pk in keep or instance.location == "":
+        if instance.key in keep or instance.location == "":
             continue
         if _is_this_process(instance):
             current().forget(task.model.name)
