@@ -38,6 +38,9 @@ Status = DeploymentTask.Status
 MAX_TIMEOUT_S = 3600.0
 #: How long a promote from a page, the admin or REST waits for its deploy before it answers "still deploying".
 PROMOTE_WAIT_S = 10.0
+#: A deploy not finished this long after its own timeout lost its runner (a worker killed mid-deploy): it is
+#: marked failed, and the model may be deployed again.
+STALE_GRACE_S = 300.0
 #: Packages a version needs by its format alone, beside its declared requirements.
 FORMAT_NEEDS = {ModelVersion.Format.ONNX: "onnxruntime"}
 _UNSET: Any = object()
@@ -88,6 +91,15 @@ def deploy(
         raise Conflict(f"only ready versions can be promoted; {model.name} v{fresh.number} is {fresh.status}")
     if model.production_version_id == fresh.pk and model.location_id == getattr(target, "pk", None):
         raise Conflict(f"{model.name} v{fresh.number} is already in production at {_where(target)}")
+    expire_stale(model=model)
+    running = DeploymentTask.objects.filter(model=model, status__in=(Status.PENDING, Status.PRELOADING)).first()
+    if running is not None:
+        raise Conflict(
+            f"deploy {running.pk} of {model.name} v{running.version.number} is still running: wait for it "
+            f"(GET /api/v1/deployments/{running.pk}/) before deploying again",
+            code="deploy_running",
+            details={"deployment_task": running.pk},
+        )
     task = DeploymentTask.objects.create(
         model=model,
         version=fresh,
@@ -98,6 +110,26 @@ def deploy(
     )
     _dispatch(task.pk)
     return task
+
+
+def expire_stale(*, model=None) -> int:
+    """Mark failed the unfinished deploys (of ``model``; of all) older than their timeout plus STALE_GRACE_S:
+    their runner stopped (production was never switched by them). How many were."""
+    now = timezone.now()
+    unfinished = DeploymentTask.objects.filter(status__in=(Status.PENDING, Status.PRELOADING))
+    if model is not None:
+        unfinished = unfinished.filter(model=model)
+    stale = [
+        task.pk
+        for task in unfinished.only("pk", "created_at", "timeout_s")
+        if (now - task.created_at).total_seconds() > task.timeout_s + STALE_GRACE_S
+    ]
+    if not stale:
+        return 0
+    reason = "its runner stopped before it finished (a worker killed mid-deploy?); production was not switched by it"
+    return DeploymentTask.objects.filter(pk__in=stale, status__in=(Status.PENDING, Status.PRELOADING)).update(
+        status=Status.FAILED, reason=reason, finished_at=now
+    )
 
 
 def _dispatch(task_id: int) -> None:
@@ -114,7 +146,10 @@ def get(task_id: Any) -> DeploymentTask | None:
         task_id = int(task_id)
     except (TypeError, ValueError):
         return None
-    return _tasks().filter(pk=task_id).first()
+    found = _tasks().filter(pk=task_id).first()
+    if found is not None and not found.finished and expire_stale(model=found.model):
+        found = _tasks().filter(pk=task_id).first()
+    return found
 
 
 def list_for(*, model) -> Any:

@@ -135,3 +135,14 @@ def test_deploying_needs_the_promote_permission_and_reading_a_login(reader_clien
     assert "deploying a version" in refused.json()["error"]["message"]
     assert anon_client.post(DEPLOY, {}, format="json").status_code == 401
     assert anon_client.get("/api/v1/deployments/1/").status_code == 401
+
+
+def test_a_deploy_while_another_of_the_model_runs_is_a_409_naming_it(maintainer_client, taxi):
+    from serving.models import DeploymentTask
+
+    running = DeploymentTask.objects.create(model=taxi, version=taxi.versions.get(number=2), timeout_s=60)
+    response = maintainer_client.post(DEPLOY, {}, format="json")
+    assert response.status_code == 409, response.content
+    body = response.json()["error"]
+    assert body["code"] == "deploy_running"
+    assert f"deploy {running.pk} of taxi v2 is still running" in body["message"]

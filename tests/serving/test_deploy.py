@@ -276,3 +276,26 @@ def test_prometheus_counts_deploys_by_status(taxi, anon_client):
     samples = scrape(anon_client)
     counts = {status: samples[("rhythmic_deployments", frozenset({"status": status}.items()))] for status in Status}
     assert counts == {"pending": 0, "preloading": 0, "succeeded": 0, "failed": 1}
+
+
+def test_a_deploy_of_a_model_with_one_still_running_is_a_conflict(taxi):
+    running = DeploymentTask.objects.create(model=taxi, version=version(taxi, 2), timeout_s=60)
+    with pytest.raises(Conflict, match=f"deploy {running.pk} of taxi v2 is still running"):
+        deploy.deploy(version=version(taxi, 2))
+    assert DeploymentTask.objects.count() == 1
+
+
+def test_a_deploy_whose_runner_stopped_is_failed_past_its_timeout_and_the_model_deploys_again(taxi):
+    stale = DeploymentTask.objects.create(model=taxi, version=version(taxi, 2), timeout_s=10, status=Status.PRELOADING)
+    old = timezone.now() - timezone.timedelta(seconds=10 + deploy.STALE_GRACE_S + 1)
+    DeploymentTask.objects.filter(pk=stale.pk).update(created_at=old)
+    assert deploy.get(stale.pk).status == Status.FAILED  # reading it finds it stale
+    assert "its runner stopped" in deploy.get(stale.pk).reason
+    assert production(taxi) == 1
+    assert deploy.get(deploy.deploy(version=version(taxi, 2)).pk).status == Status.SUCCEEDED
+
+
+def test_a_running_deploy_within_its_timeout_is_not_stale(taxi):
+    task = DeploymentTask.objects.create(model=taxi, version=version(taxi, 2), timeout_s=10, status=Status.PRELOADING)
+    assert deploy.expire_stale(model=taxi) == 0
+    assert deploy.get(task.pk).status == Status.PRELOADING
