@@ -28,5 +28,6 @@ class MonitoringConfig(AppConfig):
             ("non_finite", events.on_non_finite),
             ("backtest", events.on_backtest),
             ("training", events.on_training),
+            ("deploy_task", events.on_deploy_task),
         ):
             observers.subscribe(kind, observer)

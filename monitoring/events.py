@@ -124,6 +124,11 @@ def on_training(*, model, job) -> None:
     publish({"type": "training", "model": model, **job}, model=model, sample=False)
 
 
+def on_deploy_task(*, model, task) -> None:
+    # Not sampled: the model page's Deploys card redraws a deploy's status from these.
+    publish({"type": "deploy_task", "model": model, **task}, model=model, sample=False)
+
+
 @receiver(deployment_changed)
 def on_deployment(sender, deployment, **kwargs) -> None:
     publish(

@@ -27,7 +27,7 @@ from packaging.utils import canonicalize_name
 from catalogue import selectors, services
 from catalogue.errors import Conflict, InvalidInput, NotFound, RhythmicError
 from catalogue.models import Deployment, Location, ModelVersion
-from serving import instances, jobs
+from serving import instances, jobs, observers
 from serving.models import DeploymentTask, Instance, Preload
 from serving.process import current
 
@@ -261,6 +261,7 @@ def run(task_id: int) -> str:
     if not DeploymentTask.objects.filter(pk=task_id, status=Status.PENDING).update(status=Status.PRELOADING):
         return DeploymentTask.objects.filter(pk=task_id).values_list("status", flat=True).first() or "missing"
     task = DeploymentTask.objects.select_related("model", "version", "location").get(pk=task_id)
+    _announce(task, Status.PRELOADING)
     try:
         return _run(task)
     except RhythmicError as exc:
@@ -314,6 +315,7 @@ def _switch(task: DeploymentTask, version: ModelVersion, serving: list[Instance]
         DeploymentTask.objects.filter(pk=task.pk).update(
             status=Status.SUCCEEDED, finished_at=timezone.now(), deployment=deployment
         )
+    _announce(task, Status.SUCCEEDED)
     if getattr(previous, "pk", None) != getattr(task.location, "pk", None):
         _drop_elsewhere(task, previous, serving)
     return Status.SUCCEEDED
@@ -334,7 +336,14 @@ def _drop_elsewhere(task: DeploymentTask, previous: Location | None, serving: li
 def _fail(task: DeploymentTask, reason: str) -> str:
     DeploymentTask.objects.filter(pk=task.pk).update(status=Status.FAILED, reason=reason, finished_at=timezone.now())
     logger.info("deploy %s of %s v%s failed: %s", task.pk, task.model.name, task.version.number, reason)
+    _announce(task, Status.FAILED)
     return Status.FAILED
+
+
+def _announce(task: DeploymentTask, status: str) -> None:
+    """The ``deploy_task`` observers: the model page's Deploys card follows them live."""
+    event = {"id": task.pk, "status": status, "version": task.version.number}
+    observers.notify("deploy_task", model=task.model.name, task=event)
 
 
 # --- on every instance ------------------------------------------------------------------------------------

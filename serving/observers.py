@@ -20,6 +20,7 @@ logger = logging.getLogger(__name__)
 #: process predicts NaN or infinity, with the model's lock held
 #: backtest(model, backtest: serving.backtests.as_event) when a backtest starts, after each chunk, when it ends
 #: training(model, job: serving.training.as_event) when a training job starts, after each chunk, when it ends
+#: deploy_task(model, task: {"id", "status", "version"}) when a deploy starts pre-loading, succeeds or fails
 _observers: dict[str, list[Callable[..., None]]] = {
     "predict": [],
     "learn": [],
@@ -28,6 +29,7 @@ _observers: dict[str, list[Callable[..., None]]] = {
     "non_finite": [],
     "backtest": [],
     "training": [],
+    "deploy_task": [],
 }
 
 

@@ -166,3 +166,22 @@ def test_no_delivery_task_is_left_pending_once_the_queue_is_empty(live):
         return [t for t in asyncio.all_tasks() if t.get_coro().__qualname__.startswith("Broadcaster.")]
 
     assert async_to_sync(scenario)() == []
+
+
+def test_a_deploy_task_sends_its_status_as_it_goes(live, regressor_bytes, django_capture_on_commit_callbacks):
+    from serving import deploy as deploys
+
+    with django_capture_on_commit_callbacks(execute=True):
+        version, _ = services.model_version_register(model=live, data=regressor_bytes)
+    version.refresh_from_db()
+
+    def run_the_deploy():
+        with django_capture_on_commit_callbacks(execute=True):
+            deploys.deploy(version=version)
+
+    events = listen(["events.live"], run_the_deploy, 2, skip=("deploy", "validation", "metrics"))
+    assert [(e["type"], e["status"], e["version"]) for e in events] == [
+        ("deploy_task", "preloading", 2),
+        ("deploy_task", "succeeded", 2),
+    ]
+    assert events[0]["id"] == events[1]["id"]

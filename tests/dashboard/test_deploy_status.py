@@ -61,6 +61,10 @@ def test_the_deploys_card_shows_each_deploy_with_each_instances_record(maintaine
     assert '<span class="badge badge-ok">succeeded</span>' in card
     assert '<span class="badge badge-ok">ready</span> <span class="sub">at #0' in card
     assert "lacks package no-such-package (v3 needs no-such-package)" in card
+    # The card follows deploys live (jobs.js: the deploy_task events, and the deploy's JSON while unfinished)
+    assert 'data-job-type="deploy_task" data-job-row="deploy"' in page
+    assert 'data-api="/api/v1/deployments/"' in page and "dashboard/jobs.js" in page
+    assert 'data-status="succeeded"' in card and "<span data-deploy-status>" in card
 
 
 def deploy_url(number: int) -> str:

@@ -8,7 +8,7 @@
   "use strict";
 
   var FINISHED = { succeeded: true, failed: true, cancelled: true };
-  var BADGES = { queued: "wait", running: "wait", succeeded: "ok", failed: "bad", cancelled: "muted" };
+  var BADGES = { queued: "wait", running: "wait", pending: "wait", preloading: "wait", succeeded: "ok", failed: "bad", cancelled: "muted" };
   Array.prototype.forEach.call(document.querySelectorAll("[data-job-type]"), followCard);
 
   function followCard(card) {
