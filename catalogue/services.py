@@ -141,7 +141,18 @@ def model_update(
         model.metadata = _clean_metadata(metadata)
         fields.append("metadata")
     if location is not _UNSET:
-        model.location = _clean_location(location)
+        target = _clean_location(location)
+        if model.production_version_id is not None and getattr(target, "pk", None) != model.location_id:
+            # Moving a live model is a deploy: the new location's instances pre-load it before it switches.
+            number = ModelVersion.objects.filter(pk=model.production_version_id).values_list("number", flat=True)[0]
+            raise Conflict(
+                f"{model.name} is in production (v{number}): move it with a deploy, "
+                f'POST /api/v1/models/{model.name}/versions/{number}/deploy {{"location": ...}}, '
+                "so the new location's servers load it before it switches",
+                code="move_by_deploy",
+                field="location",
+            )
+        model.location = target
         fields.append("location")
     model.save(update_fields=fields)
     return model

@@ -146,3 +146,20 @@ def test_a_deploy_while_another_of_the_model_runs_is_a_409_naming_it(maintainer_
     body = response.json()["error"]
     assert body["code"] == "deploy_running"
     assert f"deploy {running.pk} of taxi v2 is still running" in body["message"]
+
+
+def test_moving_a_model_in_production_by_patch_is_a_409_that_says_to_deploy(maintainer_client, taxi):
+    from tests import factories as made
+
+    made.LocationFactory(name="eu")
+    response = maintainer_client.patch("/api/v1/models/taxi/", {"location": "eu"}, format="json")
+    assert response.status_code == 409, response.content
+    body = response.json()["error"]
+    assert (body["code"], body["field"]) == ("move_by_deploy", "location")
+    assert "POST /api/v1/models/taxi/versions/1/deploy" in body["message"]
+    taxi.refresh_from_db()
+    assert taxi.location is None
+    moved = maintainer_client.post("/api/v1/models/taxi/versions/1/deploy", {"location": "eu"}, format="json")
+    assert moved.status_code == 202 and moved.json()["status"] == "succeeded", moved.content
+    taxi.refresh_from_db()
+    assert taxi.location.name == "eu"

@@ -84,17 +84,32 @@ def test_a_reader_sees_no_write_buttons(reader_web, served_model):
 
 
 def test_a_maintainer_edits_description_metadata_and_location(maintainer_web, served_model):
-    # given
+    # given a model not in production yet
     factories.LocationFactory(name="us-east")
+    model = factories.MLModelFactory(name="draft", metadata={})
     form = {"description": "New text", "metadata": "team: risk\n\nregion: us", "location": "us-east"}
     # when
-    response = maintainer_web.post(url("model-update", served_model), form)
+    response = maintainer_web.post(url("model-update", model), form)
     # then
     assert response.status_code == 302
+    model.refresh_from_db()
+    assert model.description == "New text"
+    assert model.metadata == {"team": "risk", "region": "us"}
+    assert model.location.name == "us-east"
+
+
+def test_moving_a_model_in_production_from_the_edit_page_says_to_deploy_it(maintainer_web, served_model):
+    # given
+    factories.LocationFactory(name="us-east")
+    before = served_model.location_id
+    form = {"description": "New text", "metadata": "team: pricing", "location": "us-east"}
+    # when
+    response = maintainer_web.post(url("model-update", served_model), form)
+    # then nothing changed, and the page says how to move it
+    assert response.status_code == 409
+    assert "move it with a deploy" in response.content.decode()
     served_model.refresh_from_db()
-    assert served_model.description == "New text"
-    assert served_model.metadata == {"team": "risk", "region": "us"}
-    assert served_model.location.name == "us-east"
+    assert (served_model.location_id, served_model.description) == (before, "A test model")
 
 
 def test_the_edit_form_starts_from_the_current_values(maintainer_web, served_model):
