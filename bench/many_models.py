@@ -6,7 +6,7 @@ the same under an eviction budget (RHYTHMIC_MAX_LOADED_MODELS). Usage:
 
 Each model is a StandardScaler | LinearRegression that learned --learns examples of TrumpApproval: a checkpoint
 after the first learns - tail, then a tail of --tail log entries, so a cold load is checkpoint + replay. Each
-phase runs in a process forked from one that holds no replica (a fresh serving process), through the serving
+phase runs in a process of its own (spawned: a fresh serving process), through the serving
 core (no HTTP), and reports the growth of its RSS. Baselines in the same run: river's predict_one in process,
 and one model predicted warm again and again.
 """
@@ -47,7 +47,7 @@ def create_models(count: int, learns: int, tail: int, data) -> list[str]:
             if part:
                 serving.learn_many(model=name, items=part)
     current().reset()
-    connections.close_all()  # forked phases must not share this connection
+    connections.close_all()
     return names
 
 
@@ -137,17 +137,35 @@ def phase_create(count: int, learns: int, tail: int, data, queue) -> None:
     queue.put(create_models(count, learns, tail, data))
 
 
-def in_child(target, *args):
-    """``target(*args, queue)`` in a process forked from this one, which never loads a replica: each phase
-    starts as a fresh serving process, its RSS not lowered by memory an earlier phase freed."""
-    from django.db import connections
+def _phase(target, args, queue) -> None:
+    """A phase in a fresh interpreter: Django set up from the environment prepare() left, then ``target``."""
+    import django
 
-    connections.close_all()  # a connection open here would be shared by the child: its own instead
-    context = multiprocessing.get_context("fork")
-    queue = context.Queue()
-    process = context.Process(target=target, args=(*args, queue))
+    django.setup()
+    target(*args, queue)
+
+
+def in_child(target, *args, timeout: float = 600):
+    """``target(*args, queue)`` in a new process (spawned: it shares no connection, thread or memory with this
+    one), which never loads a replica: each phase starts as a fresh serving process. A phase that fails or
+    hangs ends the bench with its status, never waits forever."""
+    import queue as queues
+
+    context = multiprocessing.get_context("spawn")
+    results = context.Queue()
+    process = context.Process(target=_phase, args=(target, args, results))
     process.start()
-    found = queue.get()
+    deadline = time.monotonic() + timeout
+    while True:
+        try:
+            found = results.get(timeout=1)
+            break
+        except queues.Empty:
+            if not process.is_alive():
+                raise SystemExit(f"{target.__name__} failed with status {process.exitcode}") from None
+            if time.monotonic() > deadline:
+                process.kill()
+                raise SystemExit(f"{target.__name__} did not finish in {timeout:.0f} s") from None
     process.join()
     if process.exitcode:
         raise SystemExit(f"{target.__name__} failed with status {process.exitcode}")

@@ -53,7 +53,9 @@ def main() -> None:
     parser.add_argument("--database-url", default="")
     args = parser.parse_args()
 
-    env = environment(args.database_url)
+    # No instance row: its heartbeat's writes would count among the server-wide WAL flushes. A connection kept
+    # for the whole run (not reopened at CONN_MAX_AGE on a slow machine): the trace follows that one.
+    env = environment(args.database_url, RHYTHMIC_REGISTER_INSTANCES="0", DATABASE_CONN_MAX_AGE="3600")
     token = prepare(env, ["bench"])
     from django.db import connection
 
@@ -81,7 +83,8 @@ def main() -> None:
     syncs = wal_syncs() if postgres else 0
     if postgres:
         connection.ensure_connection()
-        connection.connection.pgconn.trace(trace_file.fileno())
+        traced = connection.connection
+        traced.pgconn.trace(trace_file.fileno())
         # Suppress timestamps: the fields are then direction, length, type.
         connection.connection.pgconn.set_trace_flags(1)
     counter = Counter()
@@ -99,7 +102,9 @@ def main() -> None:
                     totals[route][1] += trips
     wall, cpu = time.perf_counter() - started, time.process_time() - cpu
     if postgres:
-        connection.connection.pgconn.untrace()
+        if connection.connection is not traced:
+            raise SystemExit("the connection was reopened during the run: its round trips were not all traced")
+        traced.pgconn.untrace()
         connection.close()
         time.sleep(0.5)
         syncs = wal_syncs() - syncs
