@@ -1,13 +1,17 @@
 """factory_boy factories for the catalogue, with a real river model as the default artifact."""
 
+from datetime import timedelta
+
 import dill
 import factory
 from django.contrib.auth import get_user_model
 from django.contrib.auth.models import Permission
+from django.utils import timezone
 from river import linear_model, preprocessing
 
 from catalogue import artifacts
 from catalogue.models import Location, MLModel, ModelVersion
+from serving.models import Instance
 
 
 def river_regressor(intercept: float = 0.0):
@@ -77,3 +81,24 @@ class ModelVersionFactory(factory.django.DjangoModelFactory):
             MLModel.objects.filter(pk=self.model_id, version_counter__lt=self.number).update(
                 version_counter=self.number
             )
+
+
+class InstanceFactory(factory.django.DjangoModelFactory):
+    """A production instance's row, as its heartbeat writes it: ``beat_ago`` seconds since its last beat,
+    ``stopped`` for one that said it stopped."""
+
+    class Meta:
+        model = Instance
+
+    class Params:
+        beat_ago = 0.0
+        stopped = False
+
+    key = factory.Sequence(lambda n: f"web-1:{100 + n}:{n:x}")
+    host = "web-1"
+    pid = 100
+    kind = Instance.Kind.WSGI
+    location = ""
+    started_at = factory.LazyFunction(lambda: timezone.now() - timedelta(minutes=5))
+    last_beat = factory.LazyAttribute(lambda o: timezone.now() - timedelta(seconds=o.beat_ago))
+    stopped_at = factory.LazyAttribute(lambda o: timezone.now() if o.stopped else None)

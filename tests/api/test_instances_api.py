@@ -1,12 +1,9 @@
 """The instances API: list the production instances (?location=, ?status=) and read one; a login is enough, and
 every refusal is a 4xx in the one error shape."""
 
-from datetime import timedelta
-
 import pytest
-from django.utils import timezone
 
-from serving.models import Instance
+from tests.factories import InstanceFactory
 
 pytestmark = [pytest.mark.django_db, pytest.mark.no_instance]  # only the rows these tests make
 
@@ -19,29 +16,14 @@ def _beats(settings):
     settings.RHYTHMIC_INSTANCE_LOST_BEATS = 3
 
 
-def instance(key: str, *, location: str = "", beat_ago: float = 0.0, stopped: bool = False, **fields) -> Instance:
-    now = timezone.now()
-    return Instance.objects.create(
-        key=key,
-        host="web-1",
-        pid=100,
-        kind=Instance.Kind.WSGI,
-        location=location,
-        started_at=now - timedelta(minutes=5),
-        last_beat=now - timedelta(seconds=beat_ago),
-        stopped_at=now if stopped else None,
-        **fields,
-    )
-
-
 def keys(response) -> set[str]:
     assert response.status_code == 200, response.content
     return {item["key"] for item in response.json()["results"]}
 
 
 def test_the_list_shows_each_instance_with_its_status_runtime_and_loaded_models(reader_client):
-    instance(
-        "web-1:100:a",
+    InstanceFactory(
+        key="web-1:100:a",
         location="eu",
         runtime={"python": "3.11.7", "packages": {"river": "0.22.0"}},
         models={"housing": {"versions": [3], "applied_seq": 12, "lag": 2}},
@@ -63,18 +45,18 @@ def test_the_list_shows_each_instance_with_its_status_runtime_and_loaded_models(
 
 
 def test_status_filters_live_lost_and_stopped_instances(reader_client):
-    instance("live")
-    instance("lost", beat_ago=60)
-    instance("stopped", stopped=True)
+    InstanceFactory(key="live")
+    InstanceFactory(key="lost", beat_ago=60)
+    InstanceFactory(key="stopped", stopped=True)
     assert keys(reader_client.get(URL)) == {"live", "lost", "stopped"}
     for status in ("live", "lost", "stopped"):
         assert keys(reader_client.get(URL, {"status": status})) == {status}
 
 
 def test_location_lists_its_instances_and_those_serving_every_location(reader_client):
-    instance("eu", location="eu")
-    instance("us", location="us")
-    instance("any")
+    InstanceFactory(key="eu", location="eu")
+    InstanceFactory(key="us", location="us")
+    InstanceFactory(key="any")
     assert keys(reader_client.get(URL, {"location": "eu"})) == {"eu", "any"}
     assert keys(reader_client.get(URL, {"location": "nowhere"})) == {"any"}
 
@@ -88,7 +70,7 @@ def test_an_unknown_status_is_refused_with_the_statuses_it_accepts(reader_client
 
 
 def test_one_instance_reads_by_its_key_and_an_unknown_key_is_404(reader_client):
-    instance("web-1:100:a", beat_ago=60)
+    InstanceFactory(key="web-1:100:a", beat_ago=60)
     response = reader_client.get(URL + "web-1:100:a/")
     assert response.status_code == 200
     assert response.json()["status"] == "lost"
@@ -98,7 +80,7 @@ def test_one_instance_reads_by_its_key_and_an_unknown_key_is_404(reader_client):
 
 
 def test_reading_instances_needs_a_login(anon_client):
-    instance("web-1:100:a")
+    InstanceFactory(key="web-1:100:a")
     for url in (URL, URL + "web-1:100:a/"):
         response = anon_client.get(url)
         assert response.status_code == 401

@@ -1,11 +1,8 @@
 """The Instances page: every registered server process with its status, location, kind, last beat, runtime and
 loaded models with their lag; a status filter; a login."""
 
-from datetime import timedelta
-
 import pytest
 from django.urls import reverse
-from django.utils import timezone
 
 from serving.models import Instance
 from tests import factories
@@ -15,31 +12,17 @@ pytestmark = [pytest.mark.django_db, pytest.mark.no_instance]  # only the rows t
 URL = reverse("dashboard:instances")
 
 
-def instance(key: str, *, location: str = "", beat_ago: float = 0.0, stopped: bool = False, **fields) -> Instance:
-    now = timezone.now()
-    return Instance.objects.create(
-        key=key,
-        host="web-1",
-        pid=100,
-        kind=Instance.Kind.ASGI,
-        location=location,
-        started_at=now - timedelta(minutes=5),
-        last_beat=now - timedelta(seconds=beat_ago),
-        stopped_at=now if stopped else None,
-        **fields,
-    )
-
-
 def test_the_page_lists_each_instance_with_its_status_runtime_and_models_with_their_lag(reader_web, settings):
     settings.RHYTHMIC_HEARTBEAT_SECONDS = 5
     factories.MLModelFactory(name="housing")
-    instance(
-        "web-1:100:a",
+    factories.InstanceFactory(
+        kind=Instance.Kind.ASGI,
+        key="web-1:100:a",
         location="eu",
         runtime={"python": "3.11.7", "packages": {"river": "0.22.0", "aiohttp": "3.0"}},
         models={"housing": {"versions": [3, 4], "applied_seq": 12, "lag": 2}},
     )
-    instance("web-1:101:b", beat_ago=60)
+    factories.InstanceFactory(kind=Instance.Kind.ASGI, key="web-1:101:b", beat_ago=60)
     response = reader_web.get(URL)
     assert response.status_code == 200
     page = response.content.decode()
@@ -52,8 +35,8 @@ def test_the_page_lists_each_instance_with_its_status_runtime_and_models_with_th
 
 
 def test_the_status_filter_shows_only_that_status_and_ignores_an_unknown_one(reader_web):
-    instance("live-one")
-    instance("stopped-one", stopped=True)
+    factories.InstanceFactory(kind=Instance.Kind.ASGI, key="live-one")
+    factories.InstanceFactory(kind=Instance.Kind.ASGI, key="stopped-one", stopped=True)
     stopped = reader_web.get(URL, {"status": "stopped"}).content.decode()
     assert "stopped-one" in stopped and "live-one" not in stopped
     every = reader_web.get(URL, {"status": "dead"}).content.decode()

@@ -4,11 +4,9 @@ thread, its commands and its stop (in this process; tests/processes/test_instanc
 import logging
 import time
 import uuid
-from datetime import timedelta
 
 import dill
 import pytest
-from django.utils import timezone
 
 import serving
 from catalogue import services
@@ -37,20 +35,6 @@ def hooks():
     instances._beat_hooks[:] = before
 
 
-def row(key: str, *, beat_ago: float = 0.0, location: str = "", stopped: bool = False) -> Instance:
-    now = timezone.now()
-    return Instance.objects.create(
-        key=key,
-        host="h",
-        pid=1,
-        kind=Instance.Kind.WSGI,
-        location=location,
-        started_at=now - timedelta(hours=1),
-        last_beat=now - timedelta(seconds=beat_ago),
-        stopped_at=now if stopped else None,
-    )
-
-
 def eventually(read, check, timeout: float = 20.0):
     deadline = time.monotonic() + timeout
     while True:
@@ -72,25 +56,29 @@ def live_model(name: str = "live"):
 
 
 def test_an_instance_is_live_until_it_misses_its_beats_and_stopped_once_it_stopped():
-    fresh, late, gone = row("fresh", beat_ago=1), row("late", beat_ago=14), row("gone", beat_ago=16)
-    stopped = row("stopped", stopped=True)
+    fresh, late, gone = (
+        factories.InstanceFactory(key="fresh", beat_ago=1),
+        factories.InstanceFactory(key="late", beat_ago=14),
+        factories.InstanceFactory(key="gone", beat_ago=16),
+    )
+    stopped = factories.InstanceFactory(key="stopped", stopped=True)
     assert [instances.status_of(i) for i in (fresh, late, gone, stopped)] == ["live", "live", "lost", "stopped"]
     assert set(instances.live().values_list("key", flat=True)) == {"fresh", "late"}
 
 
 def test_live_of_a_location_counts_its_instances_and_those_that_serve_every_location():
-    row("eu", location="eu")
-    row("us", location="us")
-    row("any")
+    factories.InstanceFactory(key="eu", location="eu")
+    factories.InstanceFactory(key="us", location="us")
+    factories.InstanceFactory(key="any")
     assert set(instances.live("eu").values_list("key", flat=True)) == {"eu", "any"}
     assert set(instances.live().values_list("key", flat=True)) == {"eu", "us", "any"}
 
 
 def test_prune_deletes_only_the_rows_whose_last_beat_is_older_than_the_prune_bound(settings):
     settings.RHYTHMIC_INSTANCE_PRUNE_SECONDS = 60
-    row("recent-lost", beat_ago=59)
-    row("old", beat_ago=61)
-    row("old-stopped", beat_ago=120, stopped=True)
+    factories.InstanceFactory(key="recent-lost", beat_ago=59)
+    factories.InstanceFactory(key="old", beat_ago=61)
+    factories.InstanceFactory(key="old-stopped", beat_ago=120, stopped=True)
     assert instances.prune() == 2
     assert list(Instance.objects.values_list("key", flat=True)) == ["recent-lost"]
 
