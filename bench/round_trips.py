@@ -86,7 +86,7 @@ def main() -> None:
         traced = connection.connection
         traced.pgconn.trace(trace_file.fileno())
         # Suppress timestamps: the fields are then direction, length, type.
-        connection.connection.pgconn.set_trace_flags(1)
+        traced.pgconn.set_trace_flags(1)
     counter = Counter()
     totals = {"predict": [0, 0], "learn": [0, 0]}
     offset = 0

@@ -1,4 +1,4 @@
-"""factory_boy factories for the catalogue, with a real river model as the default artifact."""
+"""factory_boy factories for the catalogue and production instances, with a real river model as the default artifact."""
 
 from datetime import timedelta
 
