@@ -52,6 +52,9 @@ def main() -> None:
     parser.add_argument("--clients", type=int, default=4)
     parser.add_argument("--database-url", default="", help="a Postgres URL: also run the production topology")
     parser.add_argument("--workers", type=int, default=4, help="gunicorn workers in the topology")
+    parser.add_argument(
+        "--embedded", action=argparse.BooleanOptionalAction, default=True, help="the embedded SQLite servers too"
+    )
     args = parser.parse_args()
 
     data = stream(args.pairs)
@@ -61,8 +64,7 @@ def main() -> None:
     print(rate("river in-process (floor)", args.pairs, river_s * args.pairs))
 
     embedded = environment()
-    token = prepare_elsewhere(embedded, models)
-    for kind, label in (("run", "make run"), ("gunicorn", "gunicorn x1")):
+    for kind, label in (("run", "make run"), ("gunicorn", "gunicorn x1")) if args.embedded else ():
         token = prepare_elsewhere(embedded, models)  # fresh models: every run starts from the same state
         with server(embedded, kind) as url:
             run(f"embedded sqlite, {label}", url, token, models, data, reference, args.clients)
