@@ -1,8 +1,9 @@
 """Many small models in one serving process: memory per model, a cold model's first predict, warm predicts, and
-the same under an eviction budget (RHYTHMIC_MAX_LOADED_MODELS). Usage:
+the same under an eviction budget of models (RHYTHMIC_MAX_LOADED_MODELS) and under one of memory
+(RHYTHMIC_MAX_LOADED_MB). Usage:
 
-    .venv/bin/python bench/many_models.py [--models 1000] [--budget 100] [--learns 20] [--tail 5] [--warm 5000]
-        [--database-url postgres://postgres@127.0.0.1:5432/bench_many]
+    .venv/bin/python bench/many_models.py [--models 1000] [--budget 100] [--budget-mb 1] [--learns 20] [--tail 5]
+        [--warm 5000] [--database-url postgres://postgres@127.0.0.1:5432/bench_many]
 
 Each model is a StandardScaler | LinearRegression that learned --learns examples of TrumpApproval: a checkpoint
 after the first learns - tail, then a tail of --tail log entries, so a cold load is checkpoint + replay. Each
@@ -109,14 +110,16 @@ def phase_memory(names: list[str], data, queue) -> None:
     queue.put({"kept": kept / max(1, len(names) - 1), "rss": rss() - before})
 
 
-def phase_budget(names: list[str], data, budget: int, calls: list, queue) -> None:
-    """Under a budget: every model once in order, then the warm phase's calls (mostly reloads when the budget
-    is far below the number of models); predictions compared with the phase that evicted nothing."""
+def phase_budget(names: list[str], data, budget: int, budget_mb: float, calls: list, queue) -> None:
+    """Under a budget (``budget`` models, ``budget_mb`` MiB; 0: off): every model once in order, then the warm
+    phase's calls (mostly reloads when the budget is far below the number of models); predictions compared with
+    the phase that evicted nothing."""
     from django.conf import settings
 
     from serving.process import current
 
     settings.RHYTHMIC_MAX_LOADED_MODELS = budget
+    settings.RHYTHMIC_MAX_LOADED_MB = budget_mb
     before = rss()
     first_seconds, first = timed_predicts([(name, data[i % len(data)][0]) for i, name in enumerate(names)])
     seconds, predictions = timed_predicts(calls)
@@ -129,6 +132,7 @@ def phase_budget(names: list[str], data, budget: int, calls: list, queue) -> Non
             "predictions": predictions,
             "evictions": current().replicas.evictions,
             "loaded": len(current().loaded()),
+            "bytes": current().loaded_bytes(),
         }
     )
 
@@ -176,6 +180,9 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--models", type=int, default=1000)
     parser.add_argument("--budget", type=int, default=100, help="RHYTHMIC_MAX_LOADED_MODELS of the eviction phase")
+    parser.add_argument(
+        "--budget-mb", type=float, default=1.0, help="RHYTHMIC_MAX_LOADED_MB (MiB) of the memory-budget phase"
+    )
     parser.add_argument("--learns", type=int, default=20, help="examples each model learned")
     parser.add_argument("--tail", type=int, default=5, help="of which after its checkpoint (replayed on load)")
     parser.add_argument("--warm", type=int, default=5000, help="predicts on random models")
@@ -209,7 +216,8 @@ def main() -> None:
     memory = in_child(phase_memory, names, data)
     loaded = in_child(phase_all_loaded, names, data, args.warm)
     budget = min(args.budget, args.models)
-    evicting = in_child(phase_budget, names, data, budget, loaded["calls"])
+    evicting = in_child(phase_budget, names, data, budget, 0, loaded["calls"])
+    measured = in_child(phase_budget, names, data, 0, args.budget_mb, loaded["calls"])
 
     print(describe("river predict_one in-process (floor)", river_seconds))
     print(describe("one model, warm (baseline)", loaded["one"]))
@@ -230,8 +238,20 @@ def main() -> None:
         f"{f'budget {budget}: RSS growth':<36} {evicting['grown'] / 2**20:10.1f} MiB "
         f"({evicting['loaded']} loaded at the end, {evicting['evictions']} evictions)"
     )
-    same = evicting["first"] == loaded["first"] and evicting["predictions"] == loaded["warm_predictions"]
-    print(f"predictions identical with and without eviction: {'yes' if same else 'NO'}")
+    print(f"predictions identical with and without eviction: {'yes' if identical(evicting, loaded) else 'NO'}")
+    mb = f"budget {args.budget_mb:g} MiB"
+    print(describe(f"{mb}: predict", measured["reload"]))
+    print(
+        f"{f'{mb}: RSS growth':<36} {measured['grown'] / 2**20:10.1f} MiB "
+        f"({measured['loaded']} loaded at the end, measured {measured['bytes'] / 2**20:.3f} MiB; "
+        f"{measured['evictions']} evictions)"
+    )
+    print(f"{mb}: predictions identical with and without eviction: {'yes' if identical(measured, loaded) else 'NO'}")
+
+
+def identical(evicting: dict, loaded: dict) -> bool:
+    """The predictions of a phase under a budget are those of the phase that loaded every model."""
+    return evicting["first"] == loaded["first"] and evicting["predictions"] == loaded["warm_predictions"]
 
 
 if __name__ == "__main__":

@@ -23,6 +23,8 @@ class CatalogueConfig(AppConfig):
             "RHYTHMIC_LOG_RETENTION_DAYS",
             "RHYTHMIC_LOG_RETENTION_ENTRIES",
             "RHYTHMIC_LOG_PRUNE_SECONDS",
+            "RHYTHMIC_MAX_LOADED_MODELS",
+            "RHYTHMIC_MAX_LOADED_MB",
         ):
             if getattr(settings, name) < 0:
                 raise ImproperlyConfigured(f"{name}={getattr(settings, name)} is negative; 0 turns the bound off")

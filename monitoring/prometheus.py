@@ -104,6 +104,11 @@ class ServingCollector:
                 "rhythmic_version_learned", "Learn-log entries folded into a version", labels=["model", "version"]
             ),
             "seq": GaugeMetricFamily("rhythmic_learn_seq", "Head of the model's learn log", labels=["model"]),
+            "loaded_bytes": GaugeMetricFamily(
+                "rhythmic_loaded_model_bytes",
+                "Bytes of the replicas the scraped process holds, as pympler measures them when one loads and when it "
+                "checkpoints: measured only while RHYTHMIC_MAX_LOADED_MB is set (0 otherwise)",
+            ),
             "lag": GaugeMetricFamily(
                 "rhythmic_learn_lag",
                 "Learn-log entries the scraped process has not applied yet (learn_seq - applied_seq)",
@@ -158,6 +163,7 @@ class ServingCollector:
         ):
             families["pending"].add_metric([name], waiting)
         process = current()
+        families["loaded_bytes"].add_metric([], process.loaded_bytes())
         for name, learn_seq in heads.items():
             families["seq"].add_metric([name], learn_seq)
             lag = process.lag(model=name, head=learn_seq)

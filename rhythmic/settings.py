@@ -320,6 +320,10 @@ RHYTHMIC_CHECKPOINTS_KEPT = env.int("RHYTHMIC_CHECKPOINTS_KEPT", default=3)
 # Models whose replicas one process keeps in memory; past it the least recently used idle ones are evicted
 # and reload (checkpoint + log tail) on their next call. 0: no limit.
 RHYTHMIC_MAX_LOADED_MODELS = env.int("RHYTHMIC_MAX_LOADED_MODELS", default=0)
+# The same as a memory budget (MiB) for those replicas, measured with pympler's asizeof when one loads and when it
+# checkpoints (only while this is set: measuring walks the whole state). A model larger than it alone stays
+# loaded while used (logged once). 0: no limit. Both set: each is enforced.
+RHYTHMIC_MAX_LOADED_MB = env.float("RHYTHMIC_MAX_LOADED_MB", default=0.0)
 # Learn-log entries a backtest reads per query: its memory bound, and how often it reports progress.
 RHYTHMIC_BACKTEST_CHUNK = env.int("RHYTHMIC_BACKTEST_CHUNK", default=500)
 # A running backtest with no heartbeat (one per chunk) for this long lost its runner: it is marked failed.

@@ -94,6 +94,11 @@ class ServingProcess:
                 found[name] = LoadedModel(name, entry.model_id, entry.applied_seq, numbers)
         return found
 
+    def loaded_bytes(self) -> int:
+        """The measured size of the replicas this process holds (measured only while RHYTHMIC_MAX_LOADED_MB is
+        set; 0 otherwise)."""
+        return self.replicas.loaded_bytes()
+
     def lag(self, *, model: str, head: int) -> int | None:
         """Learn-log entries up to ``head`` this process has not applied to ``model`` (None: not loaded here)."""
         entry = self.replicas.loaded().get(model)

@@ -11,9 +11,11 @@ import logging
 import random
 import threading
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from django.conf import settings
+from pympler import asizeof
 
 from catalogue import artifacts
 from catalogue.errors import Conflict, NotFound, UnknownModel
@@ -25,6 +27,8 @@ from serving.flavor_metrics import new_metrics
 from serving.online_metrics import OnlineMetrics
 
 logger = logging.getLogger(__name__)
+
+MIB = 2**20
 
 
 @dataclass
@@ -42,6 +46,14 @@ class Replica:
     #: Log entries this version does not learn (a rewind put them aside), read when the replica loads.
     skips: log.Skips = ()
     checkpointed_at: float = field(default_factory=time.monotonic)
+    #: Bytes of its model and metrics (pympler's asizeof), measured at load and at each checkpoint only while
+    #: RHYTHMIC_MAX_LOADED_MB is set; 0 otherwise.
+    size: int = 0
+
+    def measure(self) -> None:
+        """Measure the replica's size, when a memory budget is set (asizeof walks the whole state: not free)."""
+        if settings.RHYTHMIC_MAX_LOADED_MB:
+            self.size = asizeof.asizeof(self.servable.obj, self.metrics)
 
     def apply(self, event: log.Event) -> bool:
         """Fold the event into metrics and learn it; True when the version's error stream drifted here.
@@ -89,8 +101,10 @@ def route_of(head: log.Head) -> tuple:
 class ModelEntry:
     """A model as this process sees it: production version, applied log sequence, loaded replicas."""
 
-    def __init__(self, name: str, head: log.Head):
+    def __init__(self, name: str, head: log.Head, *, on_load: "Callable[[ModelEntry], None] | None" = None):
         self.name = name
+        #: Called (lock held) after a replica of this entry loaded: the budgets are enforced then.
+        self._on_load = on_load
         self.lock = threading.RLock()
         self.model_id = head.model_id
         self.flavor: Flavor = get_flavor(head.flavor)
@@ -225,7 +239,13 @@ class ModelEntry:
         if replica is None:
             replica = self._load(version_id)
             self.replicas[version_id] = replica
+            if self._on_load is not None:
+                self._on_load(self)
         return replica
+
+    def size(self) -> int:
+        """Bytes of the loaded replicas as last measured (0 while RHYTHMIC_MAX_LOADED_MB is off)."""
+        return sum(replica.size for replica in list(self.replicas.values()))
 
     def answering(self, key: str | None) -> Replica:
         """The replica that answers a prediction: the canary's share of keys (a stable hash, so one id always
@@ -288,6 +308,7 @@ class ModelEntry:
             # Written while this one replayed: a prune may have taken part of the tail it read; or a rewind
             # (seen by the catch-up above) may have deleted the checkpoint it started from. Start again.
             return self._load(version_id)
+        replica.measure()
         return replica
 
     def maybe_checkpoint(self) -> None:
@@ -314,21 +335,25 @@ class ModelEntry:
         if stored:
             replica.since_checkpoint = 0
             replica.checkpointed_at = time.monotonic()
+            replica.measure()  # its state grows as it learns
         return stored
 
 
 class Replicas:
     """All model entries of this process (one per ``ServingProcess``).
 
-    With RHYTHMIC_MAX_LOADED_MODELS set, loading one model past that many evicts the least recently used
-    idle ones: their replicas are dropped, and their next call loads them again as a restarted process
-    would (latest checkpoint + the log tail), so an eviction loses nothing that was learned."""
+    Two budgets, each enforced when set: RHYTHMIC_MAX_LOADED_MODELS (models) and RHYTHMIC_MAX_LOADED_MB (the
+    measured size of their replicas). Loading past either evicts the least recently used idle models: their
+    replicas are dropped, and their next call loads them again as a restarted process would (latest checkpoint
+    + the log tail), so an eviction loses nothing that was learned."""
 
     def __init__(self) -> None:
         self._lock = threading.Lock()
         self._entries: dict[str, ModelEntry] = {}
-        #: Models evicted for the budget since this process started (or was reset).
+        #: Models evicted for the budgets since this process started (or was reset).
         self.evictions = 0
+        #: Models (by id) already reported as larger than the memory budget on their own.
+        self._oversize: set[int] = set()
 
     def entry(self, name: str, *, fresh: bool = True) -> ModelEntry:
         """The model's entry, caught up with the log head (or within the staleness bound).
@@ -351,7 +376,7 @@ class Replicas:
         with self._lock:
             entry = self._entries.get(name)
             if entry is None or entry.model_id != head.model_id:  # new, or deleted and created again
-                entry = self._entries[name] = ModelEntry(name, head)
+                entry = self._entries[name] = ModelEntry(name, head, on_load=self._loaded)
                 created = True
         if created:
             self._evict(keep=entry)
@@ -359,33 +384,56 @@ class Replicas:
             entry.sync(head)
         return entry
 
+    def _loaded(self, entry: ModelEntry) -> None:
+        """A replica of ``entry`` loaded (its lock held): its measured size may take the total past the budget."""
+        budget = settings.RHYTHMIC_MAX_LOADED_MB
+        if budget and entry.model_id not in self._oversize and entry.size() > budget * MIB:
+            self._oversize.add(entry.model_id)
+            logger.warning(
+                "model %r alone takes %.3f MiB of replicas, more than RHYTHMIC_MAX_LOADED_MB=%s: it stays loaded "
+                "while it is used, and every other idle model is evicted",
+                entry.name,
+                entry.size() / MIB,
+                budget,
+            )
+        self._evict(keep=entry)
+
     def _evict(self, *, keep: ModelEntry) -> None:
-        """Past RHYTHMIC_MAX_LOADED_MODELS, drop the least recently used entries other than ``keep``.
+        """Past RHYTHMIC_MAX_LOADED_MODELS or RHYTHMIC_MAX_LOADED_MB, drop the least recently used entries other
+        than ``keep`` until both hold (or no idle entry is left).
 
         Only an idle entry goes (its lock free: no call is reading or changing it). A thread that got it just
         before still serves from it, consistently; the log holds whatever it appends, and the entry loaded next
         replays it. Nothing is written: an evicted replica's state is its latest checkpoint plus its log tail,
         which the log keeps until a newer checkpoint covers it (serving.retention)."""
-        budget = settings.RHYTHMIC_MAX_LOADED_MODELS
-        if not budget or len(self._entries) <= budget:
+        most = settings.RHYTHMIC_MAX_LOADED_MODELS
+        budget = int(settings.RHYTHMIC_MAX_LOADED_MB * MIB)
+        if not (most and len(self._entries) > most) and not (budget and self.loaded_bytes() > budget):
             return
         with self._lock:
-            excess = len(self._entries) - budget
-            if excess <= 0:
-                return
+            excess = len(self._entries) - most if most else 0
+            surplus = self.loaded_bytes() - budget if budget else 0
             idle_first = sorted((e for e in self._entries.values() if e is not keep), key=lambda e: e.used_at)
             for victim in idle_first:
-                if excess <= 0:
+                if excess <= 0 and surplus <= 0:
                     break
                 if not victim.lock.acquire(blocking=False):
                     continue  # in use: not idle
                 try:
+                    size = victim.size()
+                    if excess <= 0 and not size:
+                        continue  # over the memory budget only, and evicting it would free nothing
                     if self._entries.get(victim.name) is victim:
                         del self._entries[victim.name]
                         self.evictions += 1
                         excess -= 1
+                        surplus -= size
                 finally:
                     victim.lock.release()
+
+    def loaded_bytes(self) -> int:
+        """The measured size of every loaded replica (0 while RHYTHMIC_MAX_LOADED_MB is off)."""
+        return sum(entry.size() for entry in list(self._entries.values()))
 
     def cached(self, name: str) -> ModelEntry | None:
         """The model's entry as this process last saw it, without reading the head (None: not loaded)."""
@@ -399,6 +447,7 @@ class Replicas:
             if name is None:
                 self._entries.clear()
                 self.evictions = 0
+                self._oversize.clear()
             else:
                 self._entries.pop(name, None)
 

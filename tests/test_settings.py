@@ -22,6 +22,8 @@ CONTROLLED = (
     "DATABASE_POOL",
     "DATABASE_CONN_MAX_AGE",
     "RHYTHMIC_DRIFT_DETECTOR",
+    "RHYTHMIC_MAX_LOADED_MODELS",
+    "RHYTHMIC_MAX_LOADED_MB",
     "DJANGO_ALLOWED_HOSTS",
     "DJANGO_HTTPS",
     "DJANGO_SECURE_SSL_REDIRECT",
@@ -298,3 +300,20 @@ def test_a_negative_retention_bound_refuses_to_start(tmp_path, name):
 
 def test_retention_bounds_of_zero_are_accepted(tmp_path):
     assert settings_of(tmp_path, **dict.fromkeys(BOUNDS, "0"))["engine"].endswith("sqlite3")
+
+
+@pytest.mark.parametrize(("name", "value"), [("RHYTHMIC_MAX_LOADED_MODELS", "-1"), ("RHYTHMIC_MAX_LOADED_MB", "-0.5")])
+def test_a_negative_loaded_model_budget_refuses_to_start(tmp_path, name, value):
+    # Given a negative count or memory budget for the loaded replicas
+    # When Django starts
+    result = start(tmp_path, **{name: value})
+    # Then it stops, naming the setting and its value
+    assert result.returncode != 0
+    assert f"{name}={value} is negative; 0 turns the bound off" in result.stderr
+
+
+def test_loaded_model_budgets_of_zero_or_more_are_accepted(tmp_path):
+    assert settings_of(tmp_path, RHYTHMIC_MAX_LOADED_MODELS="0", RHYTHMIC_MAX_LOADED_MB="0")["engine"].endswith(
+        "sqlite3"
+    )
+    assert settings_of(tmp_path, RHYTHMIC_MAX_LOADED_MODELS="10", RHYTHMIC_MAX_LOADED_MB="0.5")["debug"] is True

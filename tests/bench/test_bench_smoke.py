@@ -76,13 +76,15 @@ def test_the_batch_bench_prints_rows_per_second():
 
 
 def test_the_many_models_bench_prints_memory_cold_and_warm_predicts_and_eviction():
-    args = ["--models", "12", "--budget", "4", "--learns", "6", "--tail", "2", "--warm", "50"]
+    args = ["--models", "12", "--budget", "4", "--budget-mb", "0.05", "--learns", "6", "--tail", "2", "--warm", "50"]
     database_url = bench_database_url()
     if database_url:
         args += ["--database-url", database_url]
     out = run_bench("many_models.py", *args)
     assert_ran(out, "memory per loaded model", "cold model, first predict", "budget 4: predict (mostly reloads)")
     assert "predictions identical with and without eviction: yes" in out.stdout
+    assert_ran(out, "budget 0.05 MiB: predict", "budget 0.05 MiB: RSS growth")
+    assert "budget 0.05 MiB: predictions identical with and without eviction: yes" in out.stdout
 
 
 def test_the_batch_cpu_bench_prints_cpu_time_per_row():

@@ -184,6 +184,28 @@ def test_lag_counts_the_log_entries_this_process_has_not_applied(anon_client, mo
     assert value(samples, "rhythmic_learn_lag", model="lagging") == 3
 
 
+def test_loaded_model_bytes_is_the_measured_size_of_this_processs_replicas(anon_client, settings):
+    # Given a memory budget and two models loaded here
+    settings.RHYTHMIC_MAX_LOADED_MB = 1024
+    for name in ("small", "large"):
+        live_model(name)
+        serving.predict(model=name, features={"x": 1.0})
+    sizes = [replica.size for entry in current().replicas.loaded().values() for replica in entry.replicas.values()]
+    assert len(sizes) == 2 and all(sizes)
+    # When Prometheus scrapes
+    samples = scrape(anon_client)
+    # Then the gauge is their total
+    assert samples[("rhythmic_loaded_model_bytes", frozenset())] == sum(sizes)
+
+
+def test_loaded_model_bytes_is_zero_without_a_memory_budget(anon_client, settings):
+    settings.RHYTHMIC_MAX_LOADED_MB = 0
+    live_model("unmeasured")
+    serving.predict(model="unmeasured", features={"x": 1.0})
+    samples = scrape(anon_client)
+    assert samples[("rhythmic_loaded_model_bytes", frozenset())] == 0
+
+
 def test_drift_points_are_counted_per_version(anon_client):
     model = live_model("drifting")
     version = model.versions.get()
