@@ -10,6 +10,7 @@ the ORM cost more than running them.
 import contextlib
 import json
 import logging
+import math
 from datetime import timedelta
 from typing import Any, NamedTuple
 
@@ -76,6 +77,8 @@ _encode = json.JSONEncoder(separators=(",", ":")).encode  # one encoder: json.du
 
 
 def _json(value: Any) -> str | None:
+    if type(value) is float and math.isfinite(value):  # a ground truth, usually: its JSON text is its repr
+        return float.__repr__(value)
     return None if value is None else _encode(value)
 
 
