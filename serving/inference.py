@@ -431,7 +431,7 @@ def _item_error(exc: RhythmicError) -> dict:
 # --- learn --------------------------------------------------------------------------------------
 
 
-@dataclass
+@dataclass(slots=True)
 class _Plan:
     """One learn, checked and ready to append."""
 
@@ -553,11 +553,11 @@ def _learn(model: str, items: list, *, single: bool) -> list:
                 if pending is None:
                     plans[index] = _unknown_id(entry, key, plans[index].id)
                 else:
-                    plans[index].version_id = pending.version_id
-                    plans[index].features = pending.features
-                    plans[index].prediction = decode_prediction(pending.prediction)
-                    plans[index].pending = pending
-                    plans[index].shadow = _still_learning(entry, pending)
+                    plan = plans[index]
+                    plan.version_id, plan.features, plan.pending = pending.version_id, pending.features, pending
+                    plan.prediction = decode_prediction(pending.prediction)
+                    if pending.shadow:
+                        plan.shadow = _still_learning(entry, pending)
         replicas: dict[int, Replica] = {}  # a batch's rows share a few versions: one look-up (and lock) each
         for index, plan in enumerate(plans):
             if isinstance(plan, _Plan):
