@@ -18,6 +18,7 @@ import logging
 import threading
 import time
 from collections import deque
+from collections.abc import Iterable
 
 from channels.layers import get_channel_layer
 from django.conf import settings
@@ -98,6 +99,27 @@ class Broadcaster:
         if wake:
             self._wake()
 
+    def publish_many(self, events: Iterable[dict], *, model: str | None = None, sample: bool = True) -> None:
+        """``publish`` of each event in order, checking for listeners and taking the lock once (a learn-many's
+        events); they share one ``at``. ``events`` is not read when nobody listens. Never blocks, never raises."""
+        groups = [ALL_EVENTS, events_group(model)] if model else [ALL_EVENTS]
+        if self._unheard(groups):
+            return
+        at, now, cap = timezone.now().isoformat(), time.monotonic(), settings.RHYTHMIC_EVENTS_QUEUE
+        with self._lock:
+            wake = not self._queue
+            for event in events:
+                if sample and model and not self._admit(model, event, now):
+                    continue
+                if len(self._queue) >= cap:
+                    self.dropped += 1
+                    continue
+                event.setdefault("at", at)
+                self._queue.append((groups, event))
+            wake = wake and bool(self._queue)
+        if wake:
+            self._wake()
+
     def publish_metrics(self, model: str, payload: dict) -> None:
         """Merge into the model's pending metrics push; sent at most once per RHYTHMIC_METRICS_PUSH_SECONDS.
 
@@ -125,9 +147,10 @@ class Broadcaster:
             return False
         return not any(members.get(group) for group in groups)
 
-    def _admit(self, model: str, event: dict) -> bool:
+    def _admit(self, model: str, event: dict, now: float | None = None) -> bool:
         """Rate-limit per model per second; the first event after a skip carries the count."""
-        now = time.monotonic()
+        if now is None:
+            now = time.monotonic()
         window = self._windows.setdefault(model, [now, 0, 0])
         if now - window[0] >= 1.0:
             window[0], window[1] = now, 0

@@ -11,7 +11,7 @@ from django.dispatch import receiver
 
 from catalogue.signals import deployment_changed, version_validated
 from monitoring import worker
-from monitoring.live import publish, publish_metrics
+from monitoring.live import publish, publish_many, publish_metrics
 from serving.codec import jsonable
 
 logger = logging.getLogger(__name__)
@@ -37,8 +37,9 @@ def on_learn(*, model, learned, metrics, state_seq) -> None:
 
 
 def _publish_learned(model, learned, metrics, state_seq) -> None:
-    for item in learned:
-        publish(
+    # One event per learned entry, handed over in one call (a generator: not built when nobody listens).
+    publish_many(
+        (
             {
                 "type": "learn",
                 "model": model,
@@ -48,9 +49,11 @@ def _publish_learned(model, learned, metrics, state_seq) -> None:
                 "ground_truth": item.ground_truth,
                 "id": item.id,
                 "seq": item.seq,
-            },
-            model=model,
-        )
+            }
+            for item in learned
+        ),
+        model=model,
+    )
     publish_metrics(model, {"state_seq": state_seq, "versions": {str(n): values for n, values in metrics.items()}})
 
 

@@ -126,6 +126,8 @@ def _clean_features(features: Any) -> dict:
 
 
 def _clean_id(prediction_id: Any) -> Any:
+    if type(prediction_id) is int and -(2**63) <= prediction_id < 2**63:  # the batch path's usual id
+        return prediction_id
     if prediction_id is None:
         return None
     if isinstance(prediction_id, bool) or not isinstance(prediction_id, int | str):
@@ -143,7 +145,8 @@ def _clean_id(prediction_id: Any) -> Any:
 def _clean_ground_truth(entry: ModelEntry, ground_truth: Any) -> Any:
     if ground_truth is None and entry.flavor.ground_truth_required:
         raise InvalidInput(f"ground_truth is required for a {entry.flavor.name} model", field="ground_truth")
-    _check_numbers(ground_truth, "ground_truth")
+    if type(ground_truth) is not float or not math.isfinite(ground_truth):  # a finite float needs no search
+        _check_numbers(ground_truth, "ground_truth")
     try:
         return entry.flavor.clean_ground_truth(ground_truth)
     except GroundTruthError as exc:
@@ -428,7 +431,7 @@ def _item_error(exc: RhythmicError) -> dict:
 # --- learn --------------------------------------------------------------------------------------
 
 
-@dataclass
+@dataclass(slots=True)
 class _Plan:
     """One learn, checked and ready to append."""
 
@@ -550,14 +553,15 @@ def _learn(model: str, items: list, *, single: bool) -> list:
                 if pending is None:
                     plans[index] = _unknown_id(entry, key, plans[index].id)
                 else:
-                    plans[index].version_id = pending.version_id
-                    plans[index].features = pending.features
-                    plans[index].prediction = decode_prediction(pending.prediction)
-                    plans[index].pending = pending
-                    plans[index].shadow = _still_learning(entry, pending)
+                    plan = plans[index]
+                    plan.version_id, plan.features, plan.pending = pending.version_id, pending.features, pending
+                    plan.prediction = decode_prediction(pending.prediction)
+                    if pending.shadow:
+                        plan.shadow = _still_learning(entry, pending)
+        replicas: dict[int, Replica] = {}  # a batch's rows share a few versions: one look-up (and lock) each
         for index, plan in enumerate(plans):
             if isinstance(plan, _Plan):
-                refusal = _check_learnable(entry, plan)
+                refusal = _check_learnable(entry, plan, replicas)
                 if refusal is not None:
                     plans[index] = refusal
         if single and isinstance(plans[0], RhythmicError):
@@ -602,9 +606,11 @@ def _restore_refused(entry: ModelEntry, plans: list, taken: dict) -> None:
         _store_pending(model_id=entry.model_id, rows=refused)
 
 
-def _check_learnable(entry: ModelEntry, plan: _Plan) -> RhythmicError | None:
-    with entry.lock:
-        replica = entry.replica(plan.version_id)
+def _check_learnable(entry: ModelEntry, plan: _Plan, replicas: dict[int, Replica]) -> RhythmicError | None:
+    replica = replicas.get(plan.version_id)
+    if replica is None:
+        with entry.lock:
+            replica = replicas[plan.version_id] = entry.replica(plan.version_id)
     plan.number = replica.number
     if not replica.servable.can_learn:
         return Conflict(

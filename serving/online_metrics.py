@@ -47,13 +47,19 @@ class OnlineMetrics:
         replica folds the same entries from the same state, so they all skip the same ones. ``seq`` (the log
         entry) is for the warning; ``features`` (the entry's) are for the flavors that score on them
         (serving.flavor_metrics)."""
-        if ground_truth is None or prediction is None or prediction == {}:
+        if type(prediction) is float and type(ground_truth) is float and self.regression:
+            # A regression's usual pair, as _error takes it: the squared error is finite only if both are.
+            label, error = prediction, abs(ground_truth - prediction)
+            if not math.isfinite(error * error):
+                error = None
+        elif ground_truth is None or prediction is None or prediction == {}:
             return False
-        try:
-            label = max(prediction, key=prediction.get) if isinstance(prediction, dict) else prediction
-            error = _error(ground_truth, prediction, label, regression=self.regression)
-        except TypeError:  # probabilities that do not compare (an old log may hold anything)
-            error = None
+        else:
+            try:
+                label = max(prediction, key=prediction.get) if isinstance(prediction, dict) else prediction
+                error = _error(ground_truth, prediction, label, regression=self.regression)
+            except TypeError:  # probabilities that do not compare (an old log may hold anything)
+                error = None
         if error is None:
             self.n_skipped += 1
             logger.warning(
@@ -63,19 +69,23 @@ class OnlineMetrics:
                 prediction,
             )
             return False
-        updated = []
+        updated = 0
         try:
             for metric in self.metrics:
-                needs_label = getattr(metric, "requires_labels", False)
-                y_pred = label if needs_label else prediction
-                metric.update(ground_truth, y_pred)
-                updated.append((metric, y_pred))
-                # Metrics on labels are ratios of counts, finite by construction: only the others are read
-                # back (reading a macro metric costs a pass over the classes).
-                if not needs_label and not _is_finite(metric.get()):
+                if getattr(metric, "requires_labels", False):
+                    # Metrics on labels are ratios of counts, finite by construction: only the others are read
+                    # back (reading a macro metric costs a pass over the classes).
+                    metric.update(ground_truth, label)
+                    updated += 1
+                    continue
+                metric.update(ground_truth, prediction)
+                updated += 1
+                value = metric.get()
+                if not (math.isfinite(value) if type(value) is float else _is_finite(value)):
                     raise FloatingPointError(f"{type(metric).__name__} would become non-finite")
         except Exception as exc:
-            for metric, y_pred in reversed(updated):
+            for metric in reversed(self.metrics[:updated]):
+                y_pred = label if getattr(metric, "requires_labels", False) else prediction
                 # A revert that fails too leaves that metric as it is: the same on every replica.
                 with contextlib.suppress(Exception):
                     metric.revert(ground_truth, y_pred)

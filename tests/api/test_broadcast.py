@@ -113,6 +113,25 @@ def test_events_above_the_rate_are_sampled_and_the_next_one_says_how_many(live, 
     assert broadcaster.sampled >= 3
 
 
+@pytest.mark.django_db(transaction=True)
+def test_a_learn_many_sends_one_event_per_row_in_order_sampled_as_single_learns_are(live, settings):
+    # Given a rate of 3 events a second and a batch of 5 learns
+    settings.RHYTHMIC_EVENTS_PER_SECOND = 3
+    items = [{"features": {"x": float(i)}, "ground_truth": float(i)} for i in range(5)]
+    sampled = broadcaster.sampled
+
+    # When they are learned in one call
+    events = listen(["events.live"], lambda: serving.learn_many(model="live", items=items), 3, skip=("deploy",))
+
+    # Then the first three rows arrive as their own learn events, in order, and the other two are sampled
+    assert [(e["type"], e["features"]["x"], e["seq"]) for e in events] == [
+        ("learn", 0.0, 1),
+        ("learn", 1.0, 2),
+        ("learn", 2.0, 3),
+    ]
+    assert broadcaster.sampled - sampled == 2
+
+
 def test_deploy_and_validation_events_are_sent_after_commit(live, regressor_bytes, django_capture_on_commit_callbacks):
     def deploy():
         with django_capture_on_commit_callbacks(execute=True):

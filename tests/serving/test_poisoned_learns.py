@@ -321,3 +321,38 @@ def test_probabilities_that_do_not_compare_are_left_out_without_raising():
     folded = OnlineMetrics(get_flavor("multiclass"))
     assert folded.fold("a", {"a": None, "b": 0.5}) is False
     assert (folded.n_folded, folded.n_skipped) == (0, 1)
+
+
+@pytest.mark.parametrize(
+    "ground_truth, prediction",
+    [(1.0, math.nan), (1.0, math.inf), (math.inf, 1.0), (-math.inf, -math.inf), (1e200, -1e200), (1e160, 0.0)],
+)
+def test_a_regression_pair_of_floats_with_no_finite_squared_error_is_left_out(ground_truth, prediction):
+    # Given regression metrics that folded one ordinary pair
+    folded = OnlineMetrics(get_flavor("regression"))
+    folded.fold(3.0, 1.0)
+    before = folded.values()
+    # When a pair of floats whose error, squared, is not finite is folded
+    assert folded.fold(ground_truth, prediction, seq=2) is False
+    # Then nothing moved, and it is counted as skipped
+    assert folded.values() == before
+    assert (folded.n_folded, folded.n_skipped) == (1, 1)
+
+
+def test_regression_floats_fold_into_exactly_river_s_metrics_and_drift_detector():
+    # Given river's own metrics and detector, and the served metrics, over the same float pairs
+    folded = OnlineMetrics(get_flavor("regression"))
+    reference = [metrics.MAE(), metrics.RMSE(), metrics.SMAPE()]
+    detector = type(folded.detector)()
+    pairs = [(float(i % 7) - 2.5, float(i % 5) * 0.3 + (50.0 if i == 40 else 0.0)) for i in range(300)]
+    drifts = 0
+    # When both fold them
+    for y, p in pairs:
+        folded.fold(y, p)
+        for metric in reference:
+            metric.update(y, p)
+        detector.update(abs(y - p))
+        drifts += detector.drift_detected
+    # Then every figure is river's, bit for bit
+    assert folded.values() == {type(m).__name__: m.get() for m in reference}
+    assert (folded.n_folded, folded.n_drifts) == (300, drifts)

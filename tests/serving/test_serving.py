@@ -2,6 +2,7 @@
 
 import copy
 import itertools
+import json
 from datetime import timedelta
 
 import dill
@@ -451,3 +452,14 @@ def test_a_batch_learns_its_fresh_ids_and_refuses_its_expired_one(settings):
     assert results[1]["error"]["code"] == "not_found"
     assert LearnEvent.objects.get().features == {"x": 1.0}
     assert serving.metrics(model="live")["labels"] == {"labelled": 1, "expired": 1, "coverage": 0.5}
+
+
+def test_pending_rows_decoded_in_bulk_are_what_one_call_a_row_gives():
+    # Given stored texts as pending_put writes them (objects, values, null) and one that is not a single value
+    texts = ['{"x":1.5,"city":"Paris","tags":[1,null]}', None, '{"value":2}', '{"proba":[[true,0.25]]}']
+    # When they are decoded in one call
+    decoded = log._loads_all(texts)
+    # Then each is what json.loads of it alone gives, and a text that is not one JSON value still fails
+    assert decoded == [None if text is None else json.loads(text) for text in texts]
+    with pytest.raises(json.JSONDecodeError):
+        log._loads_all(['{"x":1}', "1, 2"])
