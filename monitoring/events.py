@@ -58,19 +58,19 @@ def _publish_learned(model, learned, metrics, state_seq) -> None:
 
 
 def on_drift(*, model, model_id, version_id, version, seq, n_drifts, **_) -> None:
-    # Called inside the replica's catch-up with the model's lock held: only queue the record.
+    # Called inside the replica's catch-up with the model's lock held: only queue the record. The drifts of one
+    # learn-many (or of one catch-up) are recorded by one job.
     from monitoring import tasks
 
-    worker.submit(
-        record_drift,
-        task=tasks.record_drift,
-        model=model,
-        model_id=model_id,
-        version_id=version_id,
-        version=version,
-        seq=seq,
-        n_drifts=n_drifts,
-    )
+    report = {
+        "model": model,
+        "model_id": model_id,
+        "version_id": version_id,
+        "version": version,
+        "seq": seq,
+        "n_drifts": n_drifts,
+    }
+    worker.submit_batched(("drift", model), record_drifts, report, task=tasks.record_drift)
 
 
 def on_non_finite(*, model, model_id, version_id, version, seq, prediction, **_) -> None:
@@ -92,13 +92,41 @@ def on_non_finite(*, model, model_id, version_id, version, seq, prediction, **_)
 def record_drift(*, model: str, model_id: int, version_id: int, version: int, seq: int, n_drifts: int) -> None:
     """Record a drift point, announce it and evaluate the model's drift rules, once for all processes: every
     replica, and every replay after a restart, reports the same (version, seq)."""
+    record_drifts(
+        [
+            {
+                "model": model,
+                "model_id": model_id,
+                "version_id": version_id,
+                "version": version,
+                "seq": seq,
+                "n_drifts": n_drifts,
+            }
+        ]
+    )
+
+
+def record_drifts(reports: list[dict]) -> None:
+    """``record_drift`` for several drift reports of one model: the points in one transaction, each announced,
+    and the model's drift rules evaluated once, against all of them."""
     from monitoring import alerts, services
 
-    if services.drift_point_record(model_id=model_id, version_id=version_id, seq=seq, n_drifts=n_drifts) is None:
-        return
-    event = {"type": "drift", "model": model, "version": version, "seq": seq, "n_drifts": n_drifts}
-    transaction.on_commit(lambda: publish(event, model=model, sample=False))
-    alerts.evaluate_rules(model=model, signals=("drift",))
+    recorded = []
+    with transaction.atomic():
+        for report in reports:
+            point = services.drift_point_record(
+                model_id=report["model_id"],
+                version_id=report["version_id"],
+                seq=report["seq"],
+                n_drifts=report["n_drifts"],
+            )
+            if point is not None:
+                recorded.append(report)
+    for report in recorded:
+        event = {key: report[key] for key in ("model", "version", "seq", "n_drifts")}
+        publish({"type": "drift", **event}, model=report["model"], sample=False)
+    if recorded:
+        alerts.evaluate_rules(model=recorded[0]["model"], signals=("drift",))
 
 
 def announce_non_finite(*, model, model_id, version_id, version, seq, prediction, **_) -> None:

@@ -31,6 +31,7 @@ class Monitor:
         self._generation = 0  # jobs queued before a reset are dropped, as a restarted process would
         self._last: dict[tuple[str, str], float] = {}
         self._counts: dict[tuple[str, str], int] = {}
+        self._batches: dict[tuple, list] = {}  # submit_batched's items, per key, of jobs not started yet
 
     # --- throttles (alert evaluation and snapshots on learn) -------------------------------------------
 
@@ -58,6 +59,30 @@ class Monitor:
         with self._lock:
             generation = self._generation
         transaction.on_commit(lambda: self._put(generation, fn, kwargs))
+
+    def submit_batched(self, key: tuple, fn: Callable[[list], Any], item: Any) -> None:
+        """Run ``fn(items)`` on the worker thread once the caller commits, ``item`` among ``items``: what is
+        submitted under ``key`` while that job waits in the queue joins it, in order, so one job handles them
+        all (a learn-many's drift points are recorded in one transaction, and the rules evaluated once)."""
+        with self._lock:
+            generation = self._generation
+        transaction.on_commit(lambda: self._put_batched(generation, key, fn, item))
+
+    def _put_batched(self, generation: int, key: tuple, fn: Callable[[list], Any], item: Any) -> None:
+        with self._lock:
+            waiting = self._batches.get(key)
+            if waiting is not None:
+                waiting.append(item)
+                return
+            items = self._batches[key] = [item]
+
+        def started() -> None:
+            with self._lock:
+                if self._batches.get(key) is items:
+                    del self._batches[key]  # what is submitted from now on goes to a job of its own
+            fn(items)
+
+        self._put(generation, started, {})
 
     def _put(self, generation: int, fn: Callable[..., Any], kwargs: dict) -> None:
         self._start()
@@ -101,6 +126,7 @@ class Monitor:
             self._generation += 1
             self._last.clear()
             self._counts.clear()
+            self._batches.clear()  # their jobs are dropped
         if not self.drain(timeout=30.0):
             logger.warning("a monitoring job was still running after 30 s at reset")
 
@@ -122,6 +148,15 @@ def submit(fn: Callable[..., Any], /, *, task: Any = None, **kwargs: Any) -> Non
         task.delay_on_commit(**kwargs)
         return
     monitor().submit(fn, **kwargs)
+
+
+def submit_batched(key: tuple, fn: Callable[[list], Any], item: dict, *, task: Any) -> None:
+    """``Monitor.submit_batched`` on this process's worker; with a broker, ``task(**item)`` is sent instead (one
+    task per item, after the caller commits)."""
+    if not task.app.conf.task_always_eager:
+        task.delay_on_commit(**item)
+        return
+    monitor().submit_batched(key, fn, item)
 
 
 def drain(timeout: float = 10.0) -> bool:

@@ -104,6 +104,58 @@ def test_a_reset_drops_the_queued_jobs_as_a_restart_would(blocked):
     assert ran == []
 
 
+def test_items_submitted_under_one_key_while_its_job_waits_are_handled_by_that_job(blocked):
+    ran = []
+    # Given three items of one key and one of another, submitted while the worker is busy
+    for n in range(3):
+        worker.monitor().submit_batched(("key",), ran.append, n)
+    worker.monitor().submit_batched(("other",), ran.append, "other")
+    # When the worker runs them
+    blocked.set()
+    assert worker.drain()
+    # Then one job got the key's three items, in order, and another the other key's
+    assert ran == [[0, 1, 2], ["other"]]
+    # And an item submitted after that job started goes to a job of its own
+    worker.monitor().submit_batched(("key",), ran.append, 3)
+    assert worker.drain()
+    assert ran == [[0, 1, 2], ["other"], [3]]
+
+
+def test_a_batch_dropped_by_a_reset_or_rolled_back_leaves_its_key_free(blocked):
+    from django.db import transaction
+
+    ran = []
+    worker.monitor().submit_batched(("key",), ran.append, "dropped")
+    blocked.set()
+    current().reset()
+    with pytest.raises(RuntimeError), transaction.atomic():
+        worker.monitor().submit_batched(("key",), ran.append, "rolled back")
+        raise RuntimeError
+    worker.monitor().submit_batched(("key",), ran.append, "runs")
+    assert worker.drain()
+    assert ran == [["runs"]]
+
+
+def test_a_batch_that_drifted_several_times_records_them_together_and_evaluates_the_rules_once(
+    live, blocked, monkeypatch
+):
+    evaluated, published = [], []
+    monkeypatch.setattr(alerts, "evaluate_rules", lambda **kwargs: evaluated.append(kwargs))
+    monkeypatch.setattr(events, "publish", lambda event, **kwargs: published.append(event))
+    version = live.versions.get()
+    # Given three drifts reported while the worker was busy, one of them twice (another replica, a replay)
+    for seq in (1, 2, 2, 3):
+        events.on_drift(model="live", model_id=live.pk, version_id=version.pk, version=1, seq=seq, n_drifts=seq)
+    # When the worker records them
+    blocked.set()
+    assert worker.drain()
+    # Then each point was recorded and announced once, and the rules evaluated once, after all of them
+    assert sorted(DriftPoint.objects.values_list("seq", flat=True)) == [1, 2, 3]
+    assert [event["seq"] for event in published] == [1, 2, 3]
+    assert published[0] == {"type": "drift", "model": "live", "version": 1, "seq": 1, "n_drifts": 1}
+    assert evaluated == [{"model": "live", "signals": ("drift",)}]
+
+
 def test_a_job_queued_inside_a_transaction_waits_for_its_commit():
     from django.db import transaction
 
