@@ -84,10 +84,12 @@ def _rank_each(*, model: str, items: list[dict]) -> list[dict]:
     return answers
 
 
-def _run(model: str, op: str, items: list[dict]) -> list[dict]:
-    call = {"predict": serving.predict_many, "learn": serving.learn_many, "rank": _rank_each}[op]
+def _run(model: str, op: str, items: list[dict], handoff: "serving.Handoff | None" = None) -> list[dict]:
     try:
-        return call(model=model, items=items)
+        if op == "rank":
+            return _rank_each(model=model, items=items)
+        call = serving.predict_many if op == "predict" else serving.learn_many
+        return call(model=model, items=items, handoff=handoff)
     except RhythmicError as exc:  # the whole batch is refused (no such model, no production version...)
         return [error_body(exc)] * len(items)
 
@@ -96,20 +98,22 @@ def answer_frames(model: str, frames: list[Any]) -> list[Any]:
     """The answers to ``frames`` (each a message or a list of messages), in order.
 
     Consecutive valid messages of one op, across frames, go to the core as one batch of at most
-    RHYTHMIC_MAX_BATCH: a predict followed by a learn of the same id still sees the predict stored first.
+    RHYTHMIC_MAX_BATCH: a predict followed by a learn of the same id still sees the predict stored first. A batch
+    of predicts followed by one of learns hands its pending predictions to the learns in memory
+    (serving.Handoff): what they learn is never inserted and deleted again.
     """
     limit = settings.RHYTHMIC_MAX_BATCH
     answers: list[Any] = [None] * len(frames)
     slots: list[tuple[int, int | None, Any]] = []  # (frame, position in its array or None, rid)
+    runs: list[tuple[str, list[tuple[int, dict]]]] = []  # (op, [(slot, item)])
     run_op: str | None = None
-    run: list[tuple[int, dict]] = []  # (slot, item)
+    current: list[tuple[int, dict]] = []  # (slot, item)
     results: dict[int, dict] = {}
 
     def flush() -> None:
-        if run:
-            for (slot, _), result in zip(run, _run(model, run_op, [item for _, item in run]), strict=True):
-                results[slot] = _answer(slots[slot][2], result)
-            run.clear()
+        if current:
+            runs.append((run_op, list(current)))
+            current.clear()
 
     for index, frame in enumerate(frames):
         if isinstance(frame, list):
@@ -130,11 +134,20 @@ def answer_frames(model: str, frames: list[Any]) -> list[Any]:
                 results[slot] = checked
                 continue
             op, item = checked
-            if op != run_op or len(run) >= limit:
+            if op != run_op or len(current) >= limit:
                 flush()
                 run_op = op
-            run.append((slot, item))
+            current.append((slot, item))
     flush()
+    handoff = None  # predicts then learns (a stream's usual frame): the pending predictions go to the learns in memory
+    for number, (op, run) in enumerate(runs):
+        if op == "predict":
+            learns_next = number + 1 < len(runs) and runs[number + 1][0] == "learn"
+            handoff = serving.Handoff() if learns_next else None
+        for (slot, _), result in zip(run, _run(model, op, [item for _, item in run], handoff), strict=True):
+            results[slot] = _answer(slots[slot][2], result)
+        if op != "predict":
+            handoff = None
     for slot, (index, position, _) in enumerate(slots):
         if position is None:
             answers[index] = results[slot]

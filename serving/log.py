@@ -10,6 +10,7 @@ the ORM cost more than running them.
 import contextlib
 import json
 import logging
+import math
 from datetime import timedelta
 from typing import Any, NamedTuple
 
@@ -76,7 +77,22 @@ _encode = json.JSONEncoder(separators=(",", ":")).encode  # one encoder: json.du
 
 
 def _json(value: Any) -> str | None:
-    return None if value is None else _encode(value)
+    """The JSON text of ``value`` (compact). A finite float, an int and a stored ``{"value": float}`` prediction,
+    the columns of almost every row, skip the encoder's per-call set-up: the same text (json writes a finite
+    float as its repr)."""
+    kind = type(value)
+    if kind is float:
+        if math.isfinite(value):
+            return float.__repr__(value)
+    elif kind is int:
+        return int.__repr__(value)
+    elif kind is dict and len(value) == 1:
+        number = value.get("value")
+        if type(number) is float and math.isfinite(number):
+            return '{"value":' + float.__repr__(number) + "}"
+    elif value is None:
+        return None
+    return _encode(value)
 
 
 def _now() -> Any:
@@ -430,6 +446,30 @@ def pending_take(*, model_id: int, keys: list[str]) -> dict[str, Pending]:
         if fresh
     }
     _count_expired(model_id=model_id, n=len(rows) - len(taken))
+    return taken
+
+
+def pending_held(*, model_id: int, rows: list[tuple], created_at: Any) -> dict[str, Pending]:
+    """What ``pending_take`` would answer for ``rows`` (pending_put's tuples, made at ``created_at``) had they been
+    stored and taken back: rows handed from a predict to the learn right after it in memory (``Handoff``). The
+    same JSON text both ways (a learn logs it and learns what it decodes to, as every replica will); expired ones
+    are counted and left out, as there. Call inside the transaction that appends their learns: it deletes an
+    older pending row of the same ids, which pending_put would have replaced."""
+    if not rows:
+        return {}
+    with connection.cursor() as cursor:
+        cursor.execute(
+            f"DELETE FROM {PENDING} WHERE model_id = %s AND key IN ({', '.join(['%s'] * len(rows))})",  # noqa: S608
+            [model_id, *(row[0] for row in rows)],
+        )
+    if created_at < timezone.now() - pending_ttl():
+        _count_expired(model_id=model_id, n=len(rows))
+        return {}
+    taken = {}
+    for row in rows:
+        features, prediction = _json(row[2]), _json(row[3])
+        shadow = _json(row[4]) if len(row) > 4 else None
+        taken[row[0]] = Pending(row[1], json.loads(features), _loads(prediction), _shadow(shadow), features, prediction)
     return taken
 
 
