@@ -4,8 +4,8 @@ Each text frame is one message ``{"op": "predict"|"learn", "rid", "id"?, "featur
 "horizon"?}`` (the horizon: forecasting models), ``{"op": "rank", "rid", "user", "items", "context"?}``
 (recommendation models) or a JSON array of them; each frame gets one answer (an array gets an array), in order,
 carrying the ``rid``. The work is done by the serving core's predict_many/learn_many:
-frames waiting when the worker is free go to the database thread together, consecutive messages of the same op
-as one batch (one thread hop, one transaction).
+frames waiting when the worker is free go to the database thread together (up to RHYTHMIC_MAX_BATCH messages),
+consecutive messages of the same op as one batch (one thread hop, one transaction).
 """
 
 import asyncio
@@ -27,7 +27,7 @@ from catalogue.errors import RhythmicError, error_body, failure
 logger = logging.getLogger(__name__)
 
 OPS = ("predict", "learn", "rank")
-#: The keys of each op's message the core takes (the REST body of the same route).
+#: The keys of each op's message the core reads (the REST body of the same route); it ignores the others.
 KEYS = {
     "predict": ("features", "id", "horizon"),
     "learn": ("features", "id", "ground_truth"),
@@ -61,7 +61,8 @@ def _check(message: Any) -> tuple[str, dict] | dict:
     op = message.get("op")
     if op not in OPS:
         return error(rid, "invalid", f'op must be "predict", "learn" or "rank", not {op!r}', "op")
-    return op, {key: message[key] for key in KEYS[op] if key in message}
+    # The message itself is the core's item: the core reads only its op's keys (KEYS), by name.
+    return op, message
 
 
 def _answer(rid: Any, result: dict) -> dict:
@@ -223,8 +224,7 @@ class InferenceConsumer(AsyncWebsocketConsumer):
             await self.wakeup.wait()
             self.wakeup.clear()
             while self.pending:
-                frames = list(self.pending)
-                self.pending.clear()
+                frames = self._take()
                 try:
                     answers = await database_sync_to_async(answer_frames)(self.model, frames)
                 except Exception:  # a bug, not bad input: say so per frame and keep the connection
@@ -233,6 +233,22 @@ class InferenceConsumer(AsyncWebsocketConsumer):
                 for answer in answers:
                     await self._send(answer)
                     self.inflight -= 1
+
+    def _take(self) -> list[Any]:
+        """The waiting frames for one batch: the first, and those after it while their messages add up to no more
+        than RHYTHMIC_MAX_BATCH. Frames left waiting keep the pipeline full: their answers follow while the client
+        reads these and sends more (taking every waiting frame emptied a client's window at each batch, and both
+        sides waited on each other)."""
+        limit = settings.RHYTHMIC_MAX_BATCH
+        frames = [self.pending.popleft()]
+        size = len(frames[0]) if isinstance(frames[0], list) else 1
+        while self.pending:
+            following = self.pending[0]
+            size += len(following) if isinstance(following, list) else 1
+            if size > limit:
+                break
+            frames.append(self.pending.popleft())
+        return frames
 
     async def _send(self, answer: Any) -> None:
         await self.send(text_data=json.dumps(answer, separators=(",", ":")))

@@ -469,8 +469,28 @@ def pending_held(*, model_id: int, rows: list[tuple], created_at: Any) -> dict[s
     for row in rows:
         features, prediction = _json(row[2]), _json(row[3])
         shadow = _json(row[4]) if len(row) > 4 else None
-        taken[row[0]] = Pending(row[1], json.loads(features), _loads(prediction), _shadow(shadow), features, prediction)
+        decoded = _round_trip(row[2], features), _round_trip(row[3], prediction)
+        taken[row[0]] = Pending(row[1], *decoded, _shadow(shadow), features, prediction)
     return taken
+
+
+_NATIVE = (float, int, str, bool, type(None))
+
+
+def _round_trip(value: Any, text: str | None) -> Any:
+    """``json.loads(text)`` where ``text`` is ``value``'s JSON: ``value`` itself when decoding would give it back
+    unchanged (a flat object of str keys and JSON's own scalars: a finite float's repr reads back exactly; a
+    pending row's features or ``{"value": float}`` prediction), else the decoded text."""
+    if text is None:
+        return None
+    if type(value) is dict and all(type(key) is str for key in value):
+        for item in value.values():
+            kind = type(item)
+            if kind not in _NATIVE or (kind is float and not math.isfinite(item)):
+                break
+        else:
+            return value
+    return json.loads(text)
 
 
 def _shadow(text: str | None) -> dict[int, Any] | None:

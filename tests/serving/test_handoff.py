@@ -2,16 +2,19 @@
 one after the other, without the pending rows going to the database and back."""
 
 import itertools
+import json
 from datetime import timedelta
 
 import dill
 import pytest
+from django.utils import timezone
 from river import datasets, linear_model, preprocessing
 
 import serving
 from catalogue import services
 from catalogue.errors import InvalidInput
 from catalogue.models import MLModel
+from serving import log
 from serving.models import LearnEvent, PendingPrediction, ShadowPrediction
 from tests import factories
 
@@ -148,3 +151,28 @@ def test_a_learn_that_fails_as_a_whole_stores_what_was_handed_over():
 
     # Then the prediction waits in the database, as it would have without the handoff
     assert list(PendingPrediction.objects.values_list("key", flat=True)) == ["1"]
+
+
+@pytest.mark.parametrize(
+    ("features", "decoded"),
+    [
+        ({"x": 1.5, "n": 2, "city": "Paris", "flag": True, "none": None}, None),
+        ({"xs": (1.0, 2.0)}, {"xs": [1.0, 2.0]}),
+        ({1: 2.0}, {"1": 2.0}),
+        ({"nested": {"a": 1}}, {"nested": {"a": 1}}),
+    ],
+    ids=["flat scalars", "a tuple", "an int key", "nested"],
+)
+def test_a_handed_over_row_reads_back_as_its_stored_json_would(features, decoded):
+    # Given a pending row handed over in memory
+    model = live_model("live")
+    row = ("1", model.production_version_id, features, {"value": 0.5}, None)
+
+    # When the learn takes it
+    taken = log.pending_held(model_id=model.pk, rows=[row], created_at=timezone.now())["1"]
+
+    # Then its features are what the database's text would decode to (the very dict when that is the same)
+    assert taken.features == json.loads(taken.features_json)
+    assert [type(v) for v in taken.features.values()] == [type(v) for v in json.loads(taken.features_json).values()]
+    assert taken.features is features if decoded is None else taken.features == decoded
+    assert taken.prediction == {"value": 0.5}
