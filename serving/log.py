@@ -244,9 +244,13 @@ def append(*, model_id: int, entries: list[dict]) -> list[int]:
         ]
         if one_statement():
             # Postgres: one array per column, bound on the server (and prepared): 8 parameters a statement instead
-            # of 8 a row, which psycopg composed into the text in Python and the server parsed again each time.
+            # of 8 a row, which psycopg composed into the text in Python and the server parsed again each time;
+            # in binary when it may (psycopg escapes every element of a text-format array with a regex).
             with _prepared() as bound:
-                bound.execute(_EVENT_COLUMNS, [model_id, now, *(list(column) for column in zip(*rows, strict=True))])
+                bound.execute(
+                    _EVENT_COLUMNS.replace("%a", _array_placeholder()),
+                    [model_id, now, *(list(column) for column in zip(*rows, strict=True))],
+                )
         else:
             _insert(cursor, f"INSERT INTO {EVENT} {_EVENT_TARGET} ", "", [(model_id, *row, now) for row in rows])
         if shadowed:
@@ -267,9 +271,18 @@ _EVENT_TARGET = "(model_id, seq, version_id, key, features, ground_truth, predic
 _EVENT_COLUMNS = (
     f"INSERT INTO {EVENT} {_EVENT_TARGET} "  # noqa: S608
     "SELECT %s, t.seq, t.version_id, t.key, t.features, t.ground_truth, t.prediction, %s "
-    "FROM unnest(%s::bigint[], %s::bigint[], %s::text[], %s::text[], %s::text[], %s::text[]) "
+    "FROM unnest(%a::bigint[], %a::bigint[], %a::text[], %a::text[], %a::text[], %a::text[]) "
     "AS t(seq, version_id, key, features, ground_truth, prediction)"
 )
+
+
+def _array_placeholder() -> str:
+    """``%b`` (a binary parameter) where ``_prepared()`` binds on the server, else ``%s`` (Django's cursor binds
+    on the client, which has no binary parameters: DATABASE_PREPARE off)."""
+    return (
+        "%b" if getattr(connection, "prepared_cursor", None) and connection.settings_dict.get("PREPARE", True) else "%s"
+    )
+
 
 ROWS_PER_STATEMENT = 500  # 8 columns each: well under SQLite's 32,766 parameters per statement
 
@@ -465,11 +478,19 @@ def pending_held(*, model_id: int, rows: list[tuple], created_at: Any) -> dict[s
     older pending row of the same ids, which pending_put would have replaced."""
     if not rows:
         return {}
-    with connection.cursor() as cursor:
-        cursor.execute(
-            f"DELETE FROM {PENDING} WHERE model_id = %s AND key IN ({', '.join(['%s'] * len(rows))})",  # noqa: S608
-            [model_id, *(row[0] for row in rows)],
-        )
+    keys = [row[0] for row in rows]
+    if one_statement():  # one array, not a placeholder per key (psycopg parses a long text again at every call)
+        with _prepared() as cursor:
+            cursor.execute(
+                f"DELETE FROM {PENDING} WHERE model_id = %s AND key = ANY({_array_placeholder()}::text[])",  # noqa: S608
+                [model_id, keys],
+            )
+    else:
+        with connection.cursor() as cursor:
+            cursor.execute(
+                f"DELETE FROM {PENDING} WHERE model_id = %s AND key IN ({', '.join(['%s'] * len(keys))})",  # noqa: S608
+                [model_id, *keys],
+            )
     if created_at < timezone.now() - pending_ttl():
         _count_expired(model_id=model_id, n=len(rows))
         return {}
