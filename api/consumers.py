@@ -4,8 +4,8 @@ Each text frame is one message ``{"op": "predict"|"learn", "rid", "id"?, "featur
 "horizon"?}`` (the horizon: forecasting models), ``{"op": "rank", "rid", "user", "items", "context"?}``
 (recommendation models) or a JSON array of them; each frame gets one answer (an array gets an array), in order,
 carrying the ``rid``. The work is done by the serving core's predict_many/learn_many:
-frames waiting when the worker is free go to the database thread together, consecutive messages of the same op
-as one batch (one thread hop, one transaction).
+frames waiting when the worker is free go to the database thread together (up to RHYTHMIC_MAX_BATCH messages),
+consecutive messages of the same op as one batch (one thread hop, one transaction).
 """
 
 import asyncio
@@ -27,7 +27,7 @@ from catalogue.errors import RhythmicError, error_body, failure
 logger = logging.getLogger(__name__)
 
 OPS = ("predict", "learn", "rank")
-#: The keys of each op's message the core takes (the REST body of the same route).
+#: The keys of each op's message the core reads (the REST body of the same route); it ignores the others.
 KEYS = {
     "predict": ("features", "id", "horizon"),
     "learn": ("features", "id", "ground_truth"),
@@ -61,7 +61,8 @@ def _check(message: Any) -> tuple[str, dict] | dict:
     op = message.get("op")
     if op not in OPS:
         return error(rid, "invalid", f'op must be "predict", "learn" or "rank", not {op!r}', "op")
-    return op, {key: message[key] for key in KEYS[op] if key in message}
+    # The message itself is the core's item: the core reads only its op's keys (KEYS), by name.
+    return op, message
 
 
 def _answer(rid: Any, result: dict) -> dict:
@@ -84,10 +85,12 @@ def _rank_each(*, model: str, items: list[dict]) -> list[dict]:
     return answers
 
 
-def _run(model: str, op: str, items: list[dict]) -> list[dict]:
-    call = {"predict": serving.predict_many, "learn": serving.learn_many, "rank": _rank_each}[op]
+def _run(model: str, op: str, items: list[dict], handoff: "serving.Handoff | None" = None) -> list[dict]:
     try:
-        return call(model=model, items=items)
+        if op == "rank":
+            return _rank_each(model=model, items=items)
+        call = serving.predict_many if op == "predict" else serving.learn_many
+        return call(model=model, items=items, handoff=handoff)
     except RhythmicError as exc:  # the whole batch is refused (no such model, no production version...)
         return [error_body(exc)] * len(items)
 
@@ -96,20 +99,22 @@ def answer_frames(model: str, frames: list[Any]) -> list[Any]:
     """The answers to ``frames`` (each a message or a list of messages), in order.
 
     Consecutive valid messages of one op, across frames, go to the core as one batch of at most
-    RHYTHMIC_MAX_BATCH: a predict followed by a learn of the same id still sees the predict stored first.
+    RHYTHMIC_MAX_BATCH: a predict followed by a learn of the same id still sees the predict stored first. A batch
+    of predicts followed by one of learns hands its pending predictions to the learns in memory
+    (serving.Handoff): what they learn is never inserted and deleted again.
     """
     limit = settings.RHYTHMIC_MAX_BATCH
     answers: list[Any] = [None] * len(frames)
     slots: list[tuple[int, int | None, Any]] = []  # (frame, position in its array or None, rid)
+    runs: list[tuple[str, list[tuple[int, dict]]]] = []  # (op, [(slot, item)])
     run_op: str | None = None
-    run: list[tuple[int, dict]] = []  # (slot, item)
+    current: list[tuple[int, dict]] = []  # (slot, item)
     results: dict[int, dict] = {}
 
     def flush() -> None:
-        if run:
-            for (slot, _), result in zip(run, _run(model, run_op, [item for _, item in run]), strict=True):
-                results[slot] = _answer(slots[slot][2], result)
-            run.clear()
+        if current:
+            runs.append((run_op, list(current)))
+            current.clear()
 
     for index, frame in enumerate(frames):
         if isinstance(frame, list):
@@ -130,11 +135,20 @@ def answer_frames(model: str, frames: list[Any]) -> list[Any]:
                 results[slot] = checked
                 continue
             op, item = checked
-            if op != run_op or len(run) >= limit:
+            if op != run_op or len(current) >= limit:
                 flush()
                 run_op = op
-            run.append((slot, item))
+            current.append((slot, item))
     flush()
+    handoff = None  # predicts then learns (a stream's usual frame): the pending predictions go to the learns in memory
+    for number, (op, run) in enumerate(runs):
+        if op == "predict":
+            learns_next = number + 1 < len(runs) and runs[number + 1][0] == "learn"
+            handoff = serving.Handoff() if learns_next else None
+        for (slot, _), result in zip(run, _run(model, op, [item for _, item in run], handoff), strict=True):
+            results[slot] = _answer(slots[slot][2], result)
+        if op != "predict":
+            handoff = None
     for slot, (index, position, _) in enumerate(slots):
         if position is None:
             answers[index] = results[slot]
@@ -210,8 +224,7 @@ class InferenceConsumer(AsyncWebsocketConsumer):
             await self.wakeup.wait()
             self.wakeup.clear()
             while self.pending:
-                frames = list(self.pending)
-                self.pending.clear()
+                frames = self._take()
                 try:
                     answers = await database_sync_to_async(answer_frames)(self.model, frames)
                 except Exception:  # a bug, not bad input: say so per frame and keep the connection
@@ -220,6 +233,22 @@ class InferenceConsumer(AsyncWebsocketConsumer):
                 for answer in answers:
                     await self._send(answer)
                     self.inflight -= 1
+
+    def _take(self) -> list[Any]:
+        """The waiting frames for one batch: the first, and those after it while their messages add up to no more
+        than RHYTHMIC_MAX_BATCH. Frames left waiting keep the pipeline full: their answers follow while the client
+        reads these and sends more (taking every waiting frame emptied a client's window at each batch, and both
+        sides waited on each other)."""
+        limit = settings.RHYTHMIC_MAX_BATCH
+        frames = [self.pending.popleft()]
+        size = len(frames[0]) if isinstance(frames[0], list) else 1
+        while self.pending:
+            following = self.pending[0]
+            size += len(following) if isinstance(following, list) else 1
+            if size > limit:
+                break
+            frames.append(self.pending.popleft())
+        return frames
 
     async def _send(self, answer: Any) -> None:
         await self.send(text_data=json.dumps(answer, separators=(",", ":")))

@@ -11,6 +11,7 @@ call's duration to a multiprocess histogram (the timings alone cannot be summed 
 
 import logging
 import os
+from typing import Any
 
 from django.db.models import Count
 from prometheus_client import CONTENT_TYPE_LATEST, REGISTRY, CollectorRegistry, Counter, Histogram, generate_latest
@@ -44,8 +45,16 @@ ERRORS = Counter(
 LATENCY = Histogram(LATENCY_NAME, LATENCY_HELP, ["model", "route"], buckets=LATENCY_BUCKETS, registry=None)
 
 
+#: PREDICTIONS' child per (model, version): ``labels()`` takes a lock and checks its labels on every call, which
+#: costs more than the count (once per prediction, 500 per WebSocket frame). Children are never removed.
+_predicted: dict[tuple[str, int], Any] = {}
+
+
 def on_predict(*, model, version, **_) -> None:
-    PREDICTIONS.labels(model, str(version)).inc()
+    counter = _predicted.get((model, version))
+    if counter is None:
+        counter = _predicted[model, version] = PREDICTIONS.labels(model, str(version))
+    counter.inc()
 
 
 def on_learn(*, model, learned, **_) -> None:

@@ -6,10 +6,22 @@ They are imported on first use (PEP 562): Django imports this package before its
 
 from typing import TYPE_CHECKING, Any
 
-__all__ = ["learn", "learn_many", "live_state", "metrics", "predict", "predict_many", "rank", "route_stats", "snapshot"]
+__all__ = [
+    "Handoff",
+    "learn",
+    "learn_many",
+    "live_state",
+    "metrics",
+    "predict",
+    "predict_many",
+    "rank",
+    "route_stats",
+    "snapshot",
+]
 
 if TYPE_CHECKING:
     from serving.inference import (
+        Handoff,
         learn,
         learn_many,
         live_state,

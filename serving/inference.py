@@ -9,6 +9,7 @@ from typing import Any
 
 from django.conf import settings
 from django.db import DatabaseError, IntegrityError, transaction
+from django.utils import timezone
 
 from catalogue import artifacts, services
 from catalogue.errors import Conflict, InvalidInput, NotFound, RhythmicError, WrongLocation, error_body
@@ -157,6 +158,8 @@ _strict_json = json.JSONEncoder(allow_nan=False).encode
 
 
 def _checked_prediction(entry: ModelEntry, replica: Replica, prediction: Any) -> Any:
+    if type(prediction) is float and math.isfinite(prediction):
+        return prediction  # a regressor's answer: JSON as it is (the encoder below would say so, slower)
     try:
         _strict_json(jsonable(prediction))
     except (TypeError, ValueError) as exc:
@@ -311,8 +314,9 @@ def _clean_request(entry: ModelEntry, features: Any, horizon: Any, prediction_id
     return features
 
 
-def predict_many(*, model: str, items: Any) -> list[dict]:
-    """Predict a list of ``{"features", "id"?, "horizon"?}``; one result per item, each with its own error."""
+def predict_many(*, model: str, items: Any, handoff: "Handoff | None" = None) -> list[dict]:
+    """Predict a list of ``{"features", "id"?, "horizon"?}``; one result per item, each with its own error.
+    ``handoff``: the pending predictions go to the learn_many called next with it, not to the database yet."""
     items = _clean_batch(items)
     with current().timings.timed(model, "predict_many"):
         entry = _served(model)
@@ -327,7 +331,7 @@ def predict_many(*, model: str, items: Any) -> list[dict]:
                     results.append(_predict_one(entry, features, prediction_id))
                 except RhythmicError as exc:
                     results.append(_item_error(exc))
-        _predicted(entry, [r for r in results if isinstance(r, _Predicted)])
+        _predicted(entry, [r for r in results if isinstance(r, _Predicted)], handoff=handoff)
         return [r.answer.as_dict() if isinstance(r, _Predicted) else r for r in results]
 
 
@@ -377,12 +381,16 @@ def _shadow_predictions(entry: ModelEntry, answering_id: int, features: dict) ->
     return shadow
 
 
-def _predicted(entry: ModelEntry, done: list[_Predicted], *, stored: bool = False) -> None:
-    """Store the pending rows of predictions with an id (unless ``stored``), then tell observers: after the lock
-    is released."""
+def _predicted(
+    entry: ModelEntry, done: list[_Predicted], *, stored: bool = False, handoff: "Handoff | None" = None
+) -> None:
+    """Store the pending rows of predictions with an id (unless ``stored``; ``handoff``: hand them to the next
+    learn_many instead), then tell observers: after the lock is released."""
     pending = [] if stored else [d.pending for d in done if d.pending is not None]
     if pending:
-        _store_pending(model_id=entry.model_id, rows=_last_per_key(pending))
+        rows = _last_per_key(pending)
+        if handoff is None or not handoff.hold(model_id=entry.model_id, rows=rows):
+            _store_pending(model_id=entry.model_id, rows=rows)
     for d in done:
         a = d.answer
         observers.notify(
@@ -422,6 +430,54 @@ def _store_pending(*, model_id: int, rows: list[tuple], read_head: bool = False)
 def _last_per_key(rows: list[tuple]) -> list[tuple]:
     """A batch may name one id twice: the later prediction wins, as it would one request at a time."""
     return list({row[0]: row for row in rows}.values())
+
+
+class Handoff:
+    """Pending predictions a predict_many hands to the learn_many called right after it, in the same thread: a
+    stream's frame of predicts, then learns of the same ids (api.consumers). The learn takes them from here
+    instead of the database, so they are never inserted and deleted again (two statements per row, and their
+    JSON), with the same answers and the same state after as the two calls one after the other: the learn gets
+    what pending_take would have (``log.pending_held``: the same JSON text, expiry too), and an older pending row
+    of those ids is deleted as the predict's upsert would have replaced it. Whatever the learn does not consume
+    (refused, not in it, or the learn failed) is stored when it ends. Nothing is held when the rows would not
+    all fit under RHYTHMIC_MAX_PENDING (stored, the newest of them could be trimmed before the learn)."""
+
+    def __init__(self) -> None:
+        self.model_id: int | None = None
+        self.rows: dict[str, tuple] = {}
+        self.created_at: Any = None
+        self.taking: list[str] = []
+
+    def hold(self, *, model_id: int, rows: list[tuple]) -> bool:
+        """Keep ``rows`` (one per key) for the next learn; False when they must be stored now instead."""
+        cap = settings.RHYTHMIC_MAX_PENDING
+        if self.rows or (cap and len(rows) > cap):
+            return False
+        self.model_id, self.created_at = model_id, timezone.now()
+        self.rows = {row[0]: row for row in rows}
+        return True
+
+    def take(self, keys: list[str]) -> dict[str, log.Pending]:
+        """The held rows of ``keys``, as pending_take would answer them; still held until ``settle()``."""
+        held = [self.rows[key] for key in keys if key in self.rows]
+        self.taking = [row[0] for row in held]
+        return log.pending_held(model_id=self.model_id, rows=held, created_at=self.created_at)
+
+    def settle(self) -> None:
+        """The transaction that took them committed: they are logged (or stored again, refused)."""
+        for key in self.taking:
+            self.rows.pop(key, None)
+        self.taking = []
+
+    def release(self) -> None:
+        """Store what no learn consumed (a predict answered with an id keeps its pending row)."""
+        rows, self.rows = list(self.rows.values()), {}
+        if not rows:
+            return
+        try:
+            _store_pending(model_id=self.model_id, rows=rows)
+        except IntegrityError:  # the model was deleted since: its pending rows went with it
+            logger.info("pending predictions of a deleted model %s not stored", self.model_id)
 
 
 def _item_error(exc: RhythmicError) -> dict:
@@ -512,16 +568,22 @@ def _learn_by_id(model: str, ground_truth: Any, prediction_id: Any) -> Learned |
     return learned
 
 
-def learn_many(*, model: str, items: Any) -> list[dict]:
-    """Learn a list of ``{"ground_truth", "id"?, "features"?}`` in one transaction; one result per item."""
-    items = _clean_batch(items)
-    with current().timings.timed(model, "learn_many"):
-        results = [r if isinstance(r, dict) else r.as_dict() for r in _learn(model, items, single=False)]
+def learn_many(*, model: str, items: Any, handoff: Handoff | None = None) -> list[dict]:
+    """Learn a list of ``{"ground_truth", "id"?, "features"?}`` in one transaction; one result per item.
+    ``handoff``: the predict_many just before it held its pending predictions there (what is left is stored)."""
+    try:
+        items = _clean_batch(items)
+        with current().timings.timed(model, "learn_many"):
+            learned = _learn(model, items, single=False, handoff=handoff)
+            results = [r if isinstance(r, dict) else r.as_dict() for r in learned]
+    finally:
+        if handoff is not None:
+            handoff.release()
     retention.maybe_prune()
     return results
 
 
-def _learn(model: str, items: list, *, single: bool) -> list:
+def _learn(model: str, items: list, *, single: bool, handoff: Handoff | None = None) -> list:
     entry = _served(model)
     plans: list[_Plan | RhythmicError] = []
     by_key: dict[str, int] = {}
@@ -547,7 +609,7 @@ def _learn(model: str, items: list, *, single: bool) -> list:
 
     with transaction.atomic():
         if by_key:
-            taken = log.pending_take(model_id=entry.model_id, keys=list(by_key))
+            taken = _take(entry, list(by_key), handoff)
             for key, index in by_key.items():
                 pending = taken.get(key)
                 if pending is None:
@@ -568,9 +630,12 @@ def _learn(model: str, items: list, *, single: bool) -> list:
             raise plans[0]
         _restore_refused(entry, plans, taken if by_key else {})
         ready = [p for p in plans if isinstance(p, _Plan)]
-        if not ready:
-            return [_item_error(p) for p in plans]
-        seqs = log.append(model_id=entry.model_id, entries=[p.entry_row() for p in ready])
+        if ready:
+            seqs = log.append(model_id=entry.model_id, entries=[p.entry_row() for p in ready])
+    if handoff is not None:
+        handoff.settle()  # committed: what it handed over is logged, or stored again (refused)
+    if not ready:
+        return [_item_error(p) for p in plans]
     _apply_own(entry, seqs, ready)
     learned = {
         id(plan): Learned(model, plan.number, seq, plan.prediction, plan.ground_truth, plan.features, plan.id)
@@ -579,6 +644,17 @@ def _learn(model: str, items: list, *, single: bool) -> list:
     if observers.wanted("learn"):
         _notify_learned(entry, ready, list(learned.values()))
     return [_item_error(plan) if isinstance(plan, RhythmicError) else learned[id(plan)] for plan in plans]
+
+
+def _take(entry: ModelEntry, keys: list[str], handoff: Handoff | None) -> dict[str, log.Pending]:
+    """pending_take of ``keys``: those a handoff holds from it, the others from the database."""
+    if handoff is None or handoff.model_id != entry.model_id:
+        return log.pending_take(model_id=entry.model_id, keys=keys)
+    taken = handoff.take(keys)
+    rest = [key for key in keys if key not in taken and key not in handoff.rows]
+    if rest:
+        taken.update(log.pending_take(model_id=entry.model_id, keys=rest))
+    return taken
 
 
 def _notify_learned(entry: ModelEntry, plans: list[_Plan], learned: list[Learned]) -> None:

@@ -77,9 +77,22 @@ _encode = json.JSONEncoder(separators=(",", ":")).encode  # one encoder: json.du
 
 
 def _json(value: Any) -> str | None:
-    if type(value) is float and math.isfinite(value):  # a ground truth, usually: its JSON text is its repr
-        return float.__repr__(value)
-    return None if value is None else _encode(value)
+    """The JSON text of ``value`` (compact). A finite float, an int and a stored ``{"value": float}`` prediction,
+    the columns of almost every row, skip the encoder's per-call set-up: the same text (json writes a finite
+    float as its repr)."""
+    kind = type(value)
+    if kind is float:
+        if math.isfinite(value):
+            return float.__repr__(value)
+    elif kind is int:
+        return int.__repr__(value)
+    elif kind is dict and len(value) == 1:
+        number = value.get("value")
+        if type(number) is float and math.isfinite(number):
+            return '{"value":' + float.__repr__(number) + "}"
+    elif value is None:
+        return None
+    return _encode(value)
 
 
 def _now() -> Any:
@@ -459,6 +472,52 @@ def _loads_all(texts: list[str | None]) -> list[Any]:
     if len(values) != len(texts):  # a text that is not one JSON value (never written here): as it was
         return [_loads(text) for text in texts]
     return values
+
+
+def pending_held(*, model_id: int, rows: list[tuple], created_at: Any) -> dict[str, Pending]:
+    """What ``pending_take`` would answer for ``rows`` (pending_put's tuples, made at ``created_at``) had they been
+    stored and taken back: rows handed from a predict to the learn right after it in memory (``Handoff``). The
+    same JSON text both ways (a learn logs it and learns what it decodes to, as every replica will); expired ones
+    are counted and left out, as there. Call inside the transaction that appends their learns: it deletes an
+    older pending row of the same ids, which pending_put would have replaced."""
+    if not rows:
+        return {}
+    keys = [row[0] for row in rows]
+    if connection.vendor == "postgresql":  # one array, not a placeholder per key (see _insert)
+        matching, params = "= ANY(%b::text[])", [model_id, keys]
+    else:
+        matching, params = f"IN ({', '.join(['%s'] * len(keys))})", [model_id, *keys]
+    with _prepared() as cursor:
+        cursor.execute(f"DELETE FROM {PENDING} WHERE model_id = %s AND key {matching}", params)  # noqa: S608
+    if created_at < timezone.now() - pending_ttl():
+        _count_expired(model_id=model_id, n=len(rows))
+        return {}
+    taken = {}
+    for row in rows:
+        features, prediction = _json(row[2]), _json(row[3])
+        shadow = _json(row[4]) if len(row) > 4 else None
+        decoded = _round_trip(row[2], features), _round_trip(row[3], prediction)
+        taken[row[0]] = Pending(row[1], *decoded, _shadow(shadow), features, prediction)
+    return taken
+
+
+_NATIVE = (float, int, str, bool, type(None))
+
+
+def _round_trip(value: Any, text: str | None) -> Any:
+    """``json.loads(text)`` where ``text`` is ``value``'s JSON: ``value`` itself when decoding would give it back
+    unchanged (a flat object of str keys and JSON's own scalars: a finite float's repr reads back exactly; a
+    pending row's features or ``{"value": float}`` prediction), else the decoded text."""
+    if text is None:
+        return None
+    if type(value) is dict and all(type(key) is str for key in value):
+        for item in value.values():
+            kind = type(item)
+            if kind not in _NATIVE or (kind is float and not math.isfinite(item)):
+                break
+        else:
+            return value
+    return json.loads(text)
 
 
 def _shadow(text: str | None) -> dict[int, Any] | None:

@@ -298,3 +298,39 @@ def test_numbers_no_float_holds_get_an_error_naming_the_field(live, token):
     )
     assert [answer.get("error", {}).get("field") for answer in answers] == ["ground_truth", "features.km", None]
     assert not LearnEvent.objects.exists()
+
+
+def test_waiting_frames_go_to_the_core_together_up_to_the_batch_limit(live, token, settings, monkeypatch):
+    # Given a batch limit of 3 messages and a worker held on the first frame while four more arrive
+    settings.RHYTHMIC_MAX_BATCH = 3
+    gate, batches = threading.Event(), []
+    answer = consumers.answer_frames
+
+    def recorded(model, frames):
+        batches.append([len(frame) if isinstance(frame, list) else 1 for frame in frames])
+        assert gate.wait(10), "the test never released the worker"
+        return answer(model, frames)
+
+    monkeypatch.setattr(consumers, "answer_frames", recorded)
+    one = {"op": "predict", "features": {"km": 1.0}}
+    frames = [one, [one, one], one, [one, one], one]
+
+    async def scenario():
+        headers = [(b"authorization", f"Token {token}".encode())]
+        communicator = WebsocketCommunicator(APP, "/ws/models/taxi/infer/", headers=headers)
+        assert (await communicator.connect())[0]
+        for frame in frames:
+            await communicator.send_to(text_data=json.dumps(frame))
+        await communicator.receive_nothing(timeout=0.3)  # every frame is queued behind the held first one
+        gate.set()
+        answers = [json.loads(await communicator.receive_from(timeout=10)) for _ in frames]
+        await communicator.disconnect()
+        return answers
+
+    answers = async_to_sync(scenario)()
+
+    # Then they go to the core in order, frames whole, several together but never more than 3 messages at once
+    assert [size for batch in batches for size in batch] == [1, 2, 1, 2, 1]
+    assert all(sum(batch) <= 3 for batch in batches)
+    assert any(len(batch) > 1 for batch in batches)
+    assert [len(a) if isinstance(a, list) else 1 for a in answers] == [1, 2, 1, 2, 1]

@@ -177,3 +177,27 @@ def test_monitoring_subscribes_its_observers_in_one_defined_order():
         alerts.on_learn,
     ]
     assert observers._observers["drift"][:1] == [events.on_drift]
+
+
+def test_jobs_in_a_burst_share_one_connection_and_a_reset_closes_it():
+    from django.db import connection
+
+    seen = []
+
+    def job():
+        connection.ensure_connection()
+        seen.append(connection.connection)
+
+    # Given two jobs one after the other
+    worker.monitor().submit(job)
+    assert worker.drain()
+    worker.monitor().submit(job)
+    assert worker.drain()
+    # When the process resets, then a job after it
+    current().reset()
+    worker.monitor().submit(job)
+    assert worker.drain()
+
+    # Then the burst reused the worker's connection, and the reset left none open
+    assert seen[0] is seen[1]
+    assert seen[2] is not seen[1]
