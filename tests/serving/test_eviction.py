@@ -35,7 +35,8 @@ def examples(n, start=0):
 
 
 def loaded():
-    return set(current().loaded())
+    """Names of the models this process holds (read without their locks: a test holds one)."""
+    return set(current().replicas.loaded())
 
 
 def test_loading_a_model_past_the_budget_evicts_the_least_recently_used(settings):
