@@ -1,9 +1,11 @@
 """Live streams from real daphne processes: chantilly's SSE read by real HTTP clients, and events crossing
 processes through Redis to a real WebSocket client."""
 
+import contextlib
 import json
 import os
 import queue
+import socket
 import threading
 import uuid
 
@@ -71,6 +73,14 @@ class Listener(threading.Thread):
                 return message
 
     def close(self) -> None:
+        # Shut the socket first: the reading thread holds the response until its read returns, which would
+        # otherwise be at the read timeout (TIMEOUT), not now.
+        connection = getattr(self.response.raw, "connection", None)
+        sock = getattr(connection, "sock", None)
+        if sock is not None:
+            with contextlib.suppress(OSError):
+                sock.shutdown(socket.SHUT_RDWR)
+        self.join(TIMEOUT)
         self.response.close()
 
 
