@@ -89,26 +89,10 @@ def on_non_finite(*, model, model_id, version_id, version, seq, prediction, **_)
     )
 
 
-def record_drift(*, model: str, model_id: int, version_id: int, version: int, seq: int, n_drifts: int) -> None:
-    """Record a drift point, announce it and evaluate the model's drift rules, once for all processes: every
-    replica, and every replay after a restart, reports the same (version, seq)."""
-    record_drifts(
-        [
-            {
-                "model": model,
-                "model_id": model_id,
-                "version_id": version_id,
-                "version": version,
-                "seq": seq,
-                "n_drifts": n_drifts,
-            }
-        ]
-    )
-
-
 def record_drifts(reports: list[dict]) -> None:
-    """``record_drift`` for several drift reports of one model: the points in one transaction, each announced,
-    and the model's drift rules evaluated once, against all of them."""
+    """Record drift points, announce them and evaluate the model's drift rules, once for all processes: every
+    replica, and every replay after a restart, reports the same (version, seq). Several reports of one model go
+    in one transaction, each announced, and the rules are evaluated once, against all of them."""
     from monitoring import alerts, services
 
     recorded = []

@@ -56,7 +56,7 @@ def record_drift(**report) -> None:
     """Record a drift point reported by a serving process (sent by its observer, with a broker)."""
     from monitoring import events
 
-    events.record_drift(**report)
+    events.record_drifts([report])
 
 
 @shared_task(name="monitoring.announce_non_finite")

@@ -39,12 +39,17 @@ def token(maintainer) -> str:
     return Token.objects.get_or_create(user=maintainer)[0].key
 
 
+def communicator_for(token: str | None, model: str = "taxi") -> WebsocketCommunicator:
+    """A client of the model's inference socket, with the token (when given) in its Authorization header."""
+    headers = [(b"authorization", f"Token {token}".encode())] if token else []
+    return WebsocketCommunicator(APP, f"/ws/models/{model}/infer/", headers=headers)
+
+
 def talk(frames: list, *, token: str | None = None, model: str = "taxi", expect: int | None = None) -> list:
     """Open a connection, send every frame, collect ``expect`` answers (one per frame by default), close."""
 
     async def scenario() -> list:
-        headers = [(b"authorization", f"Token {token}".encode())] if token else []
-        communicator = WebsocketCommunicator(APP, f"/ws/models/{model}/infer/", headers=headers)
+        communicator = communicator_for(token, model)
         connected, _ = await communicator.connect()
         assert connected
         for frame in frames:
@@ -58,8 +63,7 @@ def talk(frames: list, *, token: str | None = None, model: str = "taxi", expect:
 
 def close_code(*, token: str | None) -> int:
     async def scenario() -> int:
-        headers = [(b"authorization", f"Token {token}".encode())] if token else []
-        communicator = WebsocketCommunicator(APP, "/ws/models/taxi/infer/", headers=headers)
+        communicator = communicator_for(token)
         await communicator.connect()
         closed = await communicator.receive_output(timeout=10)
         await communicator.wait()
@@ -222,11 +226,14 @@ def test_public_inference_lets_a_user_without_the_permission_stream(live, reader
 
 @pytest.fixture
 def held(monkeypatch):
-    """While held, the connection's worker waits before answering: frames pile up as behind a slow model."""
+    """While held, the connection's worker waits before answering: frames pile up as behind a slow model.
+    ``held.batches``: per call of the worker, the number of messages of each frame it was given."""
     gate = threading.Event()
+    gate.batches = []
     answer = consumers.answer_frames
 
     def slow(model, frames):
+        gate.batches.append([len(frame) if isinstance(frame, list) else 1 for frame in frames])
         assert gate.wait(10), "the test never released the worker"
         return answer(model, frames)
 
@@ -239,8 +246,7 @@ def busy_scenario(frames: list, token: str, gate: threading.Event) -> tuple[list
     """Send ``frames`` while the worker is held; return (the answers sent at once, those after release)."""
 
     async def scenario():
-        headers = [(b"authorization", f"Token {token}".encode())]
-        communicator = WebsocketCommunicator(APP, "/ws/models/taxi/infer/", headers=headers)
+        communicator = communicator_for(token)
         assert (await communicator.connect())[0]
         for frame in frames:
             await communicator.send_to(text_data=json.dumps(frame))
@@ -300,24 +306,15 @@ def test_numbers_no_float_holds_get_an_error_naming_the_field(live, token):
     assert not LearnEvent.objects.exists()
 
 
-def test_waiting_frames_go_to_the_core_together_up_to_the_batch_limit(live, token, settings, monkeypatch):
+def test_waiting_frames_go_to_the_core_together_up_to_the_batch_limit(live, token, settings, held):
     # Given a batch limit of 3 messages and a worker held on the first frame while four more arrive
     settings.RHYTHMIC_MAX_BATCH = 3
-    gate, batches = threading.Event(), []
-    answer = consumers.answer_frames
-
-    def recorded(model, frames):
-        batches.append([len(frame) if isinstance(frame, list) else 1 for frame in frames])
-        assert gate.wait(10), "the test never released the worker"
-        return answer(model, frames)
-
-    monkeypatch.setattr(consumers, "answer_frames", recorded)
+    gate, batches = held, held.batches
     one = {"op": "predict", "features": {"km": 1.0}}
     frames = [one, [one, one], one, [one, one], one]
 
     async def scenario():
-        headers = [(b"authorization", f"Token {token}".encode())]
-        communicator = WebsocketCommunicator(APP, "/ws/models/taxi/infer/", headers=headers)
+        communicator = communicator_for(token)
         assert (await communicator.connect())[0]
         for frame in frames:
             await communicator.send_to(text_data=json.dumps(frame))

@@ -47,9 +47,9 @@ def webhook():
         def do_POST(self):
             length = int(self.headers["Content-Length"])
             Hook.bodies.append(json.loads(self.rfile.read(length)))
+            Hook.received.set()  # before the answer: once the sender has it, the test may look
             self.send_response(204)
             self.end_headers()
-            Hook.received.set()
 
         def log_message(self, *args):
             pass

@@ -1,6 +1,7 @@
 """Replicas of idle models evicted under RHYTHMIC_MAX_LOADED_MODELS and RHYTHMIC_MAX_LOADED_MB, and reloaded
 (checkpoint + tail) exactly."""
 
+import contextlib
 import itertools
 import logging
 import threading
@@ -32,6 +33,26 @@ def live_model(name, obj=None):
 
 def examples(n, start=0):
     return list(itertools.islice(datasets.TrumpApproval(), start, start + n))
+
+
+@contextlib.contextmanager
+def held(entry):
+    """Another thread holds ``entry``'s lock (a call in progress) until the block ends."""
+    holding, release = threading.Event(), threading.Event()
+
+    def hold():
+        with entry.lock:
+            holding.set()
+            release.wait(10)
+
+    thread = threading.Thread(target=hold)
+    thread.start()
+    assert holding.wait(10)
+    try:
+        yield
+    finally:
+        release.set()
+        thread.join(10)
 
 
 def loaded():
@@ -118,24 +139,11 @@ def test_an_entry_in_use_is_not_evicted(settings):
     live_model("b")
     serving.predict(model="a", features={"x": 1.0})
     entry = current().replicas.entry("a")
-    holding, release = threading.Event(), threading.Event()
-
-    def hold():
-        with entry.lock:
-            holding.set()
-            release.wait(10)
-
-    thread = threading.Thread(target=hold)
-    thread.start()
-    holding.wait(10)
-    try:
+    with held(entry):
         # When "b" is loaded
         serving.predict(model="b", features={"x": 1.0})
         # Then "a" stays (over the budget for now), and goes at the next load once it is idle
         assert loaded() == {"a", "b"}
-    finally:
-        release.set()
-        thread.join(10)
     live_model("c")
     serving.predict(model="c", features={"x": 1.0})
     assert loaded() == {"c"}
@@ -260,24 +268,11 @@ def test_under_a_memory_budget_an_entry_in_use_is_not_evicted(settings):
         live_model(name)
     serving.predict(model="a", features={"x": 1.0})
     entry = current().replicas.entry("a")
-    holding, release = threading.Event(), threading.Event()
-
-    def hold():
-        with entry.lock:
-            holding.set()
-            release.wait(10)
-
-    thread = threading.Thread(target=hold)
-    thread.start()
-    assert holding.wait(10)
-    try:
+    with held(entry):
         # When "b" is loaded
         serving.predict(model="b", features={"x": 1.0})
         # Then "a" stays (over the budget for now)
         assert loaded() == {"a", "b"}
-    finally:
-        release.set()
-        thread.join(10)
     # And goes at the next load once it is idle
     serving.predict(model="c", features={"x": 1.0})
     assert loaded() == {"c"}
