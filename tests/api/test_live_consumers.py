@@ -91,6 +91,14 @@ async def connected(path: str, token: str) -> WebsocketCommunicator:
     return communicator
 
 
+async def next_of(communicator: WebsocketCommunicator, kind: str) -> dict:
+    """The next event of type ``kind``. Others are skipped: the fixtures' own events ("deploy", "validation")
+    are sent from the broadcaster's loop, and on Redis one can come after the listener joined."""
+    while (event := await communicator.receive_json_from(TIMEOUT))["type"] != kind:
+        pass
+    return event
+
+
 async def closed_with(communicator: WebsocketCommunicator) -> int:
     """The close code of a connection the server accepts and closes at once (a real client sees the code)."""
     accepted, _ = await communicator.connect(TIMEOUT)
@@ -190,7 +198,7 @@ def test_a_predict_and_a_learn_in_the_serving_core_reach_the_listener(token, liv
         communicator = await connected("/ws/events/?model=live", token)
         await sync_to_async(serving.predict)(model="live", features={"x": 1.0}, id=7)
         await sync_to_async(serving.learn)(model="live", id=7, ground_truth=2.0)
-        received = [await communicator.receive_json_from(TIMEOUT) for _ in range(2)]
+        received = [await next_of(communicator, "predict"), await next_of(communicator, "learn")]
         await communicator.disconnect()
         return received
 
