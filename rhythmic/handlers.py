@@ -10,7 +10,7 @@ cookie, or without a token, or outside ``/api/`` and ``/v2/``, takes the full ch
 from django.conf import settings
 from django.core.handlers.exception import convert_exception_to_response
 from django.core.handlers.wsgi import WSGIHandler
-from django.urls import set_urlconf
+from django.urls import get_resolver, set_urlconf
 from django.utils.log import log_response
 from django.utils.module_loading import import_string
 
@@ -25,6 +25,8 @@ KEPT = frozenset(
 )
 #: Token calls to paths under these prefixes take the short chain: the REST and chantilly routes, the OIP.
 API_PREFIXES = ("/api/", "/v2/")
+#: Paths whose view is remembered (resolve_request); past this many distinct paths the memory starts afresh.
+RESOLVED_PATHS = 4096
 
 
 def is_token_call(environ: dict) -> bool:
@@ -39,6 +41,9 @@ def is_token_call(environ: dict) -> bool:
 class WSGIApplication(WSGIHandler):
     """The project's WSGI application (rhythmic/wsgi.py): Django's, with the short chain for token calls."""
 
+    _resolver = None
+    _resolved: dict = {}
+
     def load_middleware(self, is_async: bool = False) -> None:
         super().load_middleware(is_async)
         # The short chain wraps the same innermost handler; none of the kept middleware has view, template or
@@ -48,6 +53,26 @@ class WSGIApplication(WSGIHandler):
             if path in KEPT:
                 handler = convert_exception_to_response(import_string(path)(handler))
         self._token_chain = handler
+
+    def resolve_request(self, request):
+        """Django's, remembering each path's match: a client calls the same few routes again and again, and
+        matching a path against the URL patterns was a twentieth of a predict. Only the default URLconf's
+        matches are kept (a request with its own ``urlconf`` takes Django's way); a path that matches nothing
+        is not kept (its 404 is raised every time)."""
+        if hasattr(request, "urlconf"):
+            return super().resolve_request(request)
+        resolver = get_resolver()
+        if self._resolver is not resolver:  # the URLconf changed (a test's override): forget every match
+            self._resolver, self._resolved = resolver, {}
+        path = request.path_info
+        match = self._resolved.get(path)
+        if match is None:
+            match = resolver.resolve(path)
+            if len(self._resolved) >= RESOLVED_PATHS:
+                self._resolved = {}
+            self._resolved[path] = match
+        request.resolver_match = match
+        return match
 
     def __call__(self, environ, start_response):
         environ["rhythmic.token_call"] = is_token_call(environ)

@@ -161,3 +161,36 @@ def test_a_session_login_still_needs_its_csrf_token(live):
 )
 def test_which_calls_are_token_calls(environ, expected):
     assert is_token_call(environ) is expected
+
+
+def test_a_path_is_matched_against_the_url_patterns_once_and_a_miss_every_time(token, live, monkeypatch):
+    from django.urls import get_resolver
+
+    resolver = get_resolver()
+    matched = []
+    resolve = resolver.resolve
+    monkeypatch.setattr(resolver, "resolve", lambda path: matched.append(path) or resolve(path))
+    monkeypatch.setattr(application, "_resolved", {})
+    auth = {"HTTP_AUTHORIZATION": f"Token {token}"}
+    # When a client predicts three times and calls a route that does not exist twice
+    answers = [call("POST", "/api/v1/models/taxi/predict", b'{"features": {"km": 3.0}}', **auth) for _ in range(3)]
+    missing = [call("GET", "/nowhere", **auth)[0] for _ in range(2)]  # under /api/ a catch-all view answers 404
+    # Then the predict's path was matched once and answered every time; the miss was matched (and refused) each time
+    # (CommonMiddleware also tries it with a slash)
+    assert [status for status, _, _ in answers] == ["200 OK"] * 3
+    assert missing == ["404 Not Found"] * 2
+    assert matched.count("/api/v1/models/taxi/predict") == 1
+    assert matched.count("/nowhere") >= 2 and "/nowhere" not in application._resolved
+
+
+def test_the_remembered_matches_are_bounded_and_forgotten_when_the_urlconf_changes(token, live, monkeypatch):
+    monkeypatch.setattr("rhythmic.handlers.RESOLVED_PATHS", 2)
+    auth = {"HTTP_AUTHORIZATION": f"Token {token}"}
+    for name in ("a", "b", "c"):
+        call("GET", f"/api/v1/models/{name}/", **auth)
+    # A full memory starts afresh: never more than the bound
+    assert len(application._resolved) <= 2
+    # A new URLconf (a test's override_settings) forgets every match made with the old one
+    application._resolver = object()
+    call("GET", "/api/v1/models/taxi/", **auth)
+    assert list(application._resolved) == ["/api/v1/models/taxi/"]
