@@ -13,7 +13,7 @@ help:
 	@echo "make lint    ruff check, ruff format --check and lint-imports only"
 	@echo "make format  ruff format and ruff check --fix"
 	@echo "make topology  production topology on HOST:PORT: nginx -> gunicorn (REST) + daphne (WebSockets), Celery worker and beat (Postgres + Redis)"
-	@echo "make bench   every benchmark with its baseline, embedded (chantilly.py prints issue 15's targets; BENCH_ARGS='--database-url postgres://...' for Postgres; see bench/README.md)"
+	@echo "make bench   every benchmark with its baseline, embedded, then one table of issue 15's targets measured (BENCH_ARGS='--database-url postgres://...' for Postgres, adding pg_pairs.py; see bench/README.md)"
 
 run:
 	@scripts/run.sh
@@ -43,9 +43,15 @@ topology:
 	@scripts/topology.sh
 
 # Every bench script on the embedded default; BENCH_ARGS="--database-url postgres://..." runs them on Postgres
-# (bench/http_pairs.py then adds the production topology).
+# (bench/http_pairs.py then adds the production topology, and bench/pg_pairs.py runs too: PG_PAIRS_ARGS for its
+# own options, e.g. --redis-url; --stack gunicorn without nginx). Each script appends the issue 15 targets it
+# measured to BENCH_TARGETS (common.target); bench/targets.py prints them all as one table at the end.
 BENCH_ARGS ?=
+BENCH_TARGETS ?= var/bench-targets.jsonl
+PG_PAIRS_ARGS ?= $(if $(shell command -v nginx),,--stack gunicorn)
+bench: export RHYTHMIC_BENCH_TARGETS := $(abspath $(BENCH_TARGETS))
 bench: setup-dev
+	.venv/bin/python bench/targets.py --clear $(BENCH_TARGETS)
 	.venv/bin/python bench/river_floor.py $(BENCH_ARGS)
 	.venv/bin/python bench/http_pairs.py $(BENCH_ARGS)
 	.venv/bin/python bench/batch.py $(BENCH_ARGS)
@@ -58,4 +64,6 @@ bench: setup-dev
 	.venv/bin/python bench/instances.py $(BENCH_ARGS)
 	.venv/bin/python bench/websocket.py $(BENCH_ARGS)
 	.venv/bin/python bench/chantilly.py $(BENCH_ARGS)
+	$(if $(findstring postgres,$(BENCH_ARGS)),.venv/bin/python bench/pg_pairs.py $(BENCH_ARGS) $(PG_PAIRS_ARGS))
 	.venv/bin/python bench/stacks.py --rounds 3
+	.venv/bin/python bench/targets.py $(BENCH_TARGETS)

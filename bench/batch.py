@@ -4,13 +4,25 @@
         [--database-url postgres://postgres@127.0.0.1:5432/bench]
 
 Each round predicts --batch rows with ids, then learns them by id. Baseline in the same run: river alone,
-and the core one row at a time (predict + learn).
+and the core one row at a time (predict + learn). Issue 15's target (common.target): HTTP learn-many >= 20,000 rows/s
+embedded, >= 10,000 on PostgreSQL, beside the one-at-a-time rate.
 """
 
 import argparse
 import time
 
-from common import core_pairs, environment, prepare, prepare_elsewhere, rate, river_floor, server, stream
+from common import (
+    core_pairs,
+    environment,
+    prepare,
+    prepare_elsewhere,
+    rate,
+    river_floor,
+    server,
+    stream,
+    target,
+    targets_heading,
+)
 
 
 def rounds(data, batch: int, *, ids: bool = True):
@@ -75,9 +87,9 @@ def main() -> None:
     river_s, _ = river_floor(data)
     print(rate("river in-process (floor), pairs", args.rows, river_s * args.rows))
     with server(env, "gunicorn") as url:
-        predicting, learning = over_http(url, token, data, args.batch)
+        predicting, http_learning = over_http(url, token, data, args.batch)
     print(rate("HTTP predict-many (gunicorn x1)", args.rows, predicting, "rows/s"))
-    print(rate("HTTP learn-many (gunicorn x1)", args.rows, learning, "rows/s"))
+    print(rate("HTTP learn-many (gunicorn x1)", args.rows, http_learning, "rows/s"))
     prepare(env, [])  # this process's Django, on the database prepared above (env wins over the caller's)
     predicting, learning = core(data, args.batch)
     print(rate("core predict_many in-process", args.rows, predicting, "rows/s"))
@@ -86,7 +98,18 @@ def main() -> None:
     print(rate("core predict_many, no ids", args.rows, predicting, "rows/s"))
     print(rate("core learn_many with features", args.rows, learning, "rows/s"))
     single = min(args.single_rows, args.rows)
-    print(rate("core one at a time, pairs (baseline)", single, core_pairs("batch-single", data[:single])))
+    single_seconds = core_pairs("batch-single", data[:single])
+    print(rate("core one at a time, pairs (baseline)", single, single_seconds))
+    targets_heading(where)
+    bound, title = (10_000, "PostgreSQL") if args.database_url.startswith("postgres") else (20_000, "embedded")
+    target(
+        f"HTTP learn-many rows/s, {title} >= {bound:,}",
+        args.rows / http_learning,
+        single / single_seconds,
+        bound,
+        relative=False,
+        unit="rows/s",
+    )
 
 
 if __name__ == "__main__":

@@ -1,4 +1,5 @@
-"""Shared helpers of the bench scripts: the workload, a throw-away database, server processes, timings."""
+"""Shared helpers of the bench scripts: the workload, a throw-away database, server processes, timings, and the
+standard row of an issue 15 target."""
 
 import contextlib
 import http.client
@@ -36,6 +37,81 @@ def describe(name: str, seconds: list[float]) -> str:
 def rate(name: str, count: int, seconds: float, unit: str = "pairs/s") -> str:
     per = seconds / count if count else 0.0
     return f"{name:<36} {count / seconds:10.0f} {unit:<8} ({per * 1e6:9.1f} µs each)"
+
+
+# --- issue 15's targets ---------------------------------------------------------------------------
+
+TARGETS_HEADER = f"{'target':<52} {'figure':>9} {'baseline':>9} {'ratio':>7} {'bound':>16}  met"
+TARGETS_LEGEND = (
+    "# ratio: figure / baseline; bound Nx: on that ratio; bound with a unit: on the figure; -: informational"
+)
+
+
+def targets_heading(note: str = "") -> None:
+    """The heading of a script's target rows (note: what the run ran on, e.g. the load average)."""
+    print(f"## targets{f' ({note})' if note else ''}")
+    print(TARGETS_LEGEND)
+    print(TARGETS_HEADER)
+
+
+def target(
+    title: str,
+    figure: float,
+    baseline: float | None,
+    bound: float | None,
+    *,
+    higher: bool = True,
+    relative: bool = True,
+    unit: str = "",
+    met: bool | None = None,
+) -> bool:
+    """Print one of issue 15's targets in the standard row and, when RHYTHMIC_BENCH_TARGETS names a file, append
+    it there as a JSON line (bench/targets.py prints the whole run's). Whether it is met, returned.
+
+    ``relative``: the bound is a ratio to the baseline measured in the same run (">= 2x chantilly"); otherwise
+    an absolute figure in ``unit`` (">= 1500 req/s", "<= 5 ms"), the ratio to the baseline then informational.
+    ``bound`` None: an informational row, ``met`` its check (many_models: predictions identical)."""
+    ratio = figure / baseline if baseline else None
+    if bound is None:
+        assert met is not None, "an informational row needs its own check"
+    else:
+        value = ratio if relative else figure
+        met = value is not None and (value >= bound if higher else value <= bound)
+    row = {
+        "script": Path(sys.argv[0]).name,
+        "title": title,
+        "figure": figure,
+        "baseline": baseline,
+        "ratio": ratio,
+        "bound": bound,
+        "relative": relative,
+        "higher": higher,
+        "unit": unit,
+        "met": met,
+    }
+    print(target_row(row))
+    path = os.environ.get("RHYTHMIC_BENCH_TARGETS")
+    if path:
+        with open(path, "a") as handle:
+            handle.write(json.dumps(row) + "\n")
+    return met
+
+
+def target_row(row: dict) -> str:
+    """One target as a line under TARGETS_HEADER: an absolute bound with its unit, a ratio bound with an x."""
+
+    def number(value: float | None, width: int) -> str:
+        return f"{value:{width}.2f}" if value is not None else f"{'-':>{width}}"
+
+    if row["bound"] is None:
+        bound = "-"
+    else:
+        sign = ">=" if row["higher"] else "<="
+        bound = f"{sign} {row['bound']:,g}x" if row["relative"] else f"{sign} {row['bound']:,g} {row['unit']}".rstrip()
+    return (
+        f"{row['title']:<52} {number(row['figure'], 9)} {number(row['baseline'], 9)} {number(row['ratio'], 7)} "
+        f"{bound:>16}  {'yes' if row['met'] else 'NO'}"
+    )
 
 
 # --- the workload -------------------------------------------------------------------------------

@@ -7,7 +7,8 @@ The stack (``topology``: scripts/topology.sh, nginx in front of 4 gunicorn worke
 gunicorn worker) runs on Postgres and Redis; one keep-alive ``http.client`` client, then ``--clients`` at once
 (a model each). With ``--baseline``, that revision is extracted (``git archive``, this venv) and measured in the
 same run, on a database of its own, rounds alternating between the two checkouts; printed: medians and the
-ratios. The round trips per request are counted by bench/round_trips.py.
+ratios. The round trips per request are counted by bench/round_trips.py. Issue 15's targets (common.target): one
+client >= 200 pairs/s (beside the baseline checkout's, else the bound) and N clients >= 2x one client of this run.
 """
 
 import argparse
@@ -17,7 +18,17 @@ import subprocess
 import tempfile
 from pathlib import Path
 
-from common import ROOT, environment, http_pairs, in_processes, prepare_elsewhere, server, stream
+from common import (
+    ROOT,
+    environment,
+    http_pairs,
+    in_processes,
+    prepare_elsewhere,
+    server,
+    stream,
+    target,
+    targets_heading,
+)
 
 
 def extract(revision: str) -> Path:
@@ -95,6 +106,12 @@ def main() -> None:
             for index, label in ((0, "1 client"), (1, f"{args.clients} clients")):
                 ratio = statistics.median(r[index] for r in figures[name]) / statistics.median(r[index] for r in base)
                 print(f"ratio: {name} / baseline, {label}: {ratio:.2f}x")
+    this = figures["this checkout"]
+    one, many = (statistics.median(r[index] for r in this) for index in (0, 1))
+    baseline = statistics.median(r[0] for r in figures[f"baseline {args.baseline}"]) if args.baseline else 200.0
+    targets_heading(f"PostgreSQL, {args.stack}")
+    target("PostgreSQL pairs/s, 1 client >= 200", one, baseline, 200.0, relative=False, unit="pairs/s")
+    target(f"PostgreSQL pairs/s, {args.clients} clients >= 2x 1 client", many, one, 2.0)
 
 
 if __name__ == "__main__":

@@ -12,7 +12,8 @@ server's CPU per pair (user + sys of its processes, psutil) and the client's. ``
 stack of another checkout (the code before a change, measured in the same run, on the same database). Baselines
 in the same run: river in-process, the same connection one message per round trip, and the other stacks.
 Predictions are checked against river fed the same mini-batches (a batch's predictions are made before it is
-learned).
+learned). Issue 15's target (common.target), on ``serve`` (else the first stack): one connection >= 10,000 pairs/s
+embedded, >= 5,000 on PostgreSQL, beside serve@baseline when given, else one message per round trip.
 """
 
 import argparse
@@ -21,7 +22,18 @@ import statistics
 import time
 from pathlib import Path
 
-from common import ROOT, environment, in_processes, prepare_elsewhere, rate, river_floor, server_process, stream
+from common import (
+    ROOT,
+    environment,
+    in_processes,
+    prepare_elsewhere,
+    rate,
+    river_floor,
+    server_process,
+    stream,
+    target,
+    targets_heading,
+)
 from measure import load, server_cpu
 
 
@@ -146,6 +158,18 @@ def main() -> None:
             f"{statistics.median(figure['client']) * 1e6:13.1f} µs  "
             f"{[round(args.pairs / s) for s in figure['seconds']]}"
         )
+    targeted = "serve" if "serve" in figures else stacks[0][0]
+    targets_heading(f"{where}, {load()}")
+    bound, title = (5_000, "PostgreSQL") if args.database_url.startswith("postgres") else (10_000, "embedded")
+    baseline = figures["serve@baseline"] if args.baseline else figures[targeted]
+    target(
+        f"WebSocket pairs/s, 1 connection, {title} >= {bound:,}",
+        args.pairs / statistics.median(figures[targeted]["seconds"]),
+        args.pairs / statistics.median(baseline["seconds"]) if args.baseline else baseline["single"],
+        bound,
+        relative=False,
+        unit="pairs/s",
+    )
     print(f"# done, {time.strftime('%H:%M', time.gmtime())} UTC, {load()}")
 
 
@@ -155,6 +179,7 @@ def run_others(label: str, url: str, token: str, models: list[str], data, refere
     figure = figures[label]
     single = one_by_one(url, token, models[-1], data[: args.single_pairs])
     print(rate("1 connection, one message per trip", min(args.single_pairs, len(data)), single))
+    figure["single"] = min(args.single_pairs, len(data)) / single
     seconds = statistics.median(figure["seconds"])
     print(rate("1 connection, pipelined arrays", args.pairs, seconds))
     wall, results = in_processes(
