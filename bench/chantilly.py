@@ -152,7 +152,9 @@ def main() -> None:
                         before = server_cpu(pid)
                         seconds, predict_times, learn_times = pairs(clients[side, name], routes, extra, data, offset)
                         results[side, name].add(seconds, server_cpu(pid) - before, predict_times, learn_times)
+            before = server_cpu(rhythmic.pid)
             floor = gets(clients["rhythmic", "http.client"], "/livez", args.pairs * 2)
+            floor_cpu = (server_cpu(rhythmic.pid) - before) / len(floor)  # seconds a trivial request
             without_id = [
                 predicts(clients["rhythmic", "http.client"], RHYTHMIC[0], {}, data) for _ in range(args.rounds)
             ]
@@ -186,6 +188,15 @@ def main() -> None:
     target("predict p50 / trivial view p50 <= 1.5", predict_p50, floor_p50 * 1000, 1.5, higher=False)
     # An absolute bound; /livez on the same server is the baseline beside it.
     target("predict without id req/s >= 1500", without_id_rate, floor_rate, 1500.0, relative=False, unit="req/s")
+    # What the stack alone allows: a "pair" of two trivial views, no application work at all.
+    floor_pairs, floor_pair_cpu = floor_rate / 2, floor_cpu * 2000
+    print(f"## the floor of this stack: two trivial views (/livez) a pair, {label}, http.client")
+    times = floor_pairs / light_theirs.rate(args.pairs)
+    print(
+        f"floor pairs/s {floor_pairs:.0f} = {times:.2f}x chantilly's (target 4x); "
+        f"server CPU {floor_pair_cpu:.2f} ms a pair = {floor_pair_cpu / light_theirs.cpu_ms():.2f} of chantilly's "
+        "(target 0.25)"
+    )
 
 
 class Figures:

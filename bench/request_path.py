@@ -7,7 +7,8 @@ from the server in front (bench/stacks.py measures those). Rounds alternate, in 
 - Django's own WSGIHandler (every middleware for every call: the baseline);
 - rhythmic.wsgi.application (token calls on the short chain, rhythmic/handlers.py), with DEBUG as `make run` has
   it (on: Django keeps each SQL statement) and off (production);
-- the trivial view /livez, the floor of a request.
+- the trivial view /livez, the floor of a request;
+- the serving core alone (serving.predict + serving.learn called directly): the rest is Django's and DRF's.
 CPU is this process's (time.process_time); medians of the rounds.
 """
 
@@ -82,8 +83,22 @@ def main() -> None:
         return (time.process_time() - started) / len(data)
 
     pairs(cases["rhythmic.wsgi, DEBUG on (make run)"][0])  # warm-up: replica, token cache, connection
+
+    def core() -> float:
+        """The serving core alone: the same pairs called in this thread, with no request, view or middleware."""
+        import serving
+
+        nonlocal key
+        started = time.process_time()
+        for x, y in data:
+            key += 1
+            serving.predict(model="bench", features=x, id=key)
+            serving.learn(model="bench", id=key, ground_truth=y)
+        return (time.process_time() - started) / len(data)
+
     cpu: dict[str, list[float]] = {name: [] for name in cases}
     floor: list[float] = []
+    alone: list[float] = []
     for round_ in range(args.rounds):
         names = list(cases) if round_ % 2 == 0 else list(reversed(cases))
         for name in names:
@@ -91,6 +106,7 @@ def main() -> None:
             settings.DEBUG = debug
             cpu[name].append(pairs(call))
         settings.DEBUG = False
+        alone.append(core())
         livez = caller(application, token)
         started = time.process_time()
         for _ in range(len(data)):
@@ -103,6 +119,13 @@ def main() -> None:
         median = statistics.median(values)
         print(f"{name:<44} {median * 1000:7.3f} ms CPU / pair   {median / baseline:5.2f}x baseline")
     print(f"{'trivial view /livez (floor), per request':<44} {statistics.median(floor) * 1000:7.3f} ms CPU")
+    core_ms = statistics.median(alone) * 1000
+    production = statistics.median(cpu["rhythmic.wsgi, DEBUG off (production)"]) * 1000
+    print(f"{'the serving core alone (no request), DEBUG off':<44} {core_ms:7.3f} ms CPU / pair")
+    print(
+        f"split of a production pair: serving core {core_ms:.3f} ms ({core_ms / production:.0%}), "
+        f"Django + DRF around it {production - core_ms:.3f} ms ({1 - core_ms / production:.0%})"
+    )
 
 
 if __name__ == "__main__":

@@ -121,7 +121,8 @@ TEMPLATES = [
 
 # --- Database: DATABASE_URL unset -> SQLite in var/ -------------------------------------------
 DATABASES = {"default": env.db("DATABASE_URL", default=f"sqlite:///{VAR_DIR / 'rhythmic.sqlite3'}")}
-if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
+_sqlite = DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3"
+if _sqlite:
     VAR_DIR.mkdir(parents=True, exist_ok=True)
     # IMMEDIATE transactions take the write lock up front, so concurrent writers queue instead of
     # failing with "database is locked"; WAL lets readers run beside the writer.
@@ -133,6 +134,9 @@ if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
     # Tests on a file too, not in memory: an in-memory database shared between threads locks whole tables and
     # ignores the timeout, and monitoring's worker thread writes beside the request's.
     DATABASES["default"]["TEST"] = {"NAME": str(VAR_DIR / "test-rhythmic.sqlite3")}
+    # Django's backend, converting each statement's placeholders once, not at every execution, and quoting the
+    # DEBUG record's parameters without a statement of its own (rhythmic/db/sqlite3/base.py).
+    DATABASES["default"]["ENGINE"] = "rhythmic.db.sqlite3"
 elif DATABASES["default"]["ENGINE"] == "django.db.backends.postgresql" and env.bool("DATABASE_POOL", default=False):
     # A connection pool per process, the default under ASGI (rhythmic/asgi.py). There Django runs each
     # request's sync code in a new thread, so a persistent per-thread connection (CONN_MAX_AGE) is never
@@ -145,7 +149,7 @@ elif DATABASES["default"]["ENGINE"] == "django.db.backends.postgresql" and env.b
         "max_size": env.int("DATABASE_POOL_MAX_SIZE", default=10),
         "timeout": env.float("DATABASE_POOL_TIMEOUT", default=10.0),
     }
-if DATABASES["default"]["ENGINE"] != "django.db.backends.sqlite3":
+if not _sqlite:
     # A connection is checked before a request uses it (with a pool: before the pool hands it out), so a
     # restarted database costs no failed request.
     DATABASES["default"]["CONN_HEALTH_CHECKS"] = True

@@ -184,8 +184,8 @@ def test_without_database_url_the_database_is_sqlite_in_the_var_dir(tmp_path):
     # Given no DATABASE_URL
     # When Django starts
     report = settings_of(tmp_path)
-    # Then the database is a SQLite file in RHYTHMIC_VAR_DIR
-    assert report["engine"] == "django.db.backends.sqlite3"
+    # Then the database is a SQLite file in RHYTHMIC_VAR_DIR (Django's backend, with rhythmic/db/sqlite3's changes)
+    assert report["engine"] == "rhythmic.db.sqlite3"
     assert report["name"] == str(tmp_path / "rhythmic.sqlite3")
 
 
