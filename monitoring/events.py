@@ -17,17 +17,21 @@ from serving.codec import jsonable
 logger = logging.getLogger(__name__)
 
 
-def on_predict(*, model, version, features, prediction, id, state_seq) -> None:
-    publish(
-        {
-            "type": "predict",
-            "model": model,
-            "version": version,
-            "features": features,
-            "prediction": jsonable(prediction),
-            "id": id,
-            "state_seq": state_seq,
-        },
+def on_predict(*, model, predicted) -> None:
+    # One event per answered item, handed over in one call (a generator: not built when nobody listens).
+    publish_many(
+        (
+            {
+                "type": "predict",
+                "model": model,
+                "version": item.version,
+                "features": item.features,
+                "prediction": jsonable(item.prediction),
+                "id": item.id,
+                "state_seq": item.state_seq,
+            }
+            for item in predicted
+        ),
         model=model,
     )
 

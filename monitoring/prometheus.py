@@ -50,11 +50,15 @@ LATENCY = Histogram(LATENCY_NAME, LATENCY_HELP, ["model", "route"], buckets=LATE
 _predicted: dict[tuple[str, int], Any] = {}
 
 
-def on_predict(*, model, version, **_) -> None:
-    counter = _predicted.get((model, version))
-    if counter is None:
-        counter = _predicted[model, version] = PREDICTIONS.labels(model, str(version))
-    counter.inc()
+def on_predict(*, model, predicted, **_) -> None:
+    per_version: dict[int, int] = {}
+    for item in predicted:
+        per_version[item.version] = per_version.get(item.version, 0) + 1
+    for version, count in per_version.items():
+        counter = _predicted.get((model, version))
+        if counter is None:
+            counter = _predicted[model, version] = PREDICTIONS.labels(model, str(version))
+        counter.inc(count)
 
 
 def on_learn(*, model, learned, **_) -> None:

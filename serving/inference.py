@@ -45,6 +45,17 @@ class Prediction:
         return body
 
 
+@dataclass(frozen=True, slots=True)
+class Predicted:
+    """One answered prediction, as the "predict" observers get them (serving/observers.py)."""
+
+    version: int
+    features: dict
+    prediction: Any
+    id: Any
+    state_seq: int
+
+
 @dataclass
 class Learned:
     model: str
@@ -391,17 +402,10 @@ def _predicted(
         rows = _last_per_key(pending)
         if handoff is None or not handoff.hold(model_id=entry.model_id, rows=rows):
             _store_pending(model_id=entry.model_id, rows=rows)
-    for d in done:
-        a = d.answer
-        observers.notify(
-            "predict",
-            model=a.model,
-            version=a.version,
-            features=d.features,
-            prediction=a.prediction,
-            id=a.id,
-            state_seq=a.state_seq,
-        )
+    # One call for the whole batch, as for learns: a predict-many of 500 made 1,000 observer calls.
+    answers = [(d.answer, d.features) for d in done]
+    predicted = [Predicted(a.version, features, a.prediction, a.id, a.state_seq) for a, features in answers]
+    observers.notify("predict", model=entry.name, predicted=predicted)
 
 
 def _store_pending(*, model_id: int, rows: list[tuple], read_head: bool = False) -> log.Head | None:

@@ -12,7 +12,7 @@ from typing import Any
 
 logger = logging.getLogger(__name__)
 
-#: predict(model, version, features, prediction, id, state_seq)
+#: predict(model, predicted: list of Predicted) after a predict or a predict-many, every answered item in order
 #: learn(model, learned: list of Learned, metrics: {version number: {name: value}}, state_seq)
 #: request(model, route, duration_ns, error: code or None) after every core call, failed or not
 #: drift(model, model_id, version_id, version, seq, n_drifts), on every replica that folds it (also replays)

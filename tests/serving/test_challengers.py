@@ -463,14 +463,14 @@ def test_batches_carry_the_challengers_predictions_as_single_calls_do(lifecycle)
     assert {r["id"]: r["version"] for r in again} == answered
 
 
-def test_predict_many_tells_observers_once_per_answered_item(lifecycle):
+def test_predict_many_tells_observers_once_with_every_answered_item(lifecycle):
     from serving import observers
 
     seen = []
 
     @observers.observe("predict")
-    def record(**payload):
-        seen.append((payload["id"], payload["version"]))
+    def record(*, model, predicted):
+        seen.append([(model, item.id, item.version) for item in predicted])
 
     try:
         results = serving.predict_many(
@@ -479,7 +479,7 @@ def test_predict_many_tells_observers_once_per_answered_item(lifecycle):
     finally:
         observers._observers["predict"].remove(record)
     assert "error" in results[1]
-    assert seen == [(1, 1), (None, 1)]
+    assert seen == [[("live", 1, 1), ("live", None, 1)]]
 
 
 def test_a_challenger_that_cannot_load_never_takes_productions_answers_down(lifecycle):
