@@ -27,6 +27,8 @@ KEPT = frozenset(
 API_PREFIXES = ("/api/", "/v2/")
 #: Paths whose view is remembered (resolve_request); past this many distinct paths the memory starts afresh.
 RESOLVED_PATHS = 4096
+#: Longer paths are matched every time: the memory stays under RESOLVED_PATHS x this many characters.
+RESOLVED_PATH_CHARS = 256
 
 
 def is_token_call(environ: dict) -> bool:
@@ -58,7 +60,7 @@ class WSGIApplication(WSGIHandler):
         """Django's, remembering each path's match: a client calls the same few routes again and again, and
         matching a path against the URL patterns was a twentieth of a predict. Only the default URLconf's
         matches are kept (a request with its own ``urlconf`` takes Django's way); a path that matches nothing
-        is not kept (its 404 is raised every time)."""
+        is not kept (its 404 is raised every time), nor one longer than RESOLVED_PATH_CHARS."""
         if hasattr(request, "urlconf"):
             return super().resolve_request(request)
         resolver = get_resolver()
@@ -68,9 +70,10 @@ class WSGIApplication(WSGIHandler):
         match = self._resolved.get(path)
         if match is None:
             match = resolver.resolve(path)
-            if len(self._resolved) >= RESOLVED_PATHS:
-                self._resolved = {}
-            self._resolved[path] = match
+            if len(path) <= RESOLVED_PATH_CHARS:
+                if len(self._resolved) >= RESOLVED_PATHS:
+                    self._resolved = {}
+                self._resolved[path] = match
         request.resolver_match = match
         return match
 

@@ -190,6 +190,9 @@ def test_the_remembered_matches_are_bounded_and_forgotten_when_the_urlconf_chang
         call("GET", f"/api/v1/models/{name}/", **auth)
     # A full memory starts afresh: never more than the bound
     assert len(application._resolved) <= 2
+    # A long path is matched every time, never kept
+    call("GET", "/api/v1/models/" + "x" * 300 + "/", **auth)
+    assert all(len(path) <= 256 for path in application._resolved)
     # A new URLconf (a test's override_settings) forgets every match made with the old one
     application._resolver = object()
     call("GET", "/api/v1/models/taxi/", **auth)
