@@ -55,4 +55,9 @@ def test_the_remembered_statements_are_bounded(monkeypatch):
     with connection.cursor() as cursor:
         for n in range(5):
             cursor.execute(f"SELECT %s + {n}", [n])
-    assert 1 <= len(CursorWrapper._converted) <= 2
+        assert 1 <= len(CursorWrapper._converted) <= 2
+        # A long text is converted each time, never remembered
+        long = "SELECT %s" + " " * 9000
+        cursor.execute(long, [1])
+        assert cursor.fetchone() == (1,)
+    assert long not in CursorWrapper._converted

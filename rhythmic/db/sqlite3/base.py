@@ -15,6 +15,8 @@ from django.db.backends.sqlite3 import base, operations
 
 #: Converted statement texts remembered per process; past this many the memory starts afresh.
 CONVERTED = 1024
+#: Longer texts (a batch's many-row statements, whose rows cost far more than converting) are converted each time.
+CONVERTED_CHARS = 8192
 
 
 def quote(value) -> str:
@@ -51,7 +53,7 @@ class CursorWrapper(base.SQLiteCursorWrapper):
     _converted: dict[str, str] = {}
 
     def convert_query(self, query, *, param_names=None):
-        if param_names is not None:  # named parameters: rare, converted as Django does
+        if param_names is not None or len(query) > CONVERTED_CHARS:  # named parameters (rare), or long
             return super().convert_query(query, param_names=param_names)
         converted = CursorWrapper._converted.get(query)
         if converted is None:
