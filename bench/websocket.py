@@ -161,11 +161,14 @@ def main() -> None:
     targeted = "serve" if "serve" in figures else stacks[0][0]
     targets_heading(f"{where}, {load()}")
     bound, title = (5_000, "PostgreSQL") if args.database_url.startswith("postgres") else (10_000, "embedded")
-    baseline = figures["serve@baseline"] if args.baseline else figures[targeted]
+    if args.baseline:
+        baseline = args.pairs / statistics.median(figures["serve@baseline"]["seconds"])
+    else:
+        baseline = figures[targeted]["single"]  # the same connection, one message per round trip
     target(
         f"WebSocket pairs/s, 1 connection, {title} >= {bound:,}",
         args.pairs / statistics.median(figures[targeted]["seconds"]),
-        args.pairs / statistics.median(baseline["seconds"]) if args.baseline else baseline["single"],
+        baseline,
         bound,
         relative=False,
         unit="pairs/s",

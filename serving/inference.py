@@ -403,8 +403,9 @@ def _predicted(
         if handoff is None or not handoff.hold(model_id=entry.model_id, rows=rows):
             _store_pending(model_id=entry.model_id, rows=rows)
     # One call for the whole batch, as for learns: a predict-many of 500 made 1,000 observer calls.
-    answers = [(d.answer, d.features) for d in done]
-    predicted = [Predicted(a.version, features, a.prediction, a.id, a.state_seq) for a, features in answers]
+    predicted = [
+        Predicted(d.answer.version, d.features, d.answer.prediction, d.answer.id, d.answer.state_seq) for d in done
+    ]
     observers.notify("predict", model=entry.name, predicted=predicted)
 
 
